@@ -1,0 +1,342 @@
+//! One native connection to one Redis server: socket, handshake, timeouts, and the
+//! write-command / read-reply cycle over the lean RESP path in [`super::resp`].
+
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use super::config::{Address, Endpoint};
+use super::error::{Error, ErrorKind, Result};
+use super::resp::{self, Reply};
+
+/// Initial size of the read buffer; it grows (and is zero-filled) only when a reply is larger.
+const READ_BUFFER: usize = 4096;
+
+enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    fn set_read_timeout(&self, t: Duration) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_read_timeout(Some(t)),
+            Stream::Unix(s) => s.set_read_timeout(Some(t)),
+        }
+    }
+
+    fn set_write_timeout(&self, t: Duration) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_write_timeout(Some(t)),
+            Stream::Unix(s) => s.set_write_timeout(Some(t)),
+        }
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+}
+
+/// An open, authenticated connection.
+///
+/// Every method that fails with a connection, timeout or protocol error leaves the connection in
+/// an unknown state: the owner must drop it (see [`super::pool::Shared::run`]).
+pub struct Connection {
+    stream: Stream,
+    /// The process that opened the socket; a forked child must not use it.
+    pid: u32,
+    /// Pending command bytes, reused across commands.
+    wbuf: Vec<u8>,
+    /// Read buffer; bytes `rstart..rend` are received but not yet parsed.
+    rbuf: Vec<u8>,
+    rstart: usize,
+    rend: usize,
+    read_timeout: Duration,
+    /// True after a slow reply shortened the socket's read timeout; restored before the next
+    /// command.
+    timeout_changed: bool,
+    /// `host:port db N`, for messages.
+    name: String,
+}
+
+impl Connection {
+    /// Connects within `endpoint.connect_timeout`, applies timeouts, then sends `AUTH` and
+    /// `SELECT` (pipelined) when the endpoint needs them.
+    pub fn open(endpoint: &Endpoint) -> Result<Connection> {
+        let name = endpoint.describe();
+        let stream = connect(endpoint).map_err(|e| {
+            let kind = if is_timeout(&e) {
+                "timed out"
+            } else {
+                "failed"
+            };
+            Error::new(
+                ErrorKind::Connection,
+                format!(
+                    "cannot connect to Redis at {name}: connection {kind} ({})",
+                    io_reason(&e)
+                ),
+            )
+        })?;
+        let setup = |e: io::Error| {
+            Error::new(
+                ErrorKind::Connection,
+                format!("cannot set up the connection to {name}: {e}"),
+            )
+        };
+        stream
+            .set_read_timeout(endpoint.read_timeout)
+            .map_err(setup)?;
+        stream
+            .set_write_timeout(endpoint.read_timeout)
+            .map_err(setup)?;
+        let mut conn = Connection {
+            stream,
+            pid: std::process::id(),
+            wbuf: Vec::with_capacity(256),
+            rbuf: vec![0; READ_BUFFER],
+            rstart: 0,
+            rend: 0,
+            read_timeout: endpoint.read_timeout,
+            timeout_changed: false,
+            name,
+        };
+        conn.handshake(endpoint)?;
+        Ok(conn)
+    }
+
+    fn handshake(&mut self, endpoint: &Endpoint) -> Result<()> {
+        let mut replies = 0;
+        if let Some(password) = &endpoint.password {
+            match &endpoint.username {
+                Some(user) => resp::command(
+                    &mut self.wbuf,
+                    &[b"AUTH", user.as_bytes(), password.as_bytes()],
+                ),
+                None => resp::command(&mut self.wbuf, &[b"AUTH", password.as_bytes()]),
+            }
+            replies += 1;
+        }
+        if endpoint.database != 0 {
+            let db = endpoint.database.to_string();
+            resp::command(&mut self.wbuf, &[b"SELECT", db.as_bytes()]);
+            replies += 1;
+        }
+        if replies == 0 {
+            return Ok(());
+        }
+        self.send()?;
+        let mut first_error = None;
+        for _ in 0..replies {
+            // Read every reply even after an error, so that none is left in the buffer.
+            if let Err(e) = self.read_reply(|_| ()) {
+                if !e.is_server() {
+                    return Err(e);
+                }
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            None => Ok(()),
+            Some(e) => Err(Error::new(
+                ErrorKind::Connection,
+                format!("Redis at {} refused the connection setup: {e}", self.name),
+            )),
+        }
+    }
+
+    /// The id of the process that opened this connection.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// `host:port db N`, safe for messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The buffer the next command is encoded into (see [`resp::begin`] and friends).
+    pub fn command_buffer(&mut self) -> &mut Vec<u8> {
+        &mut self.wbuf
+    }
+
+    /// Writes the encoded command(s) and clears the buffer.
+    pub fn send(&mut self) -> Result<()> {
+        if self.timeout_changed {
+            self.stream
+                .set_read_timeout(self.read_timeout)
+                .map_err(|e| self.io_error(e, "sending"))?;
+            self.timeout_changed = false;
+        }
+        let mut written = 0;
+        while written < self.wbuf.len() {
+            match self.stream.write(&self.wbuf[written..]) {
+                Ok(0) => {
+                    let e = io::Error::from(io::ErrorKind::WriteZero);
+                    return Err(self.io_error(e, "sending"));
+                }
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.io_error(e, "sending")),
+            }
+        }
+        self.wbuf.clear();
+        Ok(())
+    }
+
+    /// Reads one reply and hands it to `f`. An error reply becomes an [`ErrorKind::Server`]
+    /// error (the connection stays usable); a timeout, a closed socket or bytes that are not RESP
+    /// become errors after which the connection must be dropped.
+    pub fn read_reply<R>(&mut self, f: impl FnOnce(Reply<'_>) -> R) -> Result<R> {
+        let mut started: Option<Instant> = None;
+        loop {
+            match resp::parse(&self.rbuf[self.rstart..self.rend]) {
+                Ok(Some((reply, used))) => {
+                    let result = match reply {
+                        Reply::Error(message) => Err(Error::new(
+                            ErrorKind::Server,
+                            String::from_utf8_lossy(message).into_owned(),
+                        )),
+                        other => Ok(f(other)),
+                    };
+                    self.rstart += used;
+                    if self.rstart == self.rend {
+                        self.rstart = 0;
+                        self.rend = 0;
+                    }
+                    return result;
+                }
+                Ok(None) => {}
+                Err(resp::ProtocolError(why)) => {
+                    return Err(Error::new(
+                        ErrorKind::Protocol,
+                        format!("Redis at {} sent an invalid reply: {why}", self.name),
+                    ));
+                }
+            }
+            // A reply spread over several reads must still finish within one read timeout.
+            match started {
+                None => started = Some(Instant::now()),
+                Some(t0) => {
+                    let left = self.read_timeout.saturating_sub(t0.elapsed());
+                    if left.is_zero() {
+                        let e = io::Error::from(io::ErrorKind::TimedOut);
+                        return Err(self.io_error(e, "waiting for a reply"));
+                    }
+                    self.stream
+                        .set_read_timeout(left)
+                        .map_err(|e| self.io_error(e, "waiting for a reply"))?;
+                    self.timeout_changed = true;
+                }
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Reads more bytes into the buffer, compacting or growing it when full.
+    fn fill(&mut self) -> Result<()> {
+        if self.rend == self.rbuf.len() {
+            if self.rstart > 0 {
+                self.rbuf.copy_within(self.rstart..self.rend, 0);
+                self.rend -= self.rstart;
+                self.rstart = 0;
+            } else {
+                let bigger = self.rbuf.len() * 2;
+                self.rbuf.resize(bigger, 0);
+            }
+        }
+        loop {
+            match self.stream.read(&mut self.rbuf[self.rend..]) {
+                Ok(0) => {
+                    return Err(Error::new(
+                        ErrorKind::Connection,
+                        format!(
+                            "connection to Redis at {} was closed by the server",
+                            self.name
+                        ),
+                    ));
+                }
+                Ok(n) => {
+                    self.rend += n;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.io_error(e, "waiting for a reply")),
+            }
+        }
+    }
+
+    fn io_error(&self, e: io::Error, doing: &str) -> Error {
+        if is_timeout(&e) {
+            Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "Redis at {} did not answer within {:.3} s while {doing}; the command may \
+                     or may not have taken effect",
+                    self.name,
+                    self.read_timeout.as_secs_f64()
+                ),
+            )
+        } else {
+            Error::new(
+                ErrorKind::Connection,
+                format!(
+                    "connection to Redis at {} lost while {doing} ({})",
+                    self.name,
+                    io_reason(&e)
+                ),
+            )
+        }
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// The OS reason without Rust's "(os error N)" suffix.
+fn io_reason(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+fn connect(endpoint: &Endpoint) -> io::Result<Stream> {
+    match &endpoint.address {
+        Address::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path)?)),
+        Address::Tcp { host, port } => {
+            let deadline = Instant::now() + endpoint.connect_timeout;
+            let mut last = io::Error::new(io::ErrorKind::NotFound, "host name did not resolve");
+            for addr in (host.as_str(), *port).to_socket_addrs()? {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(io::Error::from(io::ErrorKind::TimedOut));
+                }
+                match TcpStream::connect_timeout(&addr, left) {
+                    Ok(s) => {
+                        s.set_nodelay(true)?;
+                        return Ok(Stream::Tcp(s));
+                    }
+                    Err(e) => last = e,
+                }
+            }
+            Err(last)
+        }
+    }
+}

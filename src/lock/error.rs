@@ -1,0 +1,140 @@
+//! One error type for the whole engine: a kind the caller can act on plus a message.
+//!
+//! Messages never contain a password: they name an endpoint by host, port and database only
+//! (see [`crate::lock::config::Endpoint::describe`]).
+
+use std::fmt;
+
+/// What went wrong, as far as a caller can act on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// An argument or option is out of range or malformed (PHP: `\ValueError`).
+    InvalidArgument,
+    /// An option has the wrong PHP type (PHP: `\TypeError`).
+    InvalidType,
+    /// No connection could be made, the handshake (AUTH, SELECT) was refused, or an established
+    /// connection was lost (PHP: `\RedisLockConnectionException`).
+    Connection,
+    /// Redis did not answer within the read timeout after the command was sent. The outcome is
+    /// unknown (PHP: `\RedisLockTimeoutException`).
+    Timeout,
+    /// Redis answered with an error reply (PHP: `\RedisLockServerException`).
+    Server,
+    /// The bytes Redis sent are not valid RESP (PHP: `\RedisLockConnectionException`; the
+    /// connection is dropped).
+    Protocol,
+}
+
+/// An engine error: a [`ErrorKind`] and a human-readable message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    /// The operation that failed (`"acquire"`), shown before the message.
+    context: Option<&'static str>,
+}
+
+/// The engine's result type.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// Builds an error of `kind` with `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            context: None,
+        }
+    }
+
+    /// Shorthand for an [`ErrorKind::InvalidArgument`] error.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidArgument, message)
+    }
+
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The message without the operation's name (see `Display` for both). Never a password.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// True for a bad argument or option (a value out of range or of the wrong type).
+    pub fn is_invalid_argument(&self) -> bool {
+        matches!(
+            self.kind,
+            ErrorKind::InvalidArgument | ErrorKind::InvalidType
+        )
+    }
+
+    /// True when the read timeout expired after sending: the command's outcome is unknown.
+    pub fn is_timeout(&self) -> bool {
+        self.kind == ErrorKind::Timeout
+    }
+
+    /// True when no connection could be made or it was lost.
+    pub fn is_connection(&self) -> bool {
+        matches!(self.kind, ErrorKind::Connection | ErrorKind::Protocol)
+    }
+
+    /// True when Redis answered with an error reply.
+    pub fn is_server(&self) -> bool {
+        self.kind == ErrorKind::Server
+    }
+
+    /// True for a server error reply whose first word is `code` (`NOSCRIPT`, `WRONGTYPE`, ...).
+    pub fn is_server_code(&self, code: &str) -> bool {
+        self.kind == ErrorKind::Server
+            && self
+                .message
+                .strip_prefix(code)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+    }
+
+    /// Names the operation that failed (`"acquire"`); `Display` shows it before the message.
+    pub fn context(mut self, operation: &'static str) -> Self {
+        self.context = Some(operation);
+        self
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.context {
+            Some(operation) => write!(f, "{operation}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_code_matches_whole_first_word_only() {
+        let e = Error::new(ErrorKind::Server, "NOSCRIPT No matching script");
+        assert!(e.is_server_code("NOSCRIPT"));
+        assert!(!e.is_server_code("NOSCRIPTX"));
+        assert!(!e.is_server_code("NO"));
+        assert!(!Error::new(ErrorKind::Timeout, "NOSCRIPT").is_server_code("NOSCRIPT"));
+    }
+
+    #[test]
+    fn context_shows_in_display_but_not_in_the_message() {
+        let e = Error::new(ErrorKind::Server, "WRONGTYPE x").context("acquire");
+        assert_eq!(e.to_string(), "acquire: WRONGTYPE x");
+        assert!(e.is_server_code("WRONGTYPE"));
+    }
+
+    #[test]
+    fn protocol_errors_count_as_connection_errors() {
+        assert!(Error::new(ErrorKind::Protocol, "bad").is_connection());
+        assert!(!Error::new(ErrorKind::Server, "ERR").is_connection());
+    }
+}

@@ -1,0 +1,250 @@
+//! The documents' API: `acquire`, `retry_acquire`, `release`, on a shared connection.
+//!
+//! Why each problem the source documents raise cannot happen here:
+//! - Deadlock when a holder dies: every lock is set with a TTL in the same command that takes
+//!   it (`SET ... NX PX`), so there is no moment where a key exists without an expiry.
+//! - Contenders refreshing the holder's TTL (document 000's MULTI version): a failed `SET NX`
+//!   changes nothing; the refresh in [`scripts::ACQUIRE`] runs only for the holder's own value.
+//! - Deleting someone else's lock: release is an atomic compare-and-delete in Lua.
+//! - The GETSET takeover race (document 003): expiry is Redis's TTL, not a timestamp clients
+//!   compare, so a takeover is just `SET NX` on a missing key, which exactly one client wins.
+//! - A lost reply: `SET key value NX GET` returns the current value when the key exists, so
+//!   repeating an acquire with the same value recognises the caller's own lock and reports true.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::config::{Config, php_float};
+use super::error::{Error, Result};
+use super::pool::{self, Shared};
+use super::resp::{self, Reply};
+use super::scripts::{ACQUIRE_SCRIPT, RELEASE_SCRIPT};
+
+/// Largest TTL accepted, in milliseconds (about 31.7 years): beyond this Redis's own expiry
+/// arithmetic is at risk and the value is certainly a unit mistake.
+pub const MAX_TTL_MS: u64 = 1_000_000_000_000;
+
+/// A lock client: a shared connection plus a key prefix.
+#[derive(Clone)]
+pub struct Locker {
+    shared: Arc<Shared>,
+    prefix: Vec<u8>,
+}
+
+/// Converts a TTL in seconds (fractions allowed) to whole milliseconds.
+///
+/// Errors when the TTL is not finite, not positive, under 1 ms, or over [`MAX_TTL_MS`].
+pub fn ttl_ms(seconds: f64, name: &str) -> Result<u64> {
+    if !seconds.is_finite() || seconds <= 0.0 {
+        return Err(Error::invalid(format!(
+            "{name} must be a finite number of seconds greater than 0, {} given",
+            php_float(seconds)
+        )));
+    }
+    let ms = (seconds * 1000.0).round();
+    if seconds * 1000.0 < 1.0 {
+        return Err(Error::invalid(format!(
+            "{name} must be at least 0.001 seconds (1 ms), {seconds} given"
+        )));
+    }
+    if ms > MAX_TTL_MS as f64 {
+        return Err(Error::invalid(format!(
+            "{name} must be at most {} seconds, {seconds} given",
+            MAX_TTL_MS / 1000
+        )));
+    }
+    Ok(ms as u64)
+}
+
+/// Converts a wait in seconds (0 allowed) to a `Duration`.
+pub fn wait_duration(seconds: f64, name: &str) -> Result<Duration> {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return Err(Error::invalid(format!(
+            "{name} must be a finite number of seconds, 0 or greater, {} given",
+            php_float(seconds)
+        )));
+    }
+    if seconds > (MAX_TTL_MS / 1000) as f64 {
+        return Err(Error::invalid(format!(
+            "{name} must be at most {} seconds, {seconds} given",
+            MAX_TTL_MS / 1000
+        )));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+fn check_nonempty(bytes: &[u8], name: &str) -> Result<()> {
+    if bytes.is_empty() {
+        Err(Error::invalid(format!("{name} must not be empty")))
+    } else {
+        Ok(())
+    }
+}
+
+impl Locker {
+    /// A locker for `config`. Shares the connection of every other locker with the same
+    /// endpoint; does no I/O.
+    pub fn new(config: Config) -> Locker {
+        Locker {
+            shared: pool::shared(config.endpoint),
+            prefix: config.prefix,
+        }
+    }
+
+    /// A locker with a connection of its own (not shared with other lockers). No I/O.
+    pub fn unshared(config: Config) -> Locker {
+        Locker {
+            shared: pool::private(config.endpoint),
+            prefix: config.prefix,
+        }
+    }
+
+    /// The shared connection state.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &[u8] {
+        &self.prefix
+    }
+
+    /// Takes the lock `key` for `value` with a TTL of `ttl_seconds`, in one round trip.
+    ///
+    /// Returns true if `value` holds the lock afterwards: newly taken, or already held by
+    /// `value` (then its TTL is reset to `ttl_seconds`). Returns false if another value holds
+    /// it; that lock and its TTL are left untouched.
+    pub fn acquire(&self, key: &[u8], value: &[u8], ttl_seconds: f64) -> Result<bool> {
+        check_nonempty(key, "key")?;
+        check_nonempty(value, "value")?;
+        let ms = ttl_ms(ttl_seconds, "expireTime")?;
+        self.acquire_ms(key, value, ms)
+    }
+
+    fn acquire_ms(&self, key: &[u8], value: &[u8], ms: u64) -> Result<bool> {
+        let mut ms_buf = [0u8; 20];
+        let ms_text = resp::decimal(&mut ms_buf, ms);
+        self.shared
+            .run(|conn| {
+                if !self.shared.legacy_set() {
+                    let buf = conn.command_buffer();
+                    resp::begin(buf, 7);
+                    resp::arg(buf, b"SET");
+                    resp::arg2(buf, &self.prefix, key);
+                    resp::arg(buf, value);
+                    resp::arg(buf, b"NX");
+                    resp::arg(buf, b"GET");
+                    resp::arg(buf, b"PX");
+                    resp::arg(buf, ms_text);
+                    conn.send()?;
+                    let outcome = conn.read_reply(|reply| match reply {
+                        Reply::Nil => SetOutcome::Taken,
+                        Reply::Bulk(current) if current == value => SetOutcome::Ours,
+                        Reply::Bulk(_) => SetOutcome::Busy,
+                        _ => SetOutcome::Unexpected,
+                    });
+                    match outcome {
+                        Ok(SetOutcome::Taken) => return Ok(true),
+                        Ok(SetOutcome::Busy) => return Ok(false),
+                        Ok(SetOutcome::Ours) => {}
+                        Ok(SetOutcome::Unexpected) => return Err(unexpected("SET")),
+                        Err(e) if e.is_server_code("ERR") && e.message().contains("syntax") => {
+                            // Redis < 7.0 cannot combine NX and GET: use the script from now on.
+                            self.shared.set_legacy_set();
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                ACQUIRE_SCRIPT
+                    .run(conn, &self.prefix, key, &[value, ms_text], int_reply)?
+                    .map(|n| n == 1)
+                    .ok_or_else(|| unexpected("the acquire script"))
+            })
+            .map_err(|e| e.context("acquire"))
+    }
+
+    /// Tries [`Locker::acquire`] up to `1 + max_retries` times, sleeping `retry_interval`
+    /// seconds between attempts (never after the last).
+    ///
+    /// Errors (before any I/O) when `retry_interval * max_retries` exceeds `ttl_seconds`, as the
+    /// source document requires.
+    pub fn retry_acquire(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        ttl_seconds: f64,
+        max_retries: i64,
+        retry_interval: f64,
+    ) -> Result<bool> {
+        check_nonempty(key, "key")?;
+        check_nonempty(value, "value")?;
+        let ms = ttl_ms(ttl_seconds, "expireTime")?;
+        if max_retries < 0 {
+            return Err(Error::invalid(format!(
+                "maxRetries must be 0 or greater, {max_retries} given"
+            )));
+        }
+        let interval = wait_duration(retry_interval, "retryInterval")?;
+        let total = retry_interval * max_retries as f64;
+        if total > ttl_seconds {
+            return Err(Error::invalid(format!(
+                "retryInterval × maxRetries ({total} s) must not exceed expireTime \
+                 ({ttl_seconds} s)"
+            )));
+        }
+        let mut attempt = 0;
+        loop {
+            if self.acquire_ms(key, value, ms)? {
+                return Ok(true);
+            }
+            if attempt == max_retries {
+                return Ok(false);
+            }
+            attempt += 1;
+            std::thread::sleep(interval);
+        }
+    }
+
+    /// Deletes the lock `key` if and only if `value` holds it (atomic compare-and-delete).
+    ///
+    /// Returns true if `value` held the lock and it is now deleted; false if the lock had
+    /// expired or belongs to another value (which stays untouched).
+    pub fn release(&self, key: &[u8], value: &[u8]) -> Result<bool> {
+        check_nonempty(key, "key")?;
+        check_nonempty(value, "value")?;
+        self.shared
+            .run(|conn| {
+                RELEASE_SCRIPT
+                    .run(conn, &self.prefix, key, &[value], int_reply)?
+                    .map(|n| n == 1)
+                    .ok_or_else(|| unexpected("the release script"))
+            })
+            .map_err(|e| e.context("release"))
+    }
+}
+
+enum SetOutcome {
+    Taken,
+    Ours,
+    Busy,
+    Unexpected,
+}
+
+fn int_reply(reply: Reply<'_>) -> Option<i64> {
+    match reply {
+        Reply::Int(n) => Some(n),
+        _ => None,
+    }
+}
+
+fn unexpected(what: &str) -> Error {
+    Error::new(
+        super::error::ErrorKind::Protocol,
+        format!("unexpected reply type from {what}"),
+    )
+}
+
+/// A fresh random token (UUID v4, 36 characters) to use as a lock value.
+pub fn token() -> String {
+    uuid::Uuid::new_v4().hyphenated().to_string()
+}

@@ -1,0 +1,26 @@
+//! The lock engine, in pure Rust: no Zend types, so `cargo test` runs all of it against real
+//! redis-server processes.
+//!
+//! - [`config`]: DSN and option parsing, defaults.
+//! - [`resp`]: the lean RESP2 encoder and reply parser.
+//! - [`conn`]: one socket, its handshake and timeouts.
+//! - [`pool`]: one connection per endpoint per process; fork safety; reconnects.
+//! - [`scripts`]: the Lua scripts.
+//! - [`locker`]: acquire, retry_acquire, release.
+
+pub mod config;
+pub mod conn;
+pub mod error;
+pub mod locker;
+pub mod pool;
+pub mod resp;
+pub mod scripts;
+
+#[cfg(test)]
+pub mod testing;
+#[cfg(test)]
+mod tests;
+
+pub use config::{Config, OptionValue};
+pub use error::{Error, ErrorKind, Result};
+pub use locker::{Locker, token};

@@ -1,0 +1,125 @@
+//! The Lua scripts, each a named constant wrapped once in `redis::Script` (which hashes it once),
+//! plus the EVALSHA-then-EVAL call that runs them over the lean connection.
+
+use std::sync::LazyLock;
+
+use super::conn::Connection;
+use super::error::Result;
+use super::resp::{self, Reply};
+
+/// Compare-and-delete.
+///
+/// KEYS[1]: the lock key. ARGV[1]: the owner's value.
+/// Returns 1 if the key held ARGV[1] and was deleted, 0 otherwise (missing, or another owner's
+/// value, which is left untouched).
+pub const RELEASE: &str = r#"if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0"#;
+
+/// Acquire-or-refresh, used when `SET ... NX GET` found the caller's own value (an earlier call
+/// whose reply was lost), and in place of `SET ... NX GET` on servers older than Redis 7.0.
+///
+/// KEYS[1]: the lock key. ARGV[1]: the owner's value. ARGV[2]: the TTL in milliseconds.
+/// Returns 1 if ARGV[1] holds the lock afterwards with a TTL of ARGV[2] ms (newly set, or
+/// already held by ARGV[1] and refreshed), 0 if another value holds it (its TTL is untouched).
+pub const ACQUIRE: &str = r#"local current = redis.call('GET', KEYS[1])
+if current == false then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+if current == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0"#;
+
+/// A script body and its SHA1, computed once.
+pub struct LuaScript {
+    body: &'static str,
+    script: LazyLock<redis::Script>,
+}
+
+impl LuaScript {
+    const fn new(body: &'static str, make: fn() -> redis::Script) -> Self {
+        LuaScript {
+            body,
+            script: LazyLock::new(make),
+        }
+    }
+
+    /// The script source.
+    pub fn body(&self) -> &'static str {
+        self.body
+    }
+
+    /// The SHA1 hex digest EVALSHA uses.
+    pub fn sha1(&self) -> &str {
+        self.script.get_hash()
+    }
+
+    /// Runs the script with one key (`prefix` + `key`) and `args`, by EVALSHA, falling back to
+    /// EVAL (which also caches it on the server) when the server answers NOSCRIPT.
+    pub fn run<R>(
+        &self,
+        conn: &mut Connection,
+        prefix: &[u8],
+        key: &[u8],
+        args: &[&[u8]],
+        f: impl Fn(Reply<'_>) -> R,
+    ) -> Result<R> {
+        self.encode(
+            conn.command_buffer(),
+            b"EVALSHA",
+            self.sha1().as_bytes(),
+            prefix,
+            key,
+            args,
+        );
+        conn.send()?;
+        match conn.read_reply(&f) {
+            Err(e) if e.is_server_code("NOSCRIPT") => {
+                self.encode(
+                    conn.command_buffer(),
+                    b"EVAL",
+                    self.body.as_bytes(),
+                    prefix,
+                    key,
+                    args,
+                );
+                conn.send()?;
+                conn.read_reply(&f)
+            }
+            other => other,
+        }
+    }
+
+    fn encode(
+        &self,
+        buf: &mut Vec<u8>,
+        verb: &[u8],
+        script: &[u8],
+        prefix: &[u8],
+        key: &[u8],
+        args: &[&[u8]],
+    ) {
+        resp::begin(buf, 4 + args.len());
+        resp::arg(buf, verb);
+        resp::arg(buf, script);
+        resp::arg(buf, b"1");
+        resp::arg2(buf, prefix, key);
+        for a in args {
+            resp::arg(buf, a);
+        }
+    }
+}
+
+/// [`RELEASE`], hashed once.
+pub static RELEASE_SCRIPT: LuaScript = LuaScript::new(RELEASE, || redis::Script::new(RELEASE));
+/// [`ACQUIRE`], hashed once.
+pub static ACQUIRE_SCRIPT: LuaScript = LuaScript::new(ACQUIRE, || redis::Script::new(ACQUIRE));
+
+/// Every script, for tests that load each into a real server.
+pub fn all() -> [&'static LuaScript; 2] {
+    [&RELEASE_SCRIPT, &ACQUIRE_SCRIPT]
+}

@@ -1,0 +1,43 @@
+//! Scenario tests of the engine against real redis-server processes.
+
+mod faults;
+mod locker;
+mod pool;
+mod scripts;
+
+use std::time::Duration;
+
+use super::config::OptionValue;
+use super::testing::RedisServer;
+use super::{Config, Locker};
+
+/// A locker with its own connection to `server`, with short timeouts.
+fn locker(server: &RedisServer) -> Locker {
+    locker_for(&server.dsn())
+}
+
+fn locker_for(dsn: &str) -> Locker {
+    Locker::unshared(config(dsn, &[]))
+}
+
+fn config(dsn: &str, extra: &[(&str, OptionValue)]) -> Config {
+    let mut options = vec![
+        ("connectTimeout", OptionValue::Float(0.5)),
+        ("readTimeout", OptionValue::Float(0.5)),
+    ];
+    options.extend(extra.iter().cloned());
+    Config::parse(dsn, options).expect("valid config")
+}
+
+/// Remaining TTL of `key` in ms, by an independent client.
+fn pttl(server: &RedisServer, key: &str) -> i64 {
+    super::testing::q(&mut server.client(), &["PTTL", key])
+}
+
+fn get(server: &RedisServer, key: &str) -> Option<String> {
+    super::testing::q(&mut server.client(), &["GET", key])
+}
+
+fn sleep_ms(ms: u64) {
+    std::thread::sleep(Duration::from_millis(ms));
+}

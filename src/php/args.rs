@@ -1,0 +1,232 @@
+//! Argument conversion with PHP's own rules and messages.
+//!
+//! ext-php-rs converts arguments itself, strictly, and reports a mismatch as
+//! "Invalid value given for argument `x`". PHP users expect what every internal function does:
+//! weak-mode coercion unless the caller declared `strict_types`, and errors such as
+//! `RedisLock::acquire(): Argument #3 ($expireTime) must be of type float, string given`.
+//! So methods take these wrappers (declared to PHP with the right type), and convert them with
+//! the engine's own `zend_parse_arg_*_slow` and `zend_wrong_parameter_type_error`, the functions
+//! behind `ZEND_PARSE_PARAMETERS`. The common case (the argument already has the right type)
+//! never leaves Rust and never copies a string.
+
+use ext_php_rs::convert::{FromZvalMut, StubLiteral};
+use ext_php_rs::exception::{PhpException, PhpResult};
+use ext_php_rs::ffi::{zend_long, zend_string, zval};
+use ext_php_rs::flags::DataType;
+use ext_php_rs::types::{ZendHashTable, Zval};
+use ext_php_rs::zend::ce;
+
+use crate::lock::OptionValue;
+
+// `zend_expected_type` values (Zend/zend_API.h, `Z_EXPECTED_TYPES`).
+const Z_EXPECTED_LONG: u32 = 0;
+const Z_EXPECTED_STRING: u32 = 4;
+const Z_EXPECTED_ARRAY: u32 = 6;
+const Z_EXPECTED_DOUBLE: u32 = 20;
+
+unsafe extern "C" {
+    fn zend_parse_arg_str_slow(arg: *mut zval, dest: *mut *mut zend_string, num: u32) -> bool;
+    fn zend_parse_arg_double_slow(arg: *mut zval, dest: *mut f64, num: u32) -> bool;
+    fn zend_parse_arg_long_slow(arg: *mut zval, dest: *mut zend_long, num: u32) -> bool;
+    fn zend_wrong_parameter_type_error(num: u32, expected: u32, arg: *mut zval);
+}
+
+/// Throws PHP's standard "Argument #n ($name) must be of type T, U given" and returns the
+/// placeholder our `PhpResult` needs (`throw()` keeps the pending exception).
+fn wrong_type(zval: &mut Zval, num: u32, expected: u32) -> PhpException {
+    // SAFETY: called inside a method handler, where the engine knows the active function (it
+    // names the parameter from its arginfo); `zval` is that call's argument.
+    unsafe { zend_wrong_parameter_type_error(num, expected, zval) };
+    PhpException::new(String::new(), 0, ce::type_error())
+}
+
+/// A parameter default, rendered into the arginfo (what Reflection and the stubs show).
+#[derive(Clone, Copy)]
+pub enum ArgDefault {
+    /// A string literal.
+    Str(&'static str),
+    /// `[]`
+    EmptyArray,
+}
+
+impl StubLiteral for ArgDefault {
+    fn stub_literal(&self) -> String {
+        match self {
+            ArgDefault::Str(s) => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
+            ArgDefault::EmptyArray => String::from("[]"),
+        }
+    }
+}
+
+/// Declares a wrapper holding the caller's argument, or the declared default when omitted.
+macro_rules! wrapper {
+    ($(#[$doc:meta])* $name:ident, $php_type:expr) => {
+        $(#[$doc])*
+        pub enum $name<'a> {
+            /// The caller's argument.
+            Given(&'a mut Zval),
+            /// The parameter was omitted.
+            Default(ArgDefault),
+        }
+
+        impl<'a> FromZvalMut<'a> for $name<'a> {
+            const TYPE: DataType = $php_type;
+
+            fn from_zval_mut(zval: &'a mut Zval) -> Option<Self> {
+                Some($name::Given(zval))
+            }
+        }
+
+        impl From<ArgDefault> for $name<'_> {
+            fn from(default: ArgDefault) -> Self {
+                $name::Default(default)
+            }
+        }
+
+        impl StubLiteral for $name<'_> {
+            fn stub_literal(&self) -> String {
+                match self {
+                    $name::Default(default) => default.stub_literal(),
+                    $name::Given(_) => String::from("null"),
+                }
+            }
+        }
+    };
+}
+
+wrapper!(
+    /// A `string` parameter: binary-safe bytes, zero-copy when the argument is a string.
+    StrArg, DataType::String
+);
+wrapper!(
+    /// A `float` parameter (ints are accepted, as PHP does).
+    FloatArg, DataType::Double
+);
+wrapper!(
+    /// An `int` parameter.
+    IntArg, DataType::Long
+);
+wrapper!(
+    /// An `array` parameter.
+    ArrayArg, DataType::Array
+);
+
+/// A default that does not fit the parameter's type: a bug in a method declaration.
+fn bad_default(num: u32) -> PhpException {
+    PhpException::new(
+        format!("internal error: no usable default for argument #{num}"),
+        0,
+        ce::error(),
+    )
+}
+
+impl<'a> StrArg<'a> {
+    /// The bytes of argument number `num` (1-based), coerced as PHP would.
+    pub fn bytes(self, num: u32) -> PhpResult<&'a [u8]> {
+        let zval = match self {
+            StrArg::Given(zval) => zval,
+            StrArg::Default(ArgDefault::Str(s)) => return Ok(s.as_bytes()),
+            StrArg::Default(_) => return Err(bad_default(num)),
+        };
+        if zval.is_string() {
+            return Ok(zval.binary_slice::<u8>().unwrap_or_default());
+        }
+        let mut dest: *mut zend_string = std::ptr::null_mut();
+        // SAFETY: `zval` is a live argument of the current call; on success the engine has
+        // converted it to a string in place (weak mode), owned by the call frame.
+        if unsafe { zend_parse_arg_str_slow(zval, &mut dest, num) } {
+            Ok(zval.binary_slice::<u8>().unwrap_or_default())
+        } else {
+            Err(wrong_type(zval, num, Z_EXPECTED_STRING))
+        }
+    }
+}
+
+impl FloatArg<'_> {
+    /// The value of argument number `num` (1-based), coerced as PHP would.
+    pub fn float(self, num: u32) -> PhpResult<f64> {
+        let FloatArg::Given(zval) = self else {
+            return Err(bad_default(num));
+        };
+        if let Some(f) = zval.double() {
+            return Ok(f);
+        }
+        if let Some(n) = zval.long() {
+            return Ok(n as f64);
+        }
+        let mut dest = 0.0;
+        // SAFETY: as in `StrArg::bytes`.
+        if unsafe { zend_parse_arg_double_slow(zval, &mut dest, num) } {
+            Ok(dest)
+        } else {
+            Err(wrong_type(zval, num, Z_EXPECTED_DOUBLE))
+        }
+    }
+}
+
+impl IntArg<'_> {
+    /// The value of argument number `num` (1-based), coerced as PHP would.
+    pub fn int(self, num: u32) -> PhpResult<i64> {
+        let IntArg::Given(zval) = self else {
+            return Err(bad_default(num));
+        };
+        if let Some(n) = zval.long() {
+            return Ok(n);
+        }
+        let mut dest: zend_long = 0;
+        // SAFETY: as in `StrArg::bytes`.
+        if unsafe { zend_parse_arg_long_slow(zval, &mut dest, num) } {
+            Ok(dest)
+        } else {
+            Err(wrong_type(zval, num, Z_EXPECTED_LONG))
+        }
+    }
+}
+
+impl ArrayArg<'_> {
+    /// The `$options` array (argument `num`) as (name, value) pairs; `[]` when omitted.
+    pub fn options(self, num: u32) -> PhpResult<Vec<(String, OptionValue)>> {
+        let zval = match self {
+            ArrayArg::Given(zval) => zval,
+            ArrayArg::Default(ArgDefault::EmptyArray) => return Ok(Vec::new()),
+            ArrayArg::Default(_) => return Err(bad_default(num)),
+        };
+        let Some(array) = zval.array() else {
+            return Err(wrong_type(zval, num, Z_EXPECTED_ARRAY));
+        };
+        Ok(options(array))
+    }
+}
+
+/// The `$options` array as (name, value) pairs. Integer keys are reported by their number, so
+/// the engine's "unknown option" error names them.
+fn options(array: &ZendHashTable) -> Vec<(String, OptionValue)> {
+    array
+        .iter()
+        .map(|(key, value)| (key.to_string(), option_value(value)))
+        .collect()
+}
+
+fn option_value(zval: &Zval) -> OptionValue {
+    let zval = zval.dereference();
+    if let Some(n) = zval.long() {
+        OptionValue::Int(n)
+    } else if let Some(f) = zval.double() {
+        OptionValue::Float(f)
+    } else if let Some(bytes) = zval.binary_slice::<u8>() {
+        OptionValue::Str(bytes.to_vec())
+    } else {
+        OptionValue::Other(type_name(zval))
+    }
+}
+
+fn type_name(zval: &Zval) -> &'static str {
+    match zval.get_type() {
+        DataType::Null => "null",
+        DataType::False | DataType::True | DataType::Bool => "bool",
+        DataType::Array => "array",
+        DataType::Object(_) => "object",
+        DataType::Resource => "resource",
+        _ => "value of another type",
+    }
+}
