@@ -128,13 +128,10 @@ impl Locker {
             .run(|conn| {
                 if !self.shared.legacy_set() {
                     let buf = conn.command_buffer();
-                    resp::begin(buf, 7);
-                    resp::arg(buf, b"SET");
+                    resp::raw(buf, b"*7\r\n$3\r\nSET\r\n");
                     resp::arg2(buf, &self.prefix, key);
                     resp::arg(buf, value);
-                    resp::arg(buf, b"NX");
-                    resp::arg(buf, b"GET");
-                    resp::arg(buf, b"PX");
+                    resp::raw(buf, b"$2\r\nNX\r\n$3\r\nGET\r\n$2\r\nPX\r\n");
                     resp::arg(buf, ms_text);
                     conn.send()?;
                     let outcome = conn.read_reply(|reply| match reply {

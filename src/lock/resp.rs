@@ -39,6 +39,22 @@ pub fn begin(buf: &mut Vec<u8>, argc: usize) {
     buf.extend_from_slice(b"\r\n");
 }
 
+/// Appends bytes that are already RESP-encoded (a constant run of arguments).
+#[inline]
+pub fn raw(buf: &mut Vec<u8>, encoded: &[u8]) {
+    buf.extend_from_slice(encoded);
+}
+
+/// Encodes `args` as bulk strings without the array header, for use with [`raw`] after
+/// [`begin`]: constant parts of a command are encoded once, not per call.
+pub fn encode_args(args: &[&[u8]]) -> Vec<u8> {
+    let mut buf = Vec::new();
+    for a in args {
+        arg(&mut buf, a);
+    }
+    buf
+}
+
 /// Appends one bulk-string argument.
 #[inline]
 pub fn arg(buf: &mut Vec<u8>, bytes: &[u8]) {
@@ -49,8 +65,10 @@ pub fn arg(buf: &mut Vec<u8>, bytes: &[u8]) {
 /// without building the joined string first.
 #[inline]
 pub fn arg2(buf: &mut Vec<u8>, head: &[u8], tail: &[u8]) {
+    let len = head.len() + tail.len();
+    buf.reserve(len + 24);
     buf.push(b'$');
-    push_decimal(buf, (head.len() + tail.len()) as u64);
+    push_decimal(buf, len as u64);
     buf.extend_from_slice(b"\r\n");
     buf.extend_from_slice(head);
     buf.extend_from_slice(tail);

@@ -34,17 +34,24 @@ if current == ARGV[1] then
 end
 return 0"#;
 
-/// A script body and its SHA1, computed once.
+/// A script body, its SHA1 and the encoded `EVALSHA <sha1> 1` prefix, computed once.
 pub struct LuaScript {
     body: &'static str,
     script: LazyLock<redis::Script>,
+    /// `EVALSHA`, the hash and the key count, RESP-encoded.
+    evalsha_head: LazyLock<Vec<u8>>,
 }
 
 impl LuaScript {
-    const fn new(body: &'static str, make: fn() -> redis::Script) -> Self {
+    const fn new(
+        body: &'static str,
+        make: fn() -> redis::Script,
+        head: fn() -> Vec<u8>,
+    ) -> Self {
         LuaScript {
             body,
             script: LazyLock::new(make),
+            evalsha_head: LazyLock::new(head),
         }
     }
 
@@ -68,25 +75,12 @@ impl LuaScript {
         args: &[&[u8]],
         f: impl Fn(Reply<'_>) -> R,
     ) -> Result<R> {
-        self.encode(
-            conn.command_buffer(),
-            b"EVALSHA",
-            self.sha1().as_bytes(),
-            prefix,
-            key,
-            args,
-        );
+        Self::encode(conn.command_buffer(), &self.evalsha_head, prefix, key, args);
         conn.send()?;
         match conn.read_reply(&f) {
             Err(e) if e.is_server_code("NOSCRIPT") => {
-                self.encode(
-                    conn.command_buffer(),
-                    b"EVAL",
-                    self.body.as_bytes(),
-                    prefix,
-                    key,
-                    args,
-                );
+                let head = resp::encode_args(&[b"EVAL", self.body.as_bytes(), b"1"]);
+                Self::encode(conn.command_buffer(), &head, prefix, key, args);
                 conn.send()?;
                 conn.read_reply(&f)
             }
@@ -94,19 +88,10 @@ impl LuaScript {
         }
     }
 
-    fn encode(
-        &self,
-        buf: &mut Vec<u8>,
-        verb: &[u8],
-        script: &[u8],
-        prefix: &[u8],
-        key: &[u8],
-        args: &[&[u8]],
-    ) {
+    /// `head` is the verb, the script (body or hash) and the key count, already encoded.
+    fn encode(buf: &mut Vec<u8>, head: &[u8], prefix: &[u8], key: &[u8], args: &[&[u8]]) {
         resp::begin(buf, 4 + args.len());
-        resp::arg(buf, verb);
-        resp::arg(buf, script);
-        resp::arg(buf, b"1");
+        resp::raw(buf, head);
         resp::arg2(buf, prefix, key);
         for a in args {
             resp::arg(buf, a);
@@ -114,10 +99,24 @@ impl LuaScript {
     }
 }
 
+/// The encoded `EVALSHA <sha1> 1` of `body`.
+fn evalsha_head(body: &str) -> Vec<u8> {
+    let sha = redis::Script::new(body).get_hash().to_owned();
+    resp::encode_args(&[b"EVALSHA", sha.as_bytes(), b"1"])
+}
+
 /// [`RELEASE`], hashed once.
-pub static RELEASE_SCRIPT: LuaScript = LuaScript::new(RELEASE, || redis::Script::new(RELEASE));
+pub static RELEASE_SCRIPT: LuaScript = LuaScript::new(
+    RELEASE,
+    || redis::Script::new(RELEASE),
+    || evalsha_head(RELEASE),
+);
 /// [`ACQUIRE`], hashed once.
-pub static ACQUIRE_SCRIPT: LuaScript = LuaScript::new(ACQUIRE, || redis::Script::new(ACQUIRE));
+pub static ACQUIRE_SCRIPT: LuaScript = LuaScript::new(
+    ACQUIRE,
+    || redis::Script::new(ACQUIRE),
+    || evalsha_head(ACQUIRE),
+);
 
 /// Every script, for tests that load each into a real server.
 pub fn all() -> [&'static LuaScript; 2] {

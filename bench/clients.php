@@ -1,0 +1,72 @@
+<?php
+/**
+ * The acquire+release cycle of each client compared by `make bench`, written as its users
+ * write it. Each factory returns a closure running one full cycle on one key; connections are
+ * opened (and scripts cached) before timing starts.
+ */
+
+declare(strict_types=1);
+
+const BENCH_KEY = 'bench:lock';
+const BENCH_TTL = 10;
+
+/** Document 001's release script, verbatim in behaviour. */
+const DOC001_RELEASE = 'if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) else return 0 end';
+
+/**
+ * @return array<string, callable(string, int): callable(): void> name => factory(host, port)
+ */
+function bench_clients(): array
+{
+    $clients = [];
+    if (extension_loaded('redis_lock')) {
+        $clients['redis_lock'] = static function (string $host, int $port): callable {
+            $lock = new RedisLock("redis://$host:$port");
+            $value = RedisLock::token();
+            return static function () use ($lock, $value): void {
+                if (!$lock->acquire(BENCH_KEY, $value, BENCH_TTL) || !$lock->release(BENCH_KEY, $value)) {
+                    throw new RuntimeException('redis_lock cycle failed');
+                }
+            };
+        };
+    }
+    if (extension_loaded('redis')) {
+        $clients['phpredis (doc 001)'] = static function (string $host, int $port): callable {
+            $redis = new Redis();
+            $redis->connect($host, $port, 1.0);
+            $value = uniqid('', true);
+            return static function () use ($redis, $value): void {
+                $ok = $redis->set(BENCH_KEY, $value, ['nx', 'ex' => BENCH_TTL]);
+                $released = $redis->eval(DOC001_RELEASE, [BENCH_KEY, $value], 1);
+                if (!$ok || $released !== 1) {
+                    throw new RuntimeException('phpredis cycle failed');
+                }
+            };
+        };
+    }
+    if (is_file('/usr/share/php/Predis/autoload.php')) {
+        $clients['predis (doc 001)'] = static function (string $host, int $port): callable {
+            require_once '/usr/share/php/Predis/autoload.php';
+            $client = new Predis\Client(['host' => $host, 'port' => $port, 'read_write_timeout' => 1.0]);
+            $value = uniqid('', true);
+            return static function () use ($client, $value): void {
+                $ok = $client->set(BENCH_KEY, $value, 'EX', BENCH_TTL, 'NX');
+                $released = $client->eval(DOC001_RELEASE, 1, BENCH_KEY, $value);
+                if ($ok === null || $released !== 1) {
+                    throw new RuntimeException('predis cycle failed');
+                }
+            };
+        };
+    }
+    if (extension_loaded('redis')) {
+        $clients['floor: 2 phpredis PINGs'] = static function (string $host, int $port): callable {
+            $redis = new Redis();
+            $redis->connect($host, $port, 1.0);
+            return static function () use ($redis): void {
+                $redis->ping();
+                $redis->ping();
+            };
+        };
+    }
+    return $clients;
+}
