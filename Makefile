@@ -1,0 +1,60 @@
+# RedisLock: a distributed lock on Redis for PHP, written in Rust.
+#
+#   make demo     build, start a throwaway redis-server, run the flash-sale demo
+#   make test     lint, cargo test, PHPUnit (each against throwaway redis-servers)
+#   make bench    benchmarks against phpredis and predis
+#   make install  install the extension and its ini file into this machine's PHP
+
+PHP        ?= php
+PHP_CONFIG ?= php-config
+CARGO      ?= cargo
+EXT        := target/release/libredis_lock.so
+PHP_EXT    := $(PHP) -d extension=$(CURDIR)/$(EXT)
+PHP_FILES   = $(shell git ls-files '*.php' '*.phpt' 2>/dev/null || find . -name '*.php' -not -path './target/*')
+
+.PHONY: all deps deps-bench build demo test lint cargo-test php-test bench install uninstall clean
+
+all: build
+
+deps:
+	@scripts/deps.sh test
+
+deps-bench:
+	@scripts/deps.sh bench
+
+build: deps
+	PHP=$(PHP) PHP_CONFIG=$(PHP_CONFIG) $(CARGO) build --release
+
+demo: build
+	scripts/with-redis.sh $(PHP_EXT) examples/flash_sale.php
+
+test: lint cargo-test php-test
+
+lint: deps
+	$(CARGO) fmt --check
+	PHP=$(PHP) PHP_CONFIG=$(PHP_CONFIG) $(CARGO) clippy --all-targets -- -D warnings
+	@for f in $(PHP_FILES); do $(PHP) -l $$f >/dev/null || exit 1; done; echo "php -l: $(words $(PHP_FILES)) files clean"
+
+cargo-test: deps
+	PHP=$(PHP) PHP_CONFIG=$(PHP_CONFIG) $(CARGO) test
+
+php-test: build
+	scripts/with-redis.sh $(PHP_EXT) /usr/bin/phpunit -c php-tests/phpunit.xml
+
+bench: build deps-bench
+	scripts/with-redis.sh $(PHP_EXT) bench/run.php
+
+# DESTDIR-style overrides let the tests install into a scratch directory.
+EXTENSION_DIR ?= $(shell $(PHP_CONFIG) --extension-dir)
+INI_DIR       ?= $(shell $(PHP) -r 'echo PHP_CONFIG_FILE_SCAN_DIR;')
+install: build
+	install -d $(EXTENSION_DIR) $(INI_DIR)
+	install -m 0644 $(EXT) $(EXTENSION_DIR)/redis_lock.so
+	printf '; RedisLock, a distributed lock on Redis (installed by make install)\nextension=redis_lock.so\n' > $(INI_DIR)/30-redis_lock.ini
+	@echo "installed: $(EXTENSION_DIR)/redis_lock.so and $(INI_DIR)/30-redis_lock.ini"
+
+uninstall:
+	rm -f $(EXTENSION_DIR)/redis_lock.so $(INI_DIR)/30-redis_lock.ini
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages a target needs, only those missing. Usage: scripts/deps.sh [test|bench]
+# Needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+packages=(php-cli php-dev clang libclang-dev redis-server redis-tools phpunit php-redis)
+if [ "${1:-test}" = bench ]; then
+  packages+=(php-predis valgrind php-symfony-lock php-laravel-framework)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "installing: ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian starts redis-server on 6379 after installing it; we never use that one.

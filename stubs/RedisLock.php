@@ -1,0 +1,142 @@
+<?php
+
+/**
+ * IDE stubs for the redis_lock extension (https://github.com/ — see README.md).
+ * Not loaded at run time: the extension defines these classes natively.
+ * php-tests/StubsTest.php proves these declarations match the loaded extension.
+ */
+
+/**
+ * A distributed lock on Redis: the API of the classic PHP recipe (`SET NX EX` to take, a Lua
+ * compare-and-delete to release), made safe and fast in native code.
+ *
+ * One native connection per DSN per process is shared by every `RedisLock` object and kept
+ * across requests (PHP-FPM workers live for many requests), so create objects freely: the
+ * constructor does no network I/O. A process made by `pcntl_fork()` opens its own connection.
+ *
+ * ```php
+ * $lock  = new RedisLock('redis://127.0.0.1:6379', ['prefix' => 'shop:']);
+ * $token = RedisLock::token();                    // your value: only you can release your lock
+ * if ($lock->acquire('order:42', $token, 10)) {   // held for at most 10 seconds
+ *     try {
+ *         // ... critical section ...
+ *     } finally {
+ *         $lock->release('order:42', $token);     // deletes it only if it is still yours
+ *     }
+ * }
+ * ```
+ */
+class RedisLock
+{
+    /** The extension's version (also `phpversion('redis_lock')`). */
+    public const VERSION = '0.1.0';
+
+    /**
+     * Validates the DSN and the options. Does no network I/O: the first command connects.
+     *
+     * DSN forms: `redis://[user:password@]host[:port][/database]` (IPv6 as `redis://[::1]:6379`),
+     * `unix:///path/to/redis.sock[?db=N&user=U&pass=P]` (also `redis+unix://`). Percent-encode
+     * special characters in the user name and password. The password is never shown in
+     * messages, traces (the parameter is `#[\SensitiveParameter]`), `var_dump()` or `phpinfo()`.
+     *
+     * Options (each optional):
+     * - `connectTimeout` (int|float, seconds, default 1.0): how long connecting may take.
+     * - `readTimeout` (int|float, seconds, default 1.0): how long to wait for a reply (and for a
+     *   write to be accepted). A call that times out throws {@see RedisLockTimeoutException}.
+     * - `prefix` (string, default ''): prepended to every key.
+     * - `database` (int >= 0): the database to `SELECT`; overrides the DSN's.
+     *
+     * Connections are shared between objects whose DSN and timeouts are equal.
+     *
+     * @param string $dsn where Redis listens
+     * @param array{connectTimeout?: int|float, readTimeout?: int|float, prefix?: string, database?: int} $options
+     * @throws ValueError for a malformed DSN, an unknown option or an out-of-range value
+     * @throws TypeError for an option of the wrong type
+     */
+    public function __construct(#[\SensitiveParameter] string $dsn = 'redis://127.0.0.1:6379', array $options = []) {}
+
+    /**
+     * Takes the lock `$key` for `$value` for at most `$expireTime` seconds, in one round trip
+     * (`SET key value NX GET PX ms`).
+     *
+     * Returns true if `$value` holds the lock afterwards: newly taken, or already held by
+     * `$value` (then its TTL is reset to `$expireTime`, which is what makes a retry after a
+     * lost reply safe). Returns false if another value holds it; that lock and its TTL are
+     * left untouched.
+     *
+     * ```php
+     * $token = RedisLock::token();
+     * if (!$lock->acquire('report:daily', $token, 300)) {
+     *     exit('another worker is building the report');
+     * }
+     * ```
+     *
+     * @param string $key the lock's name (binary-safe; the `prefix` option is prepended)
+     * @param string $value the owner's secret, e.g. {@see RedisLock::token()} (binary-safe)
+     * @param float $expireTime seconds (int or float), kept to the millisecond; at least 0.001
+     * @return bool true if `$value` holds the lock
+     * @throws ValueError for an empty key or value, or an expire time that is not a finite
+     *         number of seconds from 0.001 to 1e9
+     * @throws RedisLockConnectionException when Redis cannot be reached
+     * @throws RedisLockTimeoutException when Redis does not answer within `readTimeout`: the
+     *         outcome is unknown; call acquire() again with the same value to learn it
+     * @throws RedisLockServerException when Redis answers with an error (e.g. WRONGTYPE)
+     */
+    public function acquire(string $key, string $value, float $expireTime): bool {}
+
+    /**
+     * {@see RedisLock::acquire()} up to `1 + $maxRetries` times, sleeping `$retryInterval`
+     * seconds between attempts (never after the last).
+     *
+     * As the recipe this API comes from requires, `$retryInterval × $maxRetries` must not
+     * exceed `$expireTime`.
+     *
+     * ```php
+     * // up to 5 attempts, 2 s apart, for a lock held at most 10 s
+     * if ($lock->retryAcquire('import', $token, 10, 4, 2)) { ... }
+     * ```
+     *
+     * @param string $key the lock's name
+     * @param string $value the owner's secret
+     * @param float $expireTime seconds the lock is held at most, kept to the millisecond
+     * @param int $maxRetries attempts after the first one, 0 or more
+     * @param float $retryInterval seconds between attempts, 0 or more
+     * @return bool true as soon as an attempt takes the lock; false after the last failed one
+     * @throws ValueError for bad arguments, or when `$retryInterval × $maxRetries` exceeds
+     *         `$expireTime`
+     * @throws RedisLockConnectionException when Redis cannot be reached
+     * @throws RedisLockTimeoutException when Redis does not answer within `readTimeout`
+     * @throws RedisLockServerException when Redis answers with an error
+     */
+    public function retryAcquire(string $key, string $value, float $expireTime, int $maxRetries, float $retryInterval): bool {}
+
+    /**
+     * Deletes the lock `$key` if and only if `$value` holds it: an atomic compare-and-delete
+     * (a Lua script run by EVALSHA).
+     *
+     * @param string $key the lock's name
+     * @param string $value the value it was acquired with
+     * @return bool true if `$value` held the lock and it is now deleted; false if it had expired
+     *         or belongs to someone else (whose lock stays untouched)
+     * @throws ValueError for an empty key or value
+     * @throws RedisLockConnectionException when Redis cannot be reached
+     * @throws RedisLockTimeoutException when Redis does not answer within `readTimeout`
+     * @throws RedisLockServerException when Redis answers with an error
+     */
+    public function release(string $key, string $value): bool {}
+
+    /**
+     * A fresh random UUID v4 (36 characters), to use as a lock value.
+     *
+     * @return string e.g. `"0c6e9d8a-3f0b-4c1e-9a52-7d1f0e4b2a61"`
+     */
+    public static function token(): string {}
+
+    /**
+     * What `var_dump()` and `print_r()` show: the DSN with user and password masked, the
+     * endpoint, prefix, database and timeouts (seconds).
+     *
+     * @return array{dsn: string, endpoint: string, prefix: string, database: int, connectTimeout: float, readTimeout: float}
+     */
+    public function __debugInfo(): array {}
+}
