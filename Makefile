@@ -44,17 +44,12 @@ php-test: build
 bench: build deps-bench
 	scripts/with-redis.sh $(PHP_EXT) bench/run.php
 
-# DESTDIR-style overrides let the tests install into a scratch directory.
-EXTENSION_DIR ?= $(shell $(PHP_CONFIG) --extension-dir)
-INI_DIR       ?= $(shell $(PHP) -r 'echo PHP_CONFIG_FILE_SCAN_DIR;')
 install: build
-	install -d $(EXTENSION_DIR) $(INI_DIR)
-	install -m 0644 $(EXT) $(EXTENSION_DIR)/redis_lock.so
-	printf '; RedisLock, a distributed lock on Redis (installed by make install)\nextension=redis_lock.so\n' > $(INI_DIR)/30-redis_lock.ini
-	@echo "installed: $(EXTENSION_DIR)/redis_lock.so and $(INI_DIR)/30-redis_lock.ini"
+	PHP=$(PHP) PHP_CONFIG=$(PHP_CONFIG) scripts/install.sh
 
 uninstall:
-	rm -f $(EXTENSION_DIR)/redis_lock.so $(INI_DIR)/30-redis_lock.ini
+	rm -f "$$($(PHP_CONFIG) --extension-dir)/redis_lock.so"
+	-phpdismod redis_lock 2>/dev/null; rm -f /etc/php/*/mods-available/redis_lock.ini
 
 clean:
 	$(CARGO) clean

@@ -5,9 +5,11 @@
 //! `unix:///path/to/socket?db=N&user=U&pass=P` (also `redis+unix://`). Options come from the PHP
 //! array and are validated here so that `cargo test` covers them.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
 use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use redis::{ConnectionAddr, IntoConnectionInfo, ProtocolVersion};
@@ -109,6 +111,8 @@ pub struct Config {
     pub endpoint: Endpoint,
     /// Prepended to every key (`"app:"` turns `orders` into `app:orders`).
     pub prefix: Vec<u8>,
+    /// The DSN as given, with user name and password replaced by `***` (see [`mask_dsn`]).
+    pub masked_dsn: String,
 }
 
 impl Config {
@@ -120,9 +124,11 @@ impl Config {
     where
         I: IntoIterator<Item = (&'a str, OptionValue)>,
     {
+        let (endpoint, masked_dsn) = parse_dsn_cached(dsn)?;
         let mut config = Config {
-            endpoint: parse_dsn(dsn)?,
+            endpoint,
             prefix: Vec::new(),
+            masked_dsn,
         };
         for (name, value) in options {
             config.set_option(name, value)?;
@@ -216,6 +222,30 @@ fn mask_query_password(dsn: &str) -> String {
         })
         .collect();
     format!("{}?{}", &dsn[..q], masked.join("&"))
+}
+
+/// How many distinct DSNs [`parse_dsn_cached`] remembers per process.
+const DSN_CACHE_LIMIT: usize = 64;
+
+/// [`parse_dsn`] plus [`mask_dsn`], remembered per DSN text: an application that builds a
+/// `RedisLock` per request parses its DSN once per process, not once per request. Errors are
+/// not cached; past [`DSN_CACHE_LIMIT`] distinct DSNs new ones are parsed every time.
+fn parse_dsn_cached(dsn: &str) -> Result<(Endpoint, String)> {
+    static CACHE: OnceLock<Mutex<HashMap<String, (Endpoint, String)>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(hit) = cache
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(dsn)
+    {
+        return Ok(hit.clone());
+    }
+    let parsed = (parse_dsn(dsn)?, mask_dsn(dsn));
+    let mut map = cache.lock().unwrap_or_else(PoisonError::into_inner);
+    if map.len() < DSN_CACHE_LIMIT {
+        map.insert(dsn.to_owned(), parsed.clone());
+    }
+    Ok(parsed)
 }
 
 /// Parses a DSN into an [`Endpoint`] with default timeouts.

@@ -29,6 +29,7 @@ pub const MAX_TTL_MS: u64 = 1_000_000_000_000;
 pub struct Locker {
     shared: Arc<Shared>,
     prefix: Vec<u8>,
+    masked_dsn: String,
 }
 
 /// Converts a TTL in seconds (fractions allowed) to whole milliseconds.
@@ -88,6 +89,7 @@ impl Locker {
         Locker {
             shared: pool::shared(config.endpoint),
             prefix: config.prefix,
+            masked_dsn: config.masked_dsn,
         }
     }
 
@@ -96,12 +98,18 @@ impl Locker {
         Locker {
             shared: pool::private(config.endpoint),
             prefix: config.prefix,
+            masked_dsn: config.masked_dsn,
         }
     }
 
     /// The shared connection state.
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    /// The DSN it was built from, user name and password masked.
+    pub fn masked_dsn(&self) -> &str {
+        &self.masked_dsn
     }
 
     /// The key prefix.

@@ -43,11 +43,7 @@ pub struct LuaScript {
 }
 
 impl LuaScript {
-    const fn new(
-        body: &'static str,
-        make: fn() -> redis::Script,
-        head: fn() -> Vec<u8>,
-    ) -> Self {
+    const fn new(body: &'static str, make: fn() -> redis::Script, head: fn() -> Vec<u8>) -> Self {
         LuaScript {
             body,
             script: LazyLock::new(make),

@@ -52,7 +52,19 @@ pub enum ArgDefault {
 impl StubLiteral for ArgDefault {
     fn stub_literal(&self) -> String {
         match self {
-            ArgDefault::Str(s) => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
+            ArgDefault::Str(s) => {
+                // ext-php-rs renders defaults on every constructor call: keep this cheap.
+                let mut out = String::with_capacity(s.len() + 2);
+                out.push('\'');
+                for c in s.chars() {
+                    if c == '\\' || c == '\'' {
+                        out.push('\\');
+                    }
+                    out.push(c);
+                }
+                out.push('\'');
+                out
+            }
             ArgDefault::EmptyArray => String::from("[]"),
         }
     }

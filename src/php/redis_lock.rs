@@ -9,7 +9,7 @@ use ext_php_rs::prelude::*;
 use ext_php_rs::types::ZendHashTable;
 
 use super::args::{ArgDefault, ArrayArg, FloatArg, IntArg, StrArg};
-use crate::lock::config::{self, DEFAULT_DSN};
+use crate::lock::config::DEFAULT_DSN;
 use crate::lock::{self, Config, Error, Locker};
 
 /// A distributed lock on one Redis server. See `stubs/RedisLock.php` for the PHP docs.
@@ -17,8 +17,6 @@ use crate::lock::{self, Config, Error, Locker};
 #[php(name = "RedisLock")]
 pub struct RedisLock {
     locker: Locker,
-    /// The DSN with user name and password replaced by `***`.
-    masked_dsn: String,
 }
 
 #[php_impl]
@@ -41,7 +39,6 @@ impl RedisLock {
         )?;
         Ok(RedisLock {
             locker: Locker::new(config),
-            masked_dsn: config::mask_dsn(dsn),
         })
     }
 
@@ -82,7 +79,7 @@ impl RedisLock {
     pub fn debug_info(&self) -> PhpResult<ZBox<ZendHashTable>> {
         let endpoint = self.locker.shared().endpoint();
         let mut info = ZendHashTable::new();
-        info.insert("dsn", self.masked_dsn.as_str())?;
+        info.insert("dsn", self.locker.masked_dsn())?;
         info.insert("endpoint", endpoint.describe())?;
         info.insert(
             "prefix",

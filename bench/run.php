@@ -1,0 +1,143 @@
+<?php
+/**
+ * `make bench`: the acquire+release cycle of the extension against document 001's code on
+ * phpredis and on predis, and a floor of two phpredis PINGs, in one process, in alternating
+ * rounds. Then client-side CPU instructions per cycle under callgrind (stable on a noisy
+ * machine). Writes bench/results/cycle.md.
+ *
+ * Environment: REDIS_URL (scripts/with-redis.sh sets it), ROUNDS (default 15), CYCLES (default
+ * 2000), CALLGRIND_CYCLES (default 2000), SKIP_CALLGRIND=1.
+ */
+
+declare(strict_types=1);
+
+require __DIR__ . '/clients.php';
+
+$url = parse_url(getenv('REDIS_URL') ?: 'redis://127.0.0.1:6379');
+[$host, $port] = [$url['host'], $url['port'] ?? 6379];
+$rounds = (int) (getenv('ROUNDS') ?: 15);
+$cycles = (int) (getenv('CYCLES') ?: 2000);
+$cgCycles = (int) (getenv('CALLGRIND_CYCLES') ?: 2000);
+
+$factories = bench_clients();
+$baseline = 'phpredis (doc 001)';
+foreach (['redis_lock', $baseline] as $required) {
+    if (!isset($factories[$required])) {
+        fwrite(STDERR, "missing client: $required (make deps-bench installs php-redis and php-predis)\n");
+        exit(1);
+    }
+}
+
+function median(array $xs): float
+{
+    sort($xs);
+    $n = count($xs);
+    return $n % 2 ? $xs[intdiv($n, 2)] : ($xs[$n / 2 - 1] + $xs[$n / 2]) / 2;
+}
+
+// ---- wall time: alternating rounds in one process -------------------------------------------
+$run = [];
+foreach ($factories as $name => $factory) {
+    $run[$name] = $factory($host, $port);
+    for ($i = 0; $i < 500; $i++) {
+        $run[$name](); // warm up: connect, cache scripts
+    }
+}
+$samples = array_fill_keys(array_keys($run), []);
+$names = array_keys($run);
+for ($r = 0; $r < $rounds; $r++) {
+    $order = array_merge(array_slice($names, $r % count($names)), array_slice($names, 0, $r % count($names)));
+    foreach ($order as $name) {
+        $cycle = $run[$name];
+        $t = hrtime(true);
+        for ($i = 0; $i < $cycles; $i++) {
+            $cycle();
+        }
+        $samples[$name][] = (hrtime(true) - $t) / $cycles / 1000;
+    }
+}
+$wall = array_map('median', $samples);
+
+// ---- instructions per cycle under callgrind --------------------------------------------------
+$ir = [];
+$so = dirname(__DIR__) . '/target/release/libredis_lock.so';
+$valgrind = trim((string) shell_exec('command -v valgrind'));
+$measure = static function (string $name, int $n, string $mode = '') use ($valgrind, $so, $host, $port): int {
+    $cmd = [$valgrind, '--tool=callgrind', '--callgrind-out-file=/dev/null', PHP_BINARY, '-d', "extension=$so",
+        __DIR__ . '/cycle_one.php', $name, (string) $n, $host, (string) $port];
+    if ($mode !== '') {
+        $cmd[] = $mode;
+    }
+    $proc = proc_open($cmd, [1 => ['file', '/dev/null', 'w'], 2 => ['pipe', 'w']], $pipes);
+    $err = stream_get_contents($pipes[2]);
+    fclose($pipes[2]);
+    if (proc_close($proc) !== 0 || !preg_match('/Collected : (\d+)/', $err, $m)) {
+        throw new RuntimeException("callgrind run failed for $name:\n$err");
+    }
+    return (int) $m[1];
+};
+if (!getenv('SKIP_CALLGRIND') && $valgrind !== '') {
+    foreach (array_keys($factories) as $name) {
+        fprintf(STDERR, "callgrind: %s ...\n", $name);
+        $ir[$name] = ($measure($name, $cgCycles) - $measure($name, 0)) / $cgCycles;
+    }
+    fprintf(STDERR, "callgrind: redis_lock with a new RedisLock object per cycle ...\n");
+    $ir['redis_lock, new object per cycle'] = ($measure('redis_lock', $cgCycles, 'new-per-cycle') - $measure('redis_lock', 0)) / $cgCycles;
+}
+
+// ---- commands per cycle, by the server's own count (top-level commands only) ---------------
+$oracle = new Redis();
+$oracle->connect($host, $port);
+$topLevel = static function (Redis $oracle): int {
+    $calls = 0;
+    foreach ($oracle->info('commandstats') as $name => $stats) {
+        // Commands a script runs inside EVALSHA also appear here; count what clients sent.
+        if (preg_match('/^cmdstat_(set|evalsha|eval|ping|auth|select)$/', $name) && preg_match('/calls=(\d+)/', $stats, $m)) {
+            $calls += (int) $m[1];
+        }
+    }
+    return $calls;
+};
+$roundTrips = [];
+foreach (['redis_lock' => '', 'redis_lock, new object per cycle' => 'new-per-cycle'] as $label => $mode) {
+    $cycle = $factories['redis_lock']($host, $port);
+    $cycle();
+    $oracle->rawCommand('CONFIG', 'RESETSTAT');
+    for ($i = 0; $i < 1000; $i++) {
+        if ($mode) {
+            $cycle = $factories['redis_lock']($host, $port);
+        }
+        $cycle();
+    }
+    $roundTrips[$label] = $topLevel($oracle) / 1000;
+}
+
+// ---- report ----------------------------------------------------------------------------------
+$lines = [];
+$lines[] = sprintf('# Acquire + release cycle (%s)', date('Y-m-d H:i'));
+$lines[] = '';
+$lines[] = sprintf('redis-server %s on loopback; PHP %s; %d alternating rounds of %d cycles; median per cycle.',
+    $oracle->info('server')['redis_version'], PHP_VERSION, $rounds, $cycles);
+$lines[] = '';
+$lines[] = '| client | µs per cycle (median) | vs phpredis | instructions per cycle | vs phpredis |';
+$lines[] = '|---|---:|---:|---:|---:|';
+foreach ($wall as $name => $us) {
+    $lines[] = sprintf('| %s | %.1f | %.2fx | %s | %s |', $name, $us, $us / $wall[$baseline],
+        isset($ir[$name]) ? number_format($ir[$name]) : 'n/a',
+        isset($ir[$name]) ? sprintf('%.2fx', $ir[$name] / $ir[$baseline]) : 'n/a');
+}
+if (isset($ir['redis_lock, new object per cycle'])) {
+    $lines[] = sprintf('| redis_lock, new object per cycle | | | %s | %.2fx |',
+        number_format($ir['redis_lock, new object per cycle']), $ir['redis_lock, new object per cycle'] / $ir[$baseline]);
+}
+$lines[] = '';
+foreach ($roundTrips as $label => $n) {
+    $lines[] = sprintf('- %s: %.2f commands sent per cycle (server INFO commandstats, excluding the GET/DEL a script runs inside EVALSHA)', $label, $n);
+}
+$lines[] = '';
+$lines[] = 'Instructions: `valgrind --tool=callgrind` on the whole PHP process, ' . $cgCycles
+    . ' cycles minus a run with 0 cycles (both after 200 warm-up cycles), divided by ' . $cgCycles . '.';
+$report = implode("\n", $lines) . "\n";
+echo $report;
+@mkdir(__DIR__ . '/results');
+file_put_contents(__DIR__ . '/results/cycle.md', $report);
