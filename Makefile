@@ -9,6 +9,8 @@ PHP        ?= php
 PHP_CONFIG ?= php-config
 CARGO      ?= cargo
 EXT        := target/release/libredis_lock.so
+# ext-php-rs's build script wants absolute paths for the PHP it builds against.
+CARGO_ENV   = PHP="$$(command -v $(PHP))" PHP_CONFIG="$$(command -v $(PHP_CONFIG))"
 PHP_EXT    := $(PHP) -d extension=$(CURDIR)/$(EXT)
 PHP_FILES   = $(shell git ls-files '*.php' '*.phpt' 2>/dev/null || find . -name '*.php' -not -path './target/*')
 
@@ -23,7 +25,7 @@ deps-bench:
 	@scripts/deps.sh bench
 
 build: deps
-	PHP=$(PHP) PHP_CONFIG=$(PHP_CONFIG) $(CARGO) build --release
+	$(CARGO_ENV) $(CARGO) build --release
 
 demo: build
 	scripts/with-redis.sh $(PHP_EXT) examples/flash_sale.php
@@ -32,11 +34,11 @@ test: lint cargo-test php-test
 
 lint: deps
 	$(CARGO) fmt --check
-	PHP=$(PHP) PHP_CONFIG=$(PHP_CONFIG) $(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO_ENV) $(CARGO) clippy --all-targets -- -D warnings
 	@for f in $(PHP_FILES); do $(PHP) -l $$f >/dev/null || exit 1; done; echo "php -l: $(words $(PHP_FILES)) files clean"
 
 cargo-test: deps
-	PHP=$(PHP) PHP_CONFIG=$(PHP_CONFIG) $(CARGO) test
+	$(CARGO_ENV) $(CARGO) test
 
 php-test: build
 	scripts/with-redis.sh $(PHP_EXT) /usr/bin/phpunit -c php-tests/phpunit.xml
