@@ -10,12 +10,13 @@ fi
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/redis-lock-XXXXXX")
 stop() {
-  if [ -f "$dir/redis.pid" ]; then
-    kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
+  local pid
+  pid=$(cat "$dir/redis.pid" 2>/dev/null || true)
+  if [ -n "$pid" ]; then
+    kill "$pid" 2>/dev/null || true
     for _ in $(seq 1 50); do
       # gone, or a zombie waiting for init to reap it
-      state=$(ps -o stat= -p "$(cat "$dir/redis.pid")" 2>/dev/null || true)
-      case "$state" in ""|Z*) break ;; esac
+      case "$(ps -o stat= -p "$pid" 2>/dev/null || true)" in ""|Z*) break ;; esac
       sleep 0.1
     done
   fi
