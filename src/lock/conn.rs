@@ -2,8 +2,9 @@
 //! write-command / read-reply cycle over the lean RESP path in [`super::resp`].
 
 use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::config::{Address, Endpoint};
@@ -323,7 +324,7 @@ fn connect(endpoint: &Endpoint) -> io::Result<Stream> {
         Address::Tcp { host, port } => {
             let deadline = Instant::now() + endpoint.connect_timeout;
             let mut last = io::Error::new(io::ErrorKind::NotFound, "host name did not resolve");
-            for addr in (host.as_str(), *port).to_socket_addrs()? {
+            for addr in resolve(host, *port, endpoint.connect_timeout)? {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     return Err(io::Error::from(io::ErrorKind::TimedOut));
@@ -338,5 +339,29 @@ fn connect(endpoint: &Endpoint) -> io::Result<Stream> {
             }
             Err(last)
         }
+    }
+}
+
+/// Resolves `host` within `timeout`. An IP address needs no lookup; a name is looked up on a
+/// helper thread, because the system resolver has no timeout of its own (a dead DNS server
+/// would otherwise stall PHP for tens of seconds). A lookup that outlives the timeout finishes
+/// in the background and is ignored.
+fn resolve(host: &str, port: u16, timeout: Duration) -> io::Result<Vec<SocketAddr>> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let (tx, rx) = mpsc::channel();
+    let name = host.to_owned();
+    std::thread::Builder::new()
+        .name("redis-lock-dns".into())
+        .spawn(move || {
+            let _ = tx.send((name.as_str(), port).to_socket_addrs().map(Vec::from_iter));
+        })?;
+    match rx.recv_timeout(timeout) {
+        Ok(result) => result,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("resolving {host} took longer than the connect timeout"),
+        )),
     }
 }

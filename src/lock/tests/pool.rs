@@ -130,3 +130,13 @@ fn equal_configs_share_state_and_different_timeouts_do_not() {
     assert!(std::sync::Arc::ptr_eq(a.shared(), b.shared()));
     assert!(!std::sync::Arc::ptr_eq(a.shared(), c.shared()));
 }
+
+#[test]
+fn host_names_resolve_and_ip_addresses_need_no_lookup() {
+    let server = RedisServer::start();
+    let by_name = Locker::unshared(config(&format!("redis://localhost:{}", server.port), &[]));
+    assert!(by_name.acquire(b"k", b"v", 5.0).unwrap());
+    let unknown = Locker::unshared(config("redis://no-such-host.invalid:6379", &[]));
+    let err = unknown.acquire(b"k", b"v", 5.0).unwrap_err();
+    assert!(err.is_connection(), "{err:?}");
+}
