@@ -43,6 +43,8 @@ impl Stream {
 
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
+            // std sends with MSG_NOSIGNAL on both (unix sockets since rust-lang/rust#140005): a server
+            // that has gone away is an EPIPE error, never a SIGPIPE that kills PHP.
             Stream::Tcp(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
         }

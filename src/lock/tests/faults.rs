@@ -109,6 +109,23 @@ fn a_killed_connection_is_replaced_transparently() {
 }
 
 #[test]
+fn a_killed_unix_socket_connection_is_replaced_without_sigpipe() {
+    // Rust programs (this test harness too) start with SIGPIPE ignored; a PHP SAPI need not.
+    // Restore the default action, so a write that raised SIGPIPE would kill the process.
+    // SAFETY: setting a signal disposition; socket writes in this process use MSG_NOSIGNAL.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    let server = RedisServer::start();
+    let l = super::locker_for(&format!("unix://{}", server.socket().display()));
+    assert!(l.acquire(b"k", b"v", 5.0).unwrap());
+    let _: i64 = q(
+        &mut server.client(),
+        &["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"],
+    );
+    sleep_ms(50);
+    assert!(l.release(b"k", b"v").unwrap());
+}
+
+#[test]
 fn an_idle_connection_closed_by_the_server_is_replaced_transparently() {
     let server = RedisServer::start();
     let _: () = q(&mut server.client(), &["CONFIG", "SET", "timeout", "1"]);
