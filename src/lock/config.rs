@@ -24,8 +24,18 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(1);
 /// The longest timeout accepted for either option (one hour): anything longer is a mistake.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+/// The lease time of a watchdog lease (one taken without a TTL), as Redisson's default.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
 /// The option names accepted in the `$options` array, in the order the docs list them.
-pub const OPTION_NAMES: [&str; 4] = ["connectTimeout", "readTimeout", "prefix", "database"];
+pub const OPTION_NAMES: [&str; 7] = [
+    "connectTimeout",
+    "readTimeout",
+    "prefix",
+    "database",
+    "leaseTtl",
+    "maxLifetime",
+    "strict",
+];
 
 /// Where the server listens.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -89,6 +99,8 @@ pub enum OptionValue {
     Float(f64),
     /// A PHP string (binary-safe).
     Str(Vec<u8>),
+    /// A PHP bool.
+    Bool(bool),
     /// Anything else; the string names its PHP type for the error message.
     Other(&'static str),
 }
@@ -99,6 +111,7 @@ impl OptionValue {
             OptionValue::Int(_) => "int",
             OptionValue::Float(_) => "float",
             OptionValue::Str(_) => "string",
+            OptionValue::Bool(_) => "bool",
             OptionValue::Other(name) => name,
         }
     }
@@ -113,6 +126,29 @@ pub struct Config {
     pub prefix: Vec<u8>,
     /// The DSN as given, with user name and password replaced by `***` (see [`mask_dsn`]).
     pub masked_dsn: String,
+    /// The lease options.
+    pub lease: LeaseConfig,
+}
+
+/// How leases behave (options `leaseTtl`, `maxLifetime`, `strict`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseConfig {
+    /// TTL of a watchdog lease; the watchdog renews it every third of this.
+    pub lease_ttl: Duration,
+    /// A watchdog lease older than this is no longer renewed (`None`: no limit).
+    pub max_lifetime: Option<Duration>,
+    /// Lost leases throw instead of returning false.
+    pub strict: bool,
+}
+
+impl Default for LeaseConfig {
+    fn default() -> Self {
+        LeaseConfig {
+            lease_ttl: DEFAULT_LEASE_TTL,
+            max_lifetime: None,
+            strict: false,
+        }
+    }
 }
 
 impl Config {
@@ -129,6 +165,7 @@ impl Config {
             endpoint,
             prefix: Vec::new(),
             masked_dsn,
+            lease: LeaseConfig::default(),
         };
         for (name, value) in options {
             config.set_option(name, value)?;
@@ -143,6 +180,15 @@ impl Config {
             "prefix" => match value {
                 OptionValue::Str(prefix) => self.prefix = prefix,
                 other => return Err(wrong_type(name, "string", &other)),
+            },
+            "leaseTtl" => self.lease.lease_ttl = seconds_option(name, &value, 0.001)?,
+            "maxLifetime" => {
+                let limit = seconds_option(name, &value, 0.0)?;
+                self.lease.max_lifetime = (!limit.is_zero()).then_some(limit);
+            }
+            "strict" => match value {
+                OptionValue::Bool(strict) => self.lease.strict = strict,
+                other => return Err(wrong_type(name, "bool", &other)),
             },
             "database" => match value {
                 OptionValue::Int(db) if db >= 0 => self.endpoint.database = db,
@@ -173,6 +219,23 @@ fn wrong_type(name: &str, expected: &str, given: &OptionValue) -> Error {
             given.type_name()
         ),
     )
+}
+
+/// A duration in seconds of at least `min` (0 allowed when `min` is 0), at most a year.
+fn seconds_option(name: &str, value: &OptionValue, min: f64) -> Result<Duration> {
+    const YEAR: f64 = 365.0 * 86400.0;
+    let seconds = match *value {
+        OptionValue::Int(i) => i as f64,
+        OptionValue::Float(f) => f,
+        ref other => return Err(wrong_type(name, "int|float", other)),
+    };
+    if !seconds.is_finite() || seconds < min || seconds > YEAR || (min > 0.0 && seconds == 0.0) {
+        return Err(Error::invalid(format!(
+            "option \"{name}\" must be a number of seconds from {min} to {YEAR}, {} given",
+            php_float(seconds)
+        )));
+    }
+    Ok(Duration::from_secs_f64(seconds))
 }
 
 fn timeout_option(name: &str, value: &OptionValue) -> Result<Duration> {
@@ -443,6 +506,38 @@ mod tests {
         assert_eq!(c.endpoint.read_timeout, Duration::from_secs(2));
         assert_eq!(c.prefix, b"app:");
         assert_eq!(c.endpoint.database, 4);
+    }
+
+    #[test]
+    fn lease_options_apply_and_validate() {
+        let c = Config::parse(
+            "redis://h",
+            [
+                ("leaseTtl", OptionValue::Float(0.6)),
+                ("maxLifetime", OptionValue::Int(5)),
+                ("strict", OptionValue::Bool(true)),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.lease.lease_ttl, Duration::from_millis(600));
+        assert_eq!(c.lease.max_lifetime, Some(Duration::from_secs(5)));
+        assert!(c.lease.strict);
+        let unlimited = Config::parse("redis://h", [("maxLifetime", OptionValue::Int(0))]).unwrap();
+        assert_eq!(unlimited.lease.max_lifetime, None);
+        assert_eq!(
+            Config::parse("redis://h", []).unwrap().lease,
+            LeaseConfig::default()
+        );
+        for (name, value) in [
+            ("leaseTtl", OptionValue::Int(0)),
+            ("leaseTtl", OptionValue::Float(f64::NAN)),
+            ("maxLifetime", OptionValue::Int(-1)),
+        ] {
+            let err = Config::parse("redis://h", [(name, value)]).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{name}");
+        }
+        let err = Config::parse("redis://h", [("strict", OptionValue::Int(1))]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidType);
     }
 
     #[test]

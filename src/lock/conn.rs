@@ -179,7 +179,7 @@ impl Connection {
         if self.timeout_changed {
             self.stream
                 .set_read_timeout(self.read_timeout)
-                .map_err(|e| self.io_error(e, "sending"))?;
+                .map_err(|e| self.io_error(e, "sending", self.read_timeout))?;
             self.timeout_changed = false;
         }
         let mut written = 0;
@@ -187,11 +187,11 @@ impl Connection {
             match self.stream.write(&self.wbuf[written..]) {
                 Ok(0) => {
                     let e = io::Error::from(io::ErrorKind::WriteZero);
-                    return Err(self.io_error(e, "sending"));
+                    return Err(self.io_error(e, "sending", self.read_timeout));
                 }
                 Ok(n) => written += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(self.io_error(e, "sending")),
+                Err(e) => return Err(self.io_error(e, "sending", self.read_timeout)),
             }
         }
         self.wbuf.clear();
@@ -202,6 +202,26 @@ impl Connection {
     /// error (the connection stays usable); a timeout, a closed socket or bytes that are not RESP
     /// become errors after which the connection must be dropped.
     pub fn read_reply<R>(&mut self, f: impl FnOnce(Reply<'_>) -> R) -> Result<R> {
+        self.read_reply_within(None, f)
+    }
+
+    /// [`Connection::read_reply`] for a command that blocks on the server (BLPOP): the whole
+    /// reply may take `limit` instead of the read timeout.
+    pub fn read_reply_within<R>(
+        &mut self,
+        limit: Option<Duration>,
+        f: impl FnOnce(Reply<'_>) -> R,
+    ) -> Result<R> {
+        let limit = match limit {
+            Some(limit) => {
+                self.stream
+                    .set_read_timeout(limit)
+                    .map_err(|e| self.io_error(e, "waiting for a reply", limit))?;
+                self.timeout_changed = true;
+                limit
+            }
+            None => self.read_timeout,
+        };
         let mut started: Option<Instant> = None;
         loop {
             match resp::parse(&self.rbuf[self.rstart..self.rend]) {
@@ -228,27 +248,27 @@ impl Connection {
                     ));
                 }
             }
-            // A reply spread over several reads must still finish within one read timeout.
+            // A reply spread over several reads must still finish within the limit.
             match started {
                 None => started = Some(Instant::now()),
                 Some(t0) => {
-                    let left = self.read_timeout.saturating_sub(t0.elapsed());
+                    let left = limit.saturating_sub(t0.elapsed());
                     if left.is_zero() {
                         let e = io::Error::from(io::ErrorKind::TimedOut);
-                        return Err(self.io_error(e, "waiting for a reply"));
+                        return Err(self.io_error(e, "waiting for a reply", limit));
                     }
                     self.stream
                         .set_read_timeout(left)
-                        .map_err(|e| self.io_error(e, "waiting for a reply"))?;
+                        .map_err(|e| self.io_error(e, "waiting for a reply", limit))?;
                     self.timeout_changed = true;
                 }
             }
-            self.fill()?;
+            self.fill(limit)?;
         }
     }
 
     /// Reads more bytes into the buffer, compacting or growing it when full.
-    fn fill(&mut self) -> Result<()> {
+    fn fill(&mut self, limit: Duration) -> Result<()> {
         if self.rend == self.rbuf.len() {
             if self.rstart > 0 {
                 self.rbuf.copy_within(self.rstart..self.rend, 0);
@@ -275,12 +295,12 @@ impl Connection {
                     return Ok(());
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(self.io_error(e, "waiting for a reply")),
+                Err(e) => return Err(self.io_error(e, "waiting for a reply", limit)),
             }
         }
     }
 
-    fn io_error(&self, e: io::Error, doing: &str) -> Error {
+    fn io_error(&self, e: io::Error, doing: &str, limit: Duration) -> Error {
         if is_timeout(&e) {
             Error::new(
                 ErrorKind::Timeout,
@@ -288,7 +308,7 @@ impl Connection {
                     "Redis at {} did not answer within {:.3} s while {doing}; the command may \
                      or may not have taken effect",
                     self.name,
-                    self.read_timeout.as_secs_f64()
+                    limit.as_secs_f64()
                 ),
             )
         } else {

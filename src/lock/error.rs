@@ -20,6 +20,12 @@ pub enum ErrorKind {
     Timeout,
     /// Redis answered with an error reply (PHP: `\RedisLockServerException`).
     Server,
+    /// A lease was lost (its lock expired or was taken over) and the caller asked to be told
+    /// by an exception (strict mode) (PHP: `\RedisLockLostException`).
+    Lost,
+    /// The lock was still held by someone else when the wait ended, where the caller cannot be
+    /// given a `false` (`synchronized`) (PHP: `\RedisLockConflictException`).
+    Conflict,
     /// The bytes Redis sent are not valid RESP (PHP: `\RedisLockConnectionException`; the
     /// connection is dropped).
     Protocol,
@@ -78,6 +84,11 @@ impl Error {
     /// True when no connection could be made or it was lost.
     pub fn is_connection(&self) -> bool {
         matches!(self.kind, ErrorKind::Connection | ErrorKind::Protocol)
+    }
+
+    /// True when a lease turned out to be lost.
+    pub fn is_lost(&self) -> bool {
+        self.kind == ErrorKind::Lost
     }
 
     /// True when Redis answered with an error reply.

@@ -14,11 +14,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::config::{Config, php_float};
+use super::config::{Config, LeaseConfig, php_float};
 use super::error::{Error, Result};
 use super::pool::{self, Shared};
 use super::resp::{self, Reply};
-use super::scripts::{ACQUIRE_SCRIPT, RELEASE_SCRIPT};
+use super::scripts::{ACQUIRE_SCRIPT, Keys, RELEASE_SCRIPT, int_reply};
 
 /// Largest TTL accepted, in milliseconds (about 31.7 years): beyond this Redis's own expiry
 /// arithmetic is at risk and the value is certainly a unit mistake.
@@ -30,6 +30,7 @@ pub struct Locker {
     shared: Arc<Shared>,
     prefix: Vec<u8>,
     masked_dsn: String,
+    lease: LeaseConfig,
 }
 
 /// Converts a TTL in seconds (fractions allowed) to whole milliseconds.
@@ -74,7 +75,8 @@ pub fn wait_duration(seconds: f64, name: &str) -> Result<Duration> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
-fn check_nonempty(bytes: &[u8], name: &str) -> Result<()> {
+/// `Err(InvalidArgument)` when `bytes` is empty.
+pub fn check_nonempty(bytes: &[u8], name: &str) -> Result<()> {
     if bytes.is_empty() {
         Err(Error::invalid(format!("{name} must not be empty")))
     } else {
@@ -90,6 +92,7 @@ impl Locker {
             shared: pool::shared(config.endpoint),
             prefix: config.prefix,
             masked_dsn: config.masked_dsn,
+            lease: config.lease,
         }
     }
 
@@ -99,6 +102,7 @@ impl Locker {
             shared: pool::private(config.endpoint),
             prefix: config.prefix,
             masked_dsn: config.masked_dsn,
+            lease: config.lease,
         }
     }
 
@@ -110,6 +114,11 @@ impl Locker {
     /// The DSN it was built from, user name and password masked.
     pub fn masked_dsn(&self) -> &str {
         &self.masked_dsn
+    }
+
+    /// The lease options.
+    pub fn lease_config(&self) -> LeaseConfig {
+        self.lease
     }
 
     /// The key prefix.
@@ -161,7 +170,12 @@ impl Locker {
                     }
                 }
                 ACQUIRE_SCRIPT
-                    .run(conn, &self.prefix, key, &[value, ms_text], int_reply)?
+                    .run(
+                        conn,
+                        Keys::One(&self.prefix, key),
+                        &[value, ms_text],
+                        int_reply,
+                    )?
                     .map(|n| n == 1)
                     .ok_or_else(|| unexpected("the acquire script"))
             })
@@ -220,7 +234,7 @@ impl Locker {
         self.shared
             .run(|conn| {
                 RELEASE_SCRIPT
-                    .run(conn, &self.prefix, key, &[value], int_reply)?
+                    .run(conn, Keys::One(&self.prefix, key), &[value], int_reply)?
                     .map(|n| n == 1)
                     .ok_or_else(|| unexpected("the release script"))
             })
@@ -233,13 +247,6 @@ enum SetOutcome {
     Ours,
     Busy,
     Unexpected,
-}
-
-fn int_reply(reply: Reply<'_>) -> Option<i64> {
-    match reply {
-        Reply::Int(n) => Some(n),
-        _ => None,
-    }
 }
 
 fn unexpected(what: &str) -> Error {

@@ -6,15 +6,22 @@
 //! - [`conn`]: one socket, its handshake and timeouts.
 //! - [`pool`]: one connection per endpoint per process; fork safety; reconnects.
 //! - [`scripts`]: the Lua scripts.
-//! - [`locker`]: acquire, retry_acquire, release.
+//! - [`locker`]: the documents' API: acquire, retry_acquire, release.
+//! - [`keys`], [`lease_scripts`], [`leasing`], [`lease`], [`watchdog`]: leases with fencing,
+//!   fair blocking waits, renewal, and release at request end.
 
 pub mod config;
 pub mod conn;
 pub mod error;
+pub mod keys;
+pub mod lease;
+pub mod lease_scripts;
+pub mod leasing;
 pub mod locker;
 pub mod pool;
 pub mod resp;
 pub mod scripts;
+pub mod watchdog;
 
 #[cfg(test)]
 pub mod testing;

@@ -1,7 +1,9 @@
-//! The Lua scripts, each a named constant wrapped once in `redis::Script` (which hashes it once),
-//! plus the EVALSHA-then-EVAL call that runs them over the lean connection.
+//! Lua scripts: each a named constant, wrapped once in a [`LuaScript`] that hashes it with
+//! `redis::Script` on first use and runs it by EVALSHA, falling back to EVAL on NOSCRIPT.
+//!
+//! The documents' API scripts are here; the lease scripts are in [`super::lease_scripts`].
 
-use std::sync::LazyLock;
+use std::sync::OnceLock;
 
 use super::conn::Connection;
 use super::error::Result;
@@ -34,20 +36,39 @@ if current == ARGV[1] then
 end
 return 0"#;
 
-/// A script body, its SHA1 and the encoded `EVALSHA <sha1> 1` prefix, computed once.
+/// The keys a script call passes.
+#[derive(Clone, Copy)]
+pub enum Keys<'a> {
+    /// One key, `prefix` + `name`, encoded without joining them first (the hot path).
+    One(&'a [u8], &'a [u8]),
+    /// Full key names.
+    List(&'a [&'a [u8]]),
+}
+
+impl Keys<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Keys::One(..) => 1,
+            Keys::List(keys) => keys.len(),
+        }
+    }
+}
+
+/// A script body; its SHA1 and its encoded `EVALSHA <sha1> <numkeys>` head are computed once.
 pub struct LuaScript {
     body: &'static str,
-    script: LazyLock<redis::Script>,
-    /// `EVALSHA`, the hash and the key count, RESP-encoded.
-    evalsha_head: LazyLock<Vec<u8>>,
+    sha1: OnceLock<String>,
+    /// `EVALSHA` and the hash, RESP-encoded (the key count follows per call).
+    evalsha_head: OnceLock<Vec<u8>>,
 }
 
 impl LuaScript {
-    const fn new(body: &'static str, make: fn() -> redis::Script, head: fn() -> Vec<u8>) -> Self {
+    /// Wraps `body`. Nothing is computed until first use.
+    pub const fn new(body: &'static str) -> Self {
         LuaScript {
             body,
-            script: LazyLock::new(make),
-            evalsha_head: LazyLock::new(head),
+            sha1: OnceLock::new(),
+            evalsha_head: OnceLock::new(),
         }
     }
 
@@ -56,27 +77,32 @@ impl LuaScript {
         self.body
     }
 
-    /// The SHA1 hex digest EVALSHA uses.
+    /// The SHA1 hex digest EVALSHA uses (computed by `redis::Script`).
     pub fn sha1(&self) -> &str {
-        self.script.get_hash()
+        self.sha1
+            .get_or_init(|| redis::Script::new(self.body).get_hash().to_owned())
     }
 
-    /// Runs the script with one key (`prefix` + `key`) and `args`, by EVALSHA, falling back to
-    /// EVAL (which also caches it on the server) when the server answers NOSCRIPT.
+    fn evalsha_head(&self) -> &[u8] {
+        self.evalsha_head
+            .get_or_init(|| resp::encode_args(&[b"EVALSHA", self.sha1().as_bytes()]))
+    }
+
+    /// Runs the script with `keys` and `args` by EVALSHA, falling back to EVAL (which also
+    /// caches it on the server) when the server answers NOSCRIPT; `f` reads the reply.
     pub fn run<R>(
         &self,
         conn: &mut Connection,
-        prefix: &[u8],
-        key: &[u8],
+        keys: Keys<'_>,
         args: &[&[u8]],
         f: impl Fn(Reply<'_>) -> R,
     ) -> Result<R> {
-        Self::encode(conn.command_buffer(), &self.evalsha_head, prefix, key, args);
+        Self::encode(conn.command_buffer(), self.evalsha_head(), keys, args);
         conn.send()?;
         match conn.read_reply(&f) {
             Err(e) if e.is_server_code("NOSCRIPT") => {
-                let head = resp::encode_args(&[b"EVAL", self.body.as_bytes(), b"1"]);
-                Self::encode(conn.command_buffer(), &head, prefix, key, args);
+                let head = resp::encode_args(&[b"EVAL", self.body.as_bytes()]);
+                Self::encode(conn.command_buffer(), &head, keys, args);
                 conn.send()?;
                 conn.read_reply(&f)
             }
@@ -84,37 +110,63 @@ impl LuaScript {
         }
     }
 
-    /// `head` is the verb, the script (body or hash) and the key count, already encoded.
-    fn encode(buf: &mut Vec<u8>, head: &[u8], prefix: &[u8], key: &[u8], args: &[&[u8]]) {
-        resp::begin(buf, 4 + args.len());
+    /// `head` is the verb and the script (body or hash), already encoded.
+    fn encode(buf: &mut Vec<u8>, head: &[u8], keys: Keys<'_>, args: &[&[u8]]) {
+        resp::begin(buf, 3 + keys.len() + args.len());
         resp::raw(buf, head);
-        resp::arg2(buf, prefix, key);
+        resp::arg_u64(buf, keys.len() as u64);
+        match keys {
+            Keys::One(prefix, name) => resp::arg2(buf, prefix, name),
+            Keys::List(names) => {
+                for name in names {
+                    resp::arg(buf, name);
+                }
+            }
+        }
         for a in args {
             resp::arg(buf, a);
         }
     }
 }
 
-/// The encoded `EVALSHA <sha1> 1` of `body`.
-fn evalsha_head(body: &str) -> Vec<u8> {
-    let sha = redis::Script::new(body).get_hash().to_owned();
-    resp::encode_args(&[b"EVALSHA", sha.as_bytes(), b"1"])
-}
-
-/// [`RELEASE`], hashed once.
-pub static RELEASE_SCRIPT: LuaScript = LuaScript::new(
-    RELEASE,
-    || redis::Script::new(RELEASE),
-    || evalsha_head(RELEASE),
-);
-/// [`ACQUIRE`], hashed once.
-pub static ACQUIRE_SCRIPT: LuaScript = LuaScript::new(
-    ACQUIRE,
-    || redis::Script::new(ACQUIRE),
-    || evalsha_head(ACQUIRE),
-);
+/// [`RELEASE`].
+pub static RELEASE_SCRIPT: LuaScript = LuaScript::new(RELEASE);
+/// [`ACQUIRE`].
+pub static ACQUIRE_SCRIPT: LuaScript = LuaScript::new(ACQUIRE);
 
 /// Every script, for tests that load each into a real server.
-pub fn all() -> [&'static LuaScript; 2] {
-    [&RELEASE_SCRIPT, &ACQUIRE_SCRIPT]
+pub fn all() -> [&'static LuaScript; 8] {
+    use super::lease_scripts::*;
+    [
+        &RELEASE_SCRIPT,
+        &ACQUIRE_SCRIPT,
+        &LEASE_ACQUIRE_SCRIPT,
+        &LEASE_RELEASE_SCRIPT,
+        &LEASE_CANCEL_SCRIPT,
+        &FORCE_RELEASE_SCRIPT,
+        &EXTEND_SCRIPT,
+        &OWNER_STATE_SCRIPT,
+    ]
+}
+
+/// A script reply that is an integer.
+pub fn int_reply(reply: Reply<'_>) -> Option<i64> {
+    match reply {
+        Reply::Int(n) => Some(n),
+        _ => None,
+    }
+}
+
+/// A script reply that is an array of integers.
+pub fn ints_reply(reply: Reply<'_>) -> Option<Vec<i64>> {
+    match reply {
+        Reply::Array(items) => items
+            .into_iter()
+            .map(|item| match item {
+                Reply::Int(n) => Some(n),
+                _ => None,
+            })
+            .collect(),
+        _ => None,
+    }
 }

@@ -227,6 +227,8 @@ fn option_value(zval: &Zval) -> OptionValue {
         OptionValue::Float(f)
     } else if let Some(bytes) = zval.binary_slice::<u8>() {
         OptionValue::Str(bytes.to_vec())
+    } else if let Some(b) = zval.bool() {
+        OptionValue::Bool(b)
     } else {
         OptionValue::Other(type_name(zval))
     }
@@ -235,7 +237,6 @@ fn option_value(zval: &Zval) -> OptionValue {
 fn type_name(zval: &Zval) -> &'static str {
     match zval.get_type() {
         DataType::Null => "null",
-        DataType::False | DataType::True | DataType::Bool => "bool",
         DataType::Array => "array",
         DataType::Object(_) => "object",
         DataType::Resource => "resource",

@@ -86,8 +86,19 @@ exception_class!(
     server_entry, store_server
 );
 
+exception_class!(
+    /// A lease was lost (strict mode).
+    LOST, "RedisLockLostException" extends "RedisLockException" via root_entry;
+    lost_entry, store_lost
+);
+exception_class!(
+    /// `synchronized()` could not get the lock within its wait.
+    CONFLICT, "RedisLockConflictException" extends "RedisLockException" via root_entry;
+    conflict_entry, store_conflict
+);
+
 /// Every exception class, parents before children.
-pub static ALL: [&ExceptionClass; 4] = [&ROOT, &CONNECTION, &TIMEOUT, &SERVER];
+pub static ALL: [&ExceptionClass; 6] = [&ROOT, &CONNECTION, &TIMEOUT, &SERVER, &LOST, &CONFLICT];
 
 fn runtime_exception() -> &'static ClassEntry {
     // SAFETY: SPL registers RuntimeException before any extension's MINIT; the pointer is
@@ -115,6 +126,8 @@ impl From<Error> for PhpException {
             ErrorKind::Connection | ErrorKind::Protocol => CONNECTION.entry(),
             ErrorKind::Timeout => TIMEOUT.entry(),
             ErrorKind::Server => SERVER.entry(),
+            ErrorKind::Lost => LOST.entry(),
+            ErrorKind::Conflict => CONFLICT.entry(),
         };
         PhpException::new(e.to_string(), 0, class)
     }

@@ -1,6 +1,7 @@
 //! Scenario tests of the engine against real redis-server processes.
 
 mod faults;
+mod leases;
 mod locker;
 mod pool;
 mod scripts;

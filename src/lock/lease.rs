@@ -1,0 +1,341 @@
+//! Leases: a held lock with its token and fencing token, that cannot be lost silently.
+//!
+//! A [`Lease`] is released when it is released explicitly, when it is dropped (the PHP object
+//! is destroyed), or at the end of the request ([`release_request_leases`]), but only by the
+//! process that acquired it: a `pcntl_fork()` child never releases its parent's leases. A lease
+//! taken without a TTL is renewed by the [`super::watchdog`] thread until then.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use super::config::LeaseConfig;
+use super::error::{Error, ErrorKind, Result};
+use super::keys::LockKeys;
+use super::lease_scripts::{EXTEND_SCRIPT, LEASE_RELEASE_SCRIPT, OWNER_STATE_SCRIPT};
+use super::pool::Shared;
+use super::resp;
+use super::scripts::{Keys, int_reply, ints_reply};
+use super::watchdog;
+
+/// Where a lease stands, as far as this process knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Status {
+    /// Held (as of the last check).
+    Held = 0,
+    /// Released by this process.
+    Released = 1,
+    /// Found gone: expired, or taken over after expiring.
+    Lost = 2,
+    /// Handed to another process with [`Lease::detach`]: this one no longer touches it.
+    Detached = 3,
+}
+
+/// The state of one lease, shared by its [`Lease`] handle, the watchdog and the request
+/// registry. Only atomics: a forked child may inherit it mid-update.
+pub struct LeaseState {
+    /// The key as the caller gave it (without the prefix).
+    pub key: Vec<u8>,
+    /// The lock's Redis keys.
+    pub keys: LockKeys,
+    /// The owner's token (a UUID v4, or the one given to `restore`).
+    pub token: String,
+    /// The fencing token: strictly increasing per key, assigned with the acquisition.
+    pub fence: i64,
+    /// The TTL the lock was taken with; for a watchdog lease, the renewal TTL.
+    pub ttl: Duration,
+    /// True when the watchdog renews this lease.
+    pub watchdog: bool,
+    /// When this process acquired (or restored) it.
+    pub acquired_at: Instant,
+    /// The process that holds it; others never release or renew it.
+    pub owner_pid: u32,
+    /// The connection (shared with the `RedisLock`) and the options it was taken with.
+    pub shared: Arc<Shared>,
+    /// Lease options (strict mode, maximum lifetime).
+    pub config: LeaseConfig,
+    status: AtomicU8,
+}
+
+impl LeaseState {
+    /// The current status.
+    pub fn status(&self) -> Status {
+        match self.status.load(Ordering::Acquire) {
+            0 => Status::Held,
+            1 => Status::Released,
+            2 => Status::Lost,
+            _ => Status::Detached,
+        }
+    }
+
+    /// Moves from `Held` to `to`; false if the lease was no longer `Held`.
+    pub fn leave_held(&self, to: Status) -> bool {
+        self.status
+            .compare_exchange(
+                Status::Held as u8,
+                to as u8,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+
+    /// True in the process that acquired the lease.
+    pub fn is_owner_process(&self) -> bool {
+        std::process::id() == self.owner_pid
+    }
+}
+
+/// A handle on a lease. Dropping it releases the lease (in the owning process only).
+pub struct Lease {
+    state: Arc<LeaseState>,
+}
+
+/// The parts a new lease is made of.
+pub struct NewLease {
+    pub key: Vec<u8>,
+    pub keys: LockKeys,
+    pub token: String,
+    pub fence: i64,
+    pub ttl: Duration,
+    pub watchdog: bool,
+    pub shared: Arc<Shared>,
+    pub config: LeaseConfig,
+}
+
+impl Lease {
+    /// Wraps a freshly acquired (or restored) lease, registers it for release at request end
+    /// and, for a watchdog lease, with the watchdog. If the watchdog cannot start, the lock is
+    /// released and the error returned.
+    pub fn new(parts: NewLease) -> Result<Lease> {
+        let state = Arc::new(LeaseState {
+            key: parts.key,
+            keys: parts.keys,
+            token: parts.token,
+            fence: parts.fence,
+            ttl: parts.ttl,
+            watchdog: parts.watchdog,
+            acquired_at: Instant::now(),
+            owner_pid: std::process::id(),
+            shared: parts.shared,
+            config: parts.config,
+            status: AtomicU8::new(Status::Held as u8),
+        });
+        register_for_request(&state);
+        let lease = Lease { state };
+        if lease.state.watchdog {
+            watchdog::register(Arc::clone(&lease.state))?;
+        }
+        Ok(lease)
+    }
+
+    /// The shared state (for the watchdog and tests).
+    pub fn state(&self) -> &Arc<LeaseState> {
+        &self.state
+    }
+
+    /// The key as given to `lock()`.
+    pub fn key(&self) -> &[u8] {
+        &self.state.key
+    }
+
+    /// The owner's token.
+    pub fn token(&self) -> &str {
+        &self.state.token
+    }
+
+    /// The fencing token.
+    pub fn fence(&self) -> i64 {
+        self.state.fence
+    }
+
+    /// Where the lease stands, as far as this process knows (no I/O).
+    pub fn status(&self) -> Status {
+        self.state.status()
+    }
+
+    /// False for a lease known to be gone; `Err(Lost)` instead in strict mode.
+    fn lost(&self, what: &str) -> Result<bool> {
+        if self.state.config.strict {
+            Err(Error::new(
+                ErrorKind::Lost,
+                format!(
+                    "{what}: the lease on \"{}\" was lost (its lock expired or was taken over)",
+                    String::from_utf8_lossy(&self.state.key)
+                ),
+            ))
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// Sets the lock's TTL to `ttl_ms` if this lease still holds it (owner-checked, atomic).
+    /// Returns false (strict mode: `Err(Lost)`) if the lease was lost; someone else's lock is
+    /// never touched.
+    pub fn extend(&self, ttl_ms: u64) -> Result<bool> {
+        match self.state.status() {
+            Status::Held => {}
+            Status::Lost => return self.lost("extend"),
+            Status::Released | Status::Detached => return Ok(false),
+        }
+        let held = extend(&self.state.shared, &self.state, ttl_ms)?;
+        if !held && self.state.leave_held(Status::Lost) {
+            return self.lost("extend");
+        }
+        Ok(held)
+    }
+
+    /// Asks Redis whether this lease still holds its lock: `Some(remaining TTL)` if so.
+    fn owner_state(&self) -> Result<Option<Duration>> {
+        if self.state.status() != Status::Held {
+            return Ok(None);
+        }
+        let state = &self.state;
+        let reply = state
+            .shared
+            .run(|conn| {
+                OWNER_STATE_SCRIPT.run(
+                    conn,
+                    Keys::List(&[&state.keys.lock, &state.keys.fence]),
+                    &[state.token.as_bytes()],
+                    ints_reply,
+                )
+            })
+            .map_err(|e| e.context("isHeld"))?;
+        match reply.as_deref() {
+            Some([pttl, _]) if *pttl >= 0 => Ok(Some(Duration::from_millis(*pttl as u64))),
+            Some([-1, _]) => Ok(Some(Duration::MAX)),
+            Some(_) => {
+                state.leave_held(Status::Lost);
+                Ok(None)
+            }
+            None => Err(unexpected("isHeld")),
+        }
+    }
+
+    /// True if this lease still holds its lock (asks Redis).
+    pub fn is_held(&self) -> Result<bool> {
+        Ok(self.owner_state()?.is_some())
+    }
+
+    /// Seconds the lock has left (asks Redis); 0 when no longer held.
+    pub fn remaining(&self) -> Result<f64> {
+        Ok(self.owner_state()?.map_or(0.0, |d| d.as_secs_f64()))
+    }
+
+    /// Releases the lock if this lease still holds it, handing it straight to the next waiter.
+    /// Returns false (strict mode: `Err(Lost)`) if the lease was already lost.
+    pub fn release(&self) -> Result<bool> {
+        match self.state.status() {
+            Status::Held => {}
+            Status::Lost => return self.lost("release"),
+            Status::Released | Status::Detached => return Ok(false),
+        }
+        let released = release(&self.state)?;
+        if released {
+            self.state.leave_held(Status::Released);
+            Ok(true)
+        } else if self.state.leave_held(Status::Lost) {
+            self.lost("release")
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// Stops this process from renewing or releasing the lease (it stays held until its TTL),
+    /// so that another process can take it over with `restore(key, token)`. Returns the token.
+    pub fn detach(&self) -> &str {
+        self.state.leave_held(Status::Detached);
+        &self.state.token
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        release_quietly(&self.state);
+    }
+}
+
+/// Releases `state` if this process owns it and it is still held; errors are ignored (the TTL
+/// is the safety net). Used when a lease is dropped and at request end.
+pub fn release_quietly(state: &LeaseState) {
+    if state.is_owner_process() && state.status() == Status::Held {
+        match release(state) {
+            Ok(true) => state.leave_held(Status::Released),
+            Ok(false) => state.leave_held(Status::Lost),
+            Err(_) => false,
+        };
+    }
+}
+
+/// The release script for `state`'s lock.
+fn release(state: &LeaseState) -> Result<bool> {
+    let keys = state.keys.all();
+    state
+        .shared
+        .run(|conn| {
+            LEASE_RELEASE_SCRIPT.run(
+                conn,
+                Keys::List(&keys),
+                &[state.token.as_bytes(), &state.keys.wake_prefix],
+                int_reply,
+            )
+        })
+        .map_err(|e| e.context("release"))?
+        .map(|n| n == 1)
+        .ok_or_else(|| unexpected("release"))
+}
+
+/// Owner-checked PEXPIRE of `state`'s lock to `ttl_ms`, over `shared`'s connection (the
+/// watchdog passes its own).
+pub fn extend(shared: &Shared, state: &LeaseState, ttl_ms: u64) -> Result<bool> {
+    let mut digits = [0u8; 20];
+    let ttl = resp::decimal(&mut digits, ttl_ms);
+    shared
+        .run(|conn| {
+            EXTEND_SCRIPT.run(
+                conn,
+                Keys::List(&[&state.keys.lock]),
+                &[state.token.as_bytes(), ttl],
+                int_reply,
+            )
+        })
+        .map_err(|e| e.context("extend"))?
+        .map(|n| n == 1)
+        .ok_or_else(|| unexpected("extend"))
+}
+
+pub(super) fn unexpected(what: &'static str) -> Error {
+    Error::new(ErrorKind::Protocol, "unexpected reply type from a script").context(what)
+}
+
+/// Leases acquired in this process, released at request end if still held.
+static REQUEST_LEASES: Mutex<Vec<Weak<LeaseState>>> = Mutex::new(Vec::new());
+
+fn register_for_request(state: &Arc<LeaseState>) {
+    let mut leases = REQUEST_LEASES
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    leases.retain(|weak| weak.upgrade().is_some_and(|s| s.status() == Status::Held));
+    leases.push(Arc::downgrade(state));
+}
+
+/// Releases every lease this process still holds (PHP: request shutdown, after uncaught
+/// exceptions, fatal errors and `exit()`). Leases inherited from a parent process are left
+/// alone. Returns how many were released.
+pub fn release_request_leases() -> usize {
+    let leases: Vec<Weak<LeaseState>> = std::mem::take(
+        &mut *REQUEST_LEASES
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner),
+    );
+    let mut released = 0;
+    for state in leases.iter().filter_map(Weak::upgrade) {
+        if state.is_owner_process() && state.status() == Status::Held {
+            release_quietly(&state);
+            released += usize::from(state.status() == Status::Released);
+        }
+    }
+    released
+}

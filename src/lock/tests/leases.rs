@@ -1,0 +1,318 @@
+//! Leases: fencing, fair waiting with hand-over, extension, loss, restore, watchdog.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::{config, get, pttl, sleep_ms};
+use crate::lock::Locker;
+use crate::lock::config::OptionValue;
+use crate::lock::keys::LockKeys;
+use crate::lock::lease::Status;
+use crate::lock::lease_scripts::LEASE_ACQUIRE_SCRIPT;
+use crate::lock::scripts::{Keys, ints_reply};
+use crate::lock::testing::{RedisServer, q};
+use crate::lock::watchdog;
+
+fn locker_with(server: &RedisServer, extra: &[(&str, OptionValue)]) -> Locker {
+    Locker::unshared(config(&server.dsn(), extra))
+}
+
+fn locker(server: &RedisServer) -> Locker {
+    locker_with(server, &[])
+}
+
+#[test]
+fn every_acquisition_gets_a_strictly_higher_fence() {
+    let server = RedisServer::start();
+    let l = locker(&server);
+    let mut last = 0;
+    for _ in 0..5 {
+        let lease = l.lock(b"k", Some(5.0), 0.0).unwrap().expect("free");
+        assert!(lease.fence() > last);
+        last = lease.fence();
+        assert_eq!(get(&server, "k").as_deref(), Some(lease.token()));
+        assert!(lease.release().unwrap());
+    }
+    assert_eq!(get(&server, "{k}:fence").as_deref(), Some("5"));
+}
+
+#[test]
+fn a_busy_lock_gives_none_without_waiting() {
+    let server = RedisServer::start();
+    let (a, b) = (locker(&server), locker(&server));
+    let held = a.lock(b"k", Some(5.0), 0.0).unwrap().expect("free");
+    let start = Instant::now();
+    assert!(b.lock(b"k", Some(5.0), 0.0).unwrap().is_none());
+    assert!(start.elapsed() < Duration::from_millis(100));
+    assert!(held.is_held().unwrap());
+}
+
+#[test]
+fn a_waiter_is_handed_the_lock_on_release_with_the_next_fence() {
+    let server = RedisServer::start();
+    let (a, b) = (locker(&server), locker(&server));
+    let held = a.lock(b"k", Some(5.0), 0.0).unwrap().expect("free");
+    let first_fence = held.fence();
+    let waiter = std::thread::spawn(move || {
+        let start = Instant::now();
+        let lease = b.lock(b"k", Some(5.0), 3.0).unwrap().expect("handed over");
+        (lease, start.elapsed())
+    });
+    sleep_ms(200);
+    assert!(held.release().unwrap());
+    let (lease, waited) = waiter.join().unwrap();
+    assert_eq!(lease.fence(), first_fence + 1);
+    assert!(waited >= Duration::from_millis(190) && waited < Duration::from_millis(400));
+    assert_eq!(get(&server, "k").as_deref(), Some(lease.token()));
+}
+
+#[test]
+fn waiters_get_the_lock_in_arrival_order() {
+    let server = RedisServer::start();
+    let holder = locker(&server);
+    let held = holder.lock(b"k", Some(10.0), 0.0).unwrap().expect("free");
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let waiters: Vec<_> = (0..6)
+        .map(|i| {
+            let (l, order) = (locker(&server), Arc::clone(&order));
+            let handle = std::thread::spawn(move || {
+                let lease = l.lock(b"k", Some(10.0), 5.0).unwrap().expect("turn");
+                order.lock().unwrap().push(i);
+                sleep_ms(5);
+                assert!(lease.release().unwrap());
+            });
+            sleep_ms(30); // arrive one after another
+            handle
+        })
+        .collect();
+    assert!(held.release().unwrap());
+    for w in waiters {
+        w.join().unwrap();
+    }
+    assert_eq!(*order.lock().unwrap(), vec![0, 1, 2, 3, 4, 5]);
+    assert_eq!(get(&server, "k"), None);
+    let queued: i64 = q(&mut server.client(), &["ZCARD", "{k}:queue"]);
+    assert_eq!(queued, 0);
+}
+
+#[test]
+fn a_waiter_that_gives_up_leaves_the_queue() {
+    let server = RedisServer::start();
+    let (a, b, c) = (locker(&server), locker(&server), locker(&server));
+    let held = a.lock(b"k", Some(10.0), 0.0).unwrap().expect("free");
+    let start = Instant::now();
+    assert!(b.lock(b"k", Some(10.0), 0.3).unwrap().is_none());
+    let waited = start.elapsed();
+    assert!(waited >= Duration::from_millis(290) && waited < Duration::from_millis(600));
+    let queued: i64 = q(&mut server.client(), &["ZCARD", "{k}:queue"]);
+    assert_eq!(queued, 0);
+    // The next one in line is not blocked by the one that left.
+    drop(held);
+    assert!(c.lock(b"k", Some(10.0), 0.0).unwrap().is_some());
+}
+
+#[test]
+fn a_dead_holder_strands_no_waiter() {
+    let server = RedisServer::start();
+    let (a, b) = (locker(&server), locker(&server));
+    let dead = a.lock(b"k", Some(0.3), 0.0).unwrap().expect("free");
+    std::mem::forget(dead); // dies without releasing
+    let start = Instant::now();
+    let lease = b
+        .lock(b"k", Some(5.0), 3.0)
+        .unwrap()
+        .expect("after the TTL");
+    let waited = start.elapsed();
+    assert!(waited >= Duration::from_millis(250) && waited < Duration::from_millis(500));
+    assert!(lease.is_held().unwrap());
+}
+
+#[test]
+fn a_waiter_that_vanished_is_skipped_after_its_heartbeat_window() {
+    let server = RedisServer::start();
+    let (a, b) = (locker(&server), locker(&server));
+    let held = a.lock(b"k", Some(10.0), 0.0).unwrap().expect("free");
+    // A ghost joins the queue with a 200 ms heartbeat window and never comes back.
+    let keys = LockKeys::new(b"", b"k");
+    let all = keys.all();
+    let reply = a
+        .shared()
+        .run(|conn| {
+            LEASE_ACQUIRE_SCRIPT.run(
+                conn,
+                Keys::List(&all),
+                &[b"ghost", b"10000", b"200", &keys.wake_prefix],
+                ints_reply,
+            )
+        })
+        .unwrap();
+    assert_eq!(reply.as_deref().map(|r| r[0]), Some(0));
+    sleep_ms(300);
+    let waiter = std::thread::spawn(move || b.lock(b"k", Some(10.0), 3.0).unwrap().is_some());
+    sleep_ms(100);
+    assert!(held.release().unwrap());
+    assert!(
+        waiter.join().unwrap(),
+        "the live waiter got it, not the ghost"
+    );
+    assert_ne!(get(&server, "k").as_deref(), Some("ghost"));
+}
+
+#[test]
+fn extend_is_owner_checked_and_reports_loss() {
+    let server = RedisServer::start();
+    let l = locker(&server);
+    let lease = l.lock(b"k", Some(1.0), 0.0).unwrap().expect("free");
+    assert!(lease.extend(5000).unwrap());
+    assert!(pttl(&server, "k") > 4500);
+    assert!(lease.remaining().unwrap() > 4.5);
+    assert!(l.force_release(b"k").unwrap());
+    let other = l.lock(b"k", Some(5.0), 0.0).unwrap().expect("free again");
+    assert!(!lease.extend(60_000).unwrap());
+    assert_eq!(lease.status(), Status::Lost);
+    assert!(
+        pttl(&server, "k") <= 5000,
+        "the new owner's TTL is untouched"
+    );
+    assert!(!lease.release().unwrap());
+    assert_eq!(get(&server, "k").as_deref(), Some(other.token()));
+    assert!(!lease.is_held().unwrap());
+    assert_eq!(lease.remaining().unwrap(), 0.0);
+}
+
+#[test]
+fn strict_mode_reports_a_lost_lease_as_an_error() {
+    let server = RedisServer::start();
+    let l = locker_with(&server, &[("strict", OptionValue::Bool(true))]);
+    let lease = l.lock(b"k", Some(0.1), 0.0).unwrap().expect("free");
+    sleep_ms(150);
+    assert!(lease.extend(1000).unwrap_err().is_lost());
+    assert!(lease.release().unwrap_err().is_lost());
+}
+
+#[test]
+fn detach_and_restore_hand_a_lease_to_another_owner() {
+    let server = RedisServer::start();
+    let (a, b) = (locker(&server), locker(&server));
+    let lease = a.lock(b"job", Some(10.0), 0.0).unwrap().expect("free");
+    let fence = lease.fence();
+    let token = lease.detach().to_string();
+    drop(lease); // detached: dropping it does not release
+    assert_eq!(get(&server, "job"), Some(token.clone()));
+    let restored = b.restore(b"job", token.as_bytes()).unwrap();
+    assert_eq!(restored.fence(), fence);
+    assert!(restored.remaining().unwrap() > 9.0);
+    assert!(restored.release().unwrap());
+    let err = b
+        .restore(b"job", token.as_bytes())
+        .err()
+        .expect("not held any more");
+    assert!(err.is_lost());
+}
+
+#[test]
+fn dropping_a_lease_releases_it() {
+    let server = RedisServer::start();
+    let l = locker(&server);
+    let lease = l.lock(b"k", Some(10.0), 0.0).unwrap().expect("free");
+    assert!(l.is_locked(b"k").unwrap());
+    drop(lease);
+    assert!(!l.is_locked(b"k").unwrap());
+}
+
+#[test]
+fn the_watchdog_keeps_a_lease_held_for_many_ttls_then_stops_at_release() {
+    let server = RedisServer::start();
+    let l = locker_with(&server, &[("leaseTtl", OptionValue::Float(0.3))]);
+    let lease = l.lock(b"k", None, 0.0).unwrap().expect("free");
+    let until = Instant::now() + Duration::from_millis(1200); // 4 TTLs
+    while Instant::now() < until {
+        assert_eq!(get(&server, "k").as_deref(), Some(lease.token()));
+        sleep_ms(50);
+    }
+    assert!(lease.is_held().unwrap());
+    assert!(lease.release().unwrap());
+    assert_eq!(lease.status(), Status::Released);
+}
+
+#[test]
+fn the_watchdog_marks_a_lease_lost_when_its_lock_is_gone() {
+    let server = RedisServer::start();
+    let l = locker_with(&server, &[("leaseTtl", OptionValue::Float(0.3))]);
+    let lease = l.lock(b"k", None, 0.0).unwrap().expect("free");
+    let _: i64 = q(&mut server.client(), &["DEL", "k"]);
+    sleep_ms(250); // one renewal period (100 ms) and margin
+    assert_eq!(lease.status(), Status::Lost);
+    assert!(!lease.extend(1000).unwrap());
+}
+
+#[test]
+fn the_watchdog_stops_renewing_at_the_maximum_lifetime() {
+    let server = RedisServer::start();
+    let l = locker_with(
+        &server,
+        &[
+            ("leaseTtl", OptionValue::Float(0.3)),
+            ("maxLifetime", OptionValue::Float(0.5)),
+        ],
+    );
+    let lease = l.lock(b"k", None, 0.0).unwrap().expect("free");
+    let start = Instant::now();
+    while l.is_locked(b"k").unwrap() {
+        assert!(start.elapsed() < Duration::from_secs(2), "still renewed");
+        sleep_ms(20);
+    }
+    let freed = start.elapsed();
+    assert!(
+        freed >= Duration::from_millis(500) && freed < Duration::from_millis(1000),
+        "{freed:?}"
+    );
+    assert!(!lease.is_held().unwrap());
+}
+
+#[test]
+fn watchdog_shutdown_is_idempotent_and_restarts_on_demand() {
+    let server = RedisServer::start();
+    let l = locker_with(&server, &[("leaseTtl", OptionValue::Float(0.3))]);
+    let lease = l.lock(b"k", None, 0.0).unwrap().expect("free");
+    assert!(watchdog::active() >= 1);
+    assert!(lease.release().unwrap());
+}
+
+#[test]
+fn queries_report_the_lock_state() {
+    let server = RedisServer::start();
+    let l = locker(&server);
+    assert!(!l.is_locked(b"k").unwrap());
+    assert_eq!(l.ttl(b"k").unwrap(), None);
+    let lease = l.lock(b"k", Some(3.0), 0.0).unwrap().expect("free");
+    assert!(l.is_locked(b"k").unwrap());
+    let ttl = l.ttl(b"k").unwrap().unwrap();
+    assert!(ttl > 2.5 && ttl <= 3.0);
+    let _: () = q(&mut server.client(), &["SET", "forever", "x"]);
+    assert_eq!(l.ttl(b"forever").unwrap(), Some(f64::INFINITY));
+    assert!(l.force_release(b"k").unwrap());
+    assert!(!l.force_release(b"k").unwrap());
+    assert!(!lease.is_held().unwrap());
+}
+
+#[test]
+fn force_release_wakes_the_first_waiter_at_once() {
+    let server = RedisServer::start();
+    let (a, b) = (locker(&server), locker(&server));
+    let held = a.lock(b"k", Some(30.0), 0.0).unwrap().expect("free");
+    let waiter = std::thread::spawn(move || {
+        let start = Instant::now();
+        let got = b.lock(b"k", Some(5.0), 5.0).unwrap().is_some();
+        (got, start.elapsed())
+    });
+    sleep_ms(100);
+    assert!(a.force_release(b"k").unwrap());
+    let (got, waited) = waiter.join().unwrap();
+    assert!(got);
+    assert!(
+        waited < Duration::from_millis(300),
+        "woken, not polled: {waited:?}"
+    );
+    assert!(!held.is_held().unwrap());
+}
