@@ -3,9 +3,8 @@
 //! A lock named `K` (prefix included) uses:
 //! - `K`: the lock itself (value: the owner's token, with a TTL);
 //! - `<base>:fence`: the fencing counter (no TTL: fences must never go backwards);
-//! - `<base>:queue`: waiters in arrival order (sorted set, token → arrival time in µs);
-//! - `<base>:alive`: each waiter's heartbeat deadline (sorted set, token → ms);
-//! - `<base>:ttls`: each waiter's requested TTL (hash, token → ms), for direct hand-over;
+//! - `<base>:queue`: waiters in arrival order (sorted set, `<ttl>:<token>` → arrival in µs);
+//! - `<base>:alive`: each waiter's heartbeat deadline (sorted set, `<ttl>:<token>` → ms);
 //! - `<base>:wake:<token>`: one list per waiter; a release pushes the fence of the hand-over.
 //!
 //! `<base>` is `K` itself when `K` carries a hash tag (`{user:1}:lock`), else `{K}`: either way
@@ -23,8 +22,6 @@ pub struct LockKeys {
     pub queue: Vec<u8>,
     /// Waiter heartbeat deadlines.
     pub alive: Vec<u8>,
-    /// Waiter TTLs.
-    pub ttls: Vec<u8>,
     /// The prefix of each waiter's wake list (append the token).
     pub wake_prefix: Vec<u8>,
 }
@@ -49,7 +46,6 @@ impl LockKeys {
             fence: with(b":fence"),
             queue: with(b":queue"),
             alive: with(b":alive"),
-            ttls: with(b":ttls"),
             wake_prefix: with(b":wake:"),
             lock,
         }
@@ -60,15 +56,9 @@ impl LockKeys {
         [self.wake_prefix.as_slice(), token].concat()
     }
 
-    /// The lock, fence, queue, alive and ttls keys, in the order the lease scripts take them.
-    pub fn all(&self) -> [&[u8]; 5] {
-        [
-            &self.lock,
-            &self.fence,
-            &self.queue,
-            &self.alive,
-            &self.ttls,
-        ]
+    /// The lock, fence, queue and alive keys, in the order the lease scripts take them.
+    pub fn all(&self) -> [&[u8]; 4] {
+        [&self.lock, &self.fence, &self.queue, &self.alive]
     }
 }
 

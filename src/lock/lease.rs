@@ -85,6 +85,111 @@ impl LeaseState {
     pub fn is_owner_process(&self) -> bool {
         std::process::id() == self.owner_pid
     }
+
+    /// The owner's token.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The fencing token.
+    pub fn fence(&self) -> i64 {
+        self.fence
+    }
+
+    /// False for a lease known to be gone; `Err(Lost)` instead in strict mode.
+    fn lost(&self, what: &str) -> Result<bool> {
+        if self.config.strict {
+            Err(Error::new(
+                ErrorKind::Lost,
+                format!(
+                    "{what}: the lease on \"{}\" was lost (its lock expired or was taken over)",
+                    String::from_utf8_lossy(&self.key)
+                ),
+            ))
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// Sets the lock's TTL to `ttl_ms` if this lease still holds it (owner-checked, atomic).
+    /// Returns false (strict mode: `Err(Lost)`) if the lease was lost; someone else's lock is
+    /// never touched.
+    pub fn extend(&self, ttl_ms: u64) -> Result<bool> {
+        match self.status() {
+            Status::Held => {}
+            Status::Lost => return self.lost("extend"),
+            Status::Released | Status::Detached => return Ok(false),
+        }
+        let held = extend(&self.shared, self, ttl_ms)?;
+        if !held && self.leave_held(Status::Lost) {
+            return self.lost("extend");
+        }
+        Ok(held)
+    }
+
+    /// Asks Redis whether this lease still holds its lock: `Some(remaining TTL)` if so.
+    fn owner_state(&self) -> Result<Option<Duration>> {
+        if self.status() != Status::Held {
+            return Ok(None);
+        }
+        let state = self;
+        let reply = state
+            .shared
+            .run(|conn| {
+                OWNER_STATE_SCRIPT.run(
+                    conn,
+                    Keys::List(&[&state.keys.lock, &state.keys.fence]),
+                    &[state.token.as_bytes()],
+                    ints_reply,
+                )
+            })
+            .map_err(|e| e.context("isHeld"))?;
+        match reply.as_deref() {
+            Some([pttl, _]) if *pttl >= 0 => Ok(Some(Duration::from_millis(*pttl as u64))),
+            Some([-1, _]) => Ok(Some(Duration::MAX)),
+            Some(_) => {
+                state.leave_held(Status::Lost);
+                Ok(None)
+            }
+            None => Err(unexpected("isHeld")),
+        }
+    }
+
+    /// True if this lease still holds its lock (asks Redis).
+    pub fn is_held(&self) -> Result<bool> {
+        Ok(self.owner_state()?.is_some())
+    }
+
+    /// Seconds the lock has left (asks Redis); 0 when no longer held.
+    pub fn remaining(&self) -> Result<f64> {
+        Ok(self.owner_state()?.map_or(0.0, |d| d.as_secs_f64()))
+    }
+
+    /// Releases the lock if this lease still holds it, handing it straight to the next waiter.
+    /// Returns false (strict mode: `Err(Lost)`) if the lease was already lost.
+    pub fn release(&self) -> Result<bool> {
+        match self.status() {
+            Status::Held => {}
+            Status::Lost => return self.lost("release"),
+            Status::Released | Status::Detached => return Ok(false),
+        }
+        let released = release(self)?;
+        if released {
+            self.leave_held(Status::Released);
+            Ok(true)
+        } else if self.leave_held(Status::Lost) {
+            self.lost("release")
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// Stops this process from renewing or releasing the lease (it stays held until its TTL),
+    /// so that another process can take it over with `restore(key, token)`. Returns the token.
+    pub fn detach(&self) -> &str {
+        self.leave_held(Status::Detached);
+        &self.token
+    }
 }
 
 /// A handle on a lease. Dropping it releases the lease (in the owning process only).
@@ -130,124 +235,17 @@ impl Lease {
         Ok(lease)
     }
 
-    /// The shared state (for the watchdog and tests).
+    /// The shared state (for the watchdog, `synchronized` and tests).
     pub fn state(&self) -> &Arc<LeaseState> {
         &self.state
     }
+}
 
-    /// The key as given to `lock()`.
-    pub fn key(&self) -> &[u8] {
-        &self.state.key
-    }
+impl std::ops::Deref for Lease {
+    type Target = LeaseState;
 
-    /// The owner's token.
-    pub fn token(&self) -> &str {
-        &self.state.token
-    }
-
-    /// The fencing token.
-    pub fn fence(&self) -> i64 {
-        self.state.fence
-    }
-
-    /// Where the lease stands, as far as this process knows (no I/O).
-    pub fn status(&self) -> Status {
-        self.state.status()
-    }
-
-    /// False for a lease known to be gone; `Err(Lost)` instead in strict mode.
-    fn lost(&self, what: &str) -> Result<bool> {
-        if self.state.config.strict {
-            Err(Error::new(
-                ErrorKind::Lost,
-                format!(
-                    "{what}: the lease on \"{}\" was lost (its lock expired or was taken over)",
-                    String::from_utf8_lossy(&self.state.key)
-                ),
-            ))
-        } else {
-            Ok(false)
-        }
-    }
-
-    /// Sets the lock's TTL to `ttl_ms` if this lease still holds it (owner-checked, atomic).
-    /// Returns false (strict mode: `Err(Lost)`) if the lease was lost; someone else's lock is
-    /// never touched.
-    pub fn extend(&self, ttl_ms: u64) -> Result<bool> {
-        match self.state.status() {
-            Status::Held => {}
-            Status::Lost => return self.lost("extend"),
-            Status::Released | Status::Detached => return Ok(false),
-        }
-        let held = extend(&self.state.shared, &self.state, ttl_ms)?;
-        if !held && self.state.leave_held(Status::Lost) {
-            return self.lost("extend");
-        }
-        Ok(held)
-    }
-
-    /// Asks Redis whether this lease still holds its lock: `Some(remaining TTL)` if so.
-    fn owner_state(&self) -> Result<Option<Duration>> {
-        if self.state.status() != Status::Held {
-            return Ok(None);
-        }
-        let state = &self.state;
-        let reply = state
-            .shared
-            .run(|conn| {
-                OWNER_STATE_SCRIPT.run(
-                    conn,
-                    Keys::List(&[&state.keys.lock, &state.keys.fence]),
-                    &[state.token.as_bytes()],
-                    ints_reply,
-                )
-            })
-            .map_err(|e| e.context("isHeld"))?;
-        match reply.as_deref() {
-            Some([pttl, _]) if *pttl >= 0 => Ok(Some(Duration::from_millis(*pttl as u64))),
-            Some([-1, _]) => Ok(Some(Duration::MAX)),
-            Some(_) => {
-                state.leave_held(Status::Lost);
-                Ok(None)
-            }
-            None => Err(unexpected("isHeld")),
-        }
-    }
-
-    /// True if this lease still holds its lock (asks Redis).
-    pub fn is_held(&self) -> Result<bool> {
-        Ok(self.owner_state()?.is_some())
-    }
-
-    /// Seconds the lock has left (asks Redis); 0 when no longer held.
-    pub fn remaining(&self) -> Result<f64> {
-        Ok(self.owner_state()?.map_or(0.0, |d| d.as_secs_f64()))
-    }
-
-    /// Releases the lock if this lease still holds it, handing it straight to the next waiter.
-    /// Returns false (strict mode: `Err(Lost)`) if the lease was already lost.
-    pub fn release(&self) -> Result<bool> {
-        match self.state.status() {
-            Status::Held => {}
-            Status::Lost => return self.lost("release"),
-            Status::Released | Status::Detached => return Ok(false),
-        }
-        let released = release(&self.state)?;
-        if released {
-            self.state.leave_held(Status::Released);
-            Ok(true)
-        } else if self.state.leave_held(Status::Lost) {
-            self.lost("release")
-        } else {
-            Ok(false)
-        }
-    }
-
-    /// Stops this process from renewing or releasing the lease (it stays held until its TTL),
-    /// so that another process can take it over with `restore(key, token)`. Returns the token.
-    pub fn detach(&self) -> &str {
-        self.state.leave_held(Status::Detached);
-        &self.state.token
+    fn deref(&self) -> &LeaseState {
+        &self.state
     }
 }
 

@@ -88,7 +88,7 @@ impl Locker {
                 return Ok(None);
             }
             if left.is_zero() {
-                return self.cancel(keys, token);
+                return self.cancel(keys, token, ttl);
             }
             // Sleep until handed the lock, nudged, due for a heartbeat, or the holder's TTL
             // runs out (it may have died), whichever comes first.
@@ -155,7 +155,9 @@ impl Locker {
     }
 
     /// Leaves the queue; `Some(fence)` if the lock was handed over meanwhile.
-    fn cancel(&self, keys: &LockKeys, token: &str) -> Result<Option<i64>> {
+    fn cancel(&self, keys: &LockKeys, token: &str, ttl: Duration) -> Result<Option<i64>> {
+        let mut digits = [0u8; 20];
+        let ttl_ms = resp::decimal(&mut digits, ttl.as_millis() as u64);
         let all = keys.all();
         let reply = self
             .shared()
@@ -163,7 +165,7 @@ impl Locker {
                 LEASE_CANCEL_SCRIPT.run(
                     conn,
                     Keys::List(&all),
-                    &[token.as_bytes(), &keys.wake_prefix],
+                    &[token.as_bytes(), ttl_ms, &keys.wake_prefix],
                     ints_reply,
                 )
             })

@@ -45,8 +45,12 @@ fn wrong_type(zval: &mut Zval, num: u32, expected: u32) -> PhpException {
 pub enum ArgDefault {
     /// A string literal.
     Str(&'static str),
+    /// A float literal.
+    Float(f64),
     /// `[]`
     EmptyArray,
+    /// `null`
+    Null,
 }
 
 impl StubLiteral for ArgDefault {
@@ -65,7 +69,9 @@ impl StubLiteral for ArgDefault {
                 out.push('\'');
                 out
             }
+            ArgDefault::Float(f) => format!("{f:?}"),
             ArgDefault::EmptyArray => String::from("[]"),
+            ArgDefault::Null => String::from("null"),
         }
     }
 }
@@ -73,6 +79,9 @@ impl StubLiteral for ArgDefault {
 /// Declares a wrapper holding the caller's argument, or the declared default when omitted.
 macro_rules! wrapper {
     ($(#[$doc:meta])* $name:ident, $php_type:expr) => {
+        wrapper!($(#[$doc])* $name, $php_type, nullable = false);
+    };
+    ($(#[$doc:meta])* $name:ident, $php_type:expr, nullable = $nullable:literal) => {
         $(#[$doc])*
         pub enum $name<'a> {
             /// The caller's argument.
@@ -83,9 +92,14 @@ macro_rules! wrapper {
 
         impl<'a> FromZvalMut<'a> for $name<'a> {
             const TYPE: DataType = $php_type;
+            const NULLABLE: bool = $nullable;
 
             fn from_zval_mut(zval: &'a mut Zval) -> Option<Self> {
                 Some($name::Given(zval))
+            }
+
+            fn from_missing() -> Option<Self> {
+                $nullable.then_some($name::Default(ArgDefault::Null))
             }
         }
 
@@ -113,6 +127,10 @@ wrapper!(
 wrapper!(
     /// A `float` parameter (ints are accepted, as PHP does).
     FloatArg, DataType::Double
+);
+wrapper!(
+    /// A `?float` parameter.
+    NullableFloatArg, DataType::Double, nullable = true
 );
 wrapper!(
     /// An `int` parameter.
@@ -157,22 +175,42 @@ impl<'a> StrArg<'a> {
 impl FloatArg<'_> {
     /// The value of argument number `num` (1-based), coerced as PHP would.
     pub fn float(self, num: u32) -> PhpResult<f64> {
-        let FloatArg::Given(zval) = self else {
-            return Err(bad_default(num));
+        let zval = match self {
+            FloatArg::Given(zval) => zval,
+            FloatArg::Default(ArgDefault::Float(f)) => return Ok(f),
+            FloatArg::Default(_) => return Err(bad_default(num)),
         };
-        if let Some(f) = zval.double() {
-            return Ok(f);
+        float(zval, num)
+    }
+}
+
+impl NullableFloatArg<'_> {
+    /// The value of argument number `num` (1-based): `None` for null, else coerced as PHP would.
+    pub fn float(self, num: u32) -> PhpResult<Option<f64>> {
+        match self {
+            NullableFloatArg::Given(zval) if zval.is_null() => Ok(None),
+            NullableFloatArg::Given(zval) => float(zval, num).map(Some),
+            NullableFloatArg::Default(ArgDefault::Null) => Ok(None),
+            NullableFloatArg::Default(ArgDefault::Float(f)) => Ok(Some(f)),
+            NullableFloatArg::Default(_) => Err(bad_default(num)),
         }
-        if let Some(n) = zval.long() {
-            return Ok(n as f64);
-        }
-        let mut dest = 0.0;
-        // SAFETY: as in `StrArg::bytes`.
-        if unsafe { zend_parse_arg_double_slow(zval, &mut dest, num) } {
-            Ok(dest)
-        } else {
-            Err(wrong_type(zval, num, Z_EXPECTED_DOUBLE))
-        }
+    }
+}
+
+/// A `float` argument: ints are widened, anything else goes through PHP's own coercion.
+fn float(zval: &mut Zval, num: u32) -> PhpResult<f64> {
+    if let Some(f) = zval.double() {
+        return Ok(f);
+    }
+    if let Some(n) = zval.long() {
+        return Ok(n as f64);
+    }
+    let mut dest = 0.0;
+    // SAFETY: as in `StrArg::bytes`.
+    if unsafe { zend_parse_arg_double_slow(zval, &mut dest, num) } {
+        Ok(dest)
+    } else {
+        Err(wrong_type(zval, num, Z_EXPECTED_DOUBLE))
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod args;
 mod errors;
+mod lease;
 mod redis_lock;
 mod sensitive;
 
@@ -11,8 +12,11 @@ use ext_php_rs::prelude::*;
 use ext_php_rs::zend::ModuleEntry;
 use ext_php_rs::{info_table_end, info_table_row, info_table_start};
 
-use crate::lock::config::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_DSN, DEFAULT_READ_TIMEOUT};
-use crate::lock::pool;
+use crate::lock::config::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_DSN, DEFAULT_LEASE_TTL, DEFAULT_READ_TIMEOUT,
+};
+use crate::lock::lease::release_request_leases;
+use crate::lock::{pool, watchdog};
 
 pub use redis_lock::RedisLock;
 
@@ -31,6 +35,19 @@ extern "C" fn request_startup(_type: i32, _module: i32) -> i32 {
     0
 }
 
+/// RSHUTDOWN (also after uncaught exceptions, fatal errors and `exit()`): releases every lease
+/// this process still holds. A forked child skips its parent's.
+extern "C" fn request_shutdown(_type: i32, _module: i32) -> i32 {
+    let _ = catch_unwind(release_request_leases);
+    0
+}
+
+/// MSHUTDOWN: stops and joins the watchdog thread before the library can be unloaded.
+extern "C" fn shutdown(_type: i32, _module: i32) -> i32 {
+    let _ = catch_unwind(watchdog::shutdown);
+    0
+}
+
 /// `phpinfo()` / `php -i`: version, defaults and this process's connections (no passwords).
 extern "C" fn info(_module: *mut ModuleEntry) {
     let _ = catch_unwind(|| {
@@ -45,6 +62,14 @@ extern "C" fn info(_module: *mut ModuleEntry) {
         info_table_row!(
             "default readTimeout (s)",
             format!("{}", DEFAULT_READ_TIMEOUT.as_secs_f64())
+        );
+        info_table_row!(
+            "default leaseTtl (s)",
+            format!("{}", DEFAULT_LEASE_TTL.as_secs_f64())
+        );
+        info_table_row!(
+            "leases renewed by the watchdog",
+            watchdog::active().to_string()
         );
         let endpoints = pool::describe_all();
         info_table_row!("endpoints in this process", endpoints.len().to_string());
@@ -61,6 +86,9 @@ pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
     module
         .startup_function(startup)
         .request_startup_function(request_startup)
+        .request_shutdown_function(request_shutdown)
+        .shutdown_function(shutdown)
         .info_function(info)
         .class::<RedisLock>()
+        .class::<lease::RedisLockLease>()
 }

@@ -8,9 +8,16 @@ use ext_php_rs::boxed::ZBox;
 use ext_php_rs::prelude::*;
 use ext_php_rs::types::ZendHashTable;
 
-use super::args::{ArgDefault, ArrayArg, FloatArg, IntArg, StrArg};
-use crate::lock::config::DEFAULT_DSN;
-use crate::lock::{self, Config, Error, Locker};
+use std::sync::Arc;
+
+use ext_php_rs::convert::IntoZval;
+use ext_php_rs::types::{ZendCallable, ZendClassObject, Zval};
+use ext_php_rs::zend::BailoutGuard;
+
+use super::args::{ArgDefault, ArrayArg, FloatArg, IntArg, NullableFloatArg, StrArg};
+use super::lease::RedisLockLease;
+use crate::lock::config::{DEFAULT_DSN, php_float};
+use crate::lock::{self, Config, Error, ErrorKind, Locker};
 
 /// A distributed lock on one Redis server. See `stubs/RedisLock.php` for the PHP docs.
 #[php_class]
@@ -67,6 +74,83 @@ impl RedisLock {
     /// Atomic compare-and-delete: true only if `value` held the lock.
     pub fn release(&self, key: StrArg, value: StrArg) -> PhpResult<bool> {
         Ok(self.locker.release(key.bytes(1)?, value.bytes(2)?)?)
+    }
+
+    /// A lease on `key`: `ttl` seconds, or `null` for a watchdog lease; waits up to `wait`
+    /// seconds in arrival order. `null` if still held by someone else when the wait ends.
+    #[php(defaults(ttl = ArgDefault::Null, wait = ArgDefault::Float(0.0)))]
+    pub fn lock(
+        &self,
+        key: StrArg,
+        ttl: NullableFloatArg,
+        wait: FloatArg,
+    ) -> PhpResult<Option<RedisLockLease>> {
+        let (key, ttl, wait) = (key.bytes(1)?, ttl.float(2)?, wait.float(3)?);
+        Ok(self.locker.lock(key, ttl, wait)?.map(RedisLockLease::new))
+    }
+
+    /// Runs `fn($lease)` under a lease on `key`, releasing it in every case; returns what `fn`
+    /// returns and lets its exceptions through unchanged.
+    #[php(defaults(ttl = ArgDefault::Null, wait = ArgDefault::Float(10.0)))]
+    pub fn synchronized(
+        &self,
+        key: StrArg,
+        callback: ZendCallable,
+        ttl: NullableFloatArg,
+        wait: FloatArg,
+    ) -> PhpResult<Zval> {
+        let (key, ttl, wait) = (key.bytes(1)?, ttl.float(3)?, wait.float(4)?);
+        let Some(lease) = self.locker.lock(key, ttl, wait)? else {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!(
+                    "synchronized: \"{}\" was still locked after waiting {} s",
+                    String::from_utf8_lossy(key),
+                    php_float(wait)
+                ),
+            )
+            .into());
+        };
+        // Kept beside the PHP object so the lease is released here whatever the callback
+        // does with it; a fatal error in the callback skips this frame, and request shutdown
+        // releases the lease instead.
+        let state = BailoutGuard::new(Arc::clone(lease.state()));
+        let mut object = Zval::new();
+        ZendClassObject::new(RedisLockLease::new(lease)).set_zval(&mut object, false)?;
+        let outcome = callback.try_call(vec![&object]);
+        match outcome {
+            Ok(value) => {
+                state.release()?;
+                Ok(value)
+            }
+            Err(e) => {
+                // The callback's exception is pending and reaches the caller unchanged; a
+                // failure to release now must not replace it (the TTL is the safety net).
+                let _ = state.release();
+                Err(PhpException::from(e))
+            }
+        }
+    }
+
+    /// A lease on `key` held by `token`, taken over from another process.
+    pub fn restore(&self, key: StrArg, token: StrArg) -> PhpResult<RedisLockLease> {
+        let lease = self.locker.restore(key.bytes(1)?, token.bytes(2)?)?;
+        Ok(RedisLockLease::new(lease))
+    }
+
+    /// Whether someone holds the lock `key`.
+    pub fn is_locked(&self, key: StrArg) -> PhpResult<bool> {
+        Ok(self.locker.is_locked(key.bytes(1)?)?)
+    }
+
+    /// Seconds the lock `key` has left; null when free, INF when it has no TTL.
+    pub fn ttl(&self, key: StrArg) -> PhpResult<Option<f64>> {
+        Ok(self.locker.ttl(key.bytes(1)?)?)
+    }
+
+    /// Deletes the lock `key` whoever holds it, and wakes the first waiter.
+    pub fn force_release(&self, key: StrArg) -> PhpResult<bool> {
+        Ok(self.locker.force_release(key.bytes(1)?)?)
     }
 
     /// A fresh UUID v4 to use as a lock value.

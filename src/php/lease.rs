@@ -1,0 +1,97 @@
+//! `\RedisLockLease`: a held lock. Created by `RedisLock::lock()`, `synchronized()` and
+//! `restore()`; never by `new`. See `stubs/RedisLockLease.php` for the PHP docs.
+
+// ext-php-rs exports Rust parameter names as written: PHP's convention is camelCase.
+#![allow(non_snake_case)]
+
+use ext_php_rs::binary::Binary;
+use ext_php_rs::boxed::ZBox;
+use ext_php_rs::flags::ClassFlags;
+use ext_php_rs::prelude::*;
+use ext_php_rs::types::ZendHashTable;
+
+use super::args::FloatArg;
+use crate::lock::lease::{Lease, Status};
+use crate::lock::locker::ttl_ms;
+
+/// A held lock with its token and fencing token.
+#[php_class]
+#[php(name = "RedisLockLease")]
+#[php(flags = ClassFlags::Final)]
+pub struct RedisLockLease {
+    lease: Lease,
+}
+
+impl RedisLockLease {
+    /// Wraps an engine lease.
+    pub fn new(lease: Lease) -> Self {
+        RedisLockLease { lease }
+    }
+}
+
+#[php_impl]
+impl RedisLockLease {
+    /// The key, as given to `lock()` (without the prefix).
+    pub fn key(&self) -> Binary<u8> {
+        Binary::from(self.lease.key.clone())
+    }
+
+    /// The owner's token.
+    pub fn token(&self) -> String {
+        self.lease.token().to_string()
+    }
+
+    /// The fencing token.
+    pub fn fence(&self) -> i64 {
+        self.lease.fence()
+    }
+
+    /// Owner-checked TTL reset.
+    pub fn extend(&self, ttl: FloatArg) -> PhpResult<bool> {
+        let ms = ttl_ms(ttl.float(1)?, "ttl")?;
+        Ok(self.lease.extend(ms)?)
+    }
+
+    /// Whether this lease still holds its lock (asks Redis).
+    pub fn is_held(&self) -> PhpResult<bool> {
+        Ok(self.lease.is_held()?)
+    }
+
+    /// Seconds left on the lock (asks Redis); 0.0 when no longer held.
+    pub fn remaining(&self) -> PhpResult<f64> {
+        Ok(self.lease.remaining()?)
+    }
+
+    /// Releases it (handing it to the next waiter).
+    pub fn release(&self) -> PhpResult<bool> {
+        Ok(self.lease.release()?)
+    }
+
+    /// Stops renewing and auto-releasing it here; returns the token for `restore()`.
+    pub fn detach(&self) -> String {
+        self.lease.detach().to_string()
+    }
+
+    /// What `var_dump()` shows. The token is a capability (whoever has it can release the
+    /// lock), so only its first 8 characters are shown.
+    #[php(name = "__debugInfo")]
+    pub fn debug_info(&self) -> PhpResult<ZBox<ZendHashTable>> {
+        let mut info = ZendHashTable::new();
+        info.insert("key", String::from_utf8_lossy(&self.lease.key).into_owned())?;
+        let token = self.lease.token();
+        info.insert(
+            "token",
+            format!("{}…", token.chars().take(8).collect::<String>()),
+        )?;
+        info.insert("fence", self.lease.fence())?;
+        info.insert("watchdog", self.lease.watchdog)?;
+        let status = match self.lease.status() {
+            Status::Held => "held",
+            Status::Released => "released",
+            Status::Lost => "lost",
+            Status::Detached => "detached",
+        };
+        info.insert("status", status)?;
+        Ok(info)
+    }
+}
