@@ -45,11 +45,17 @@ class RedisLock
      *   write to be accepted). A call that times out throws {@see RedisLockTimeoutException}.
      * - `prefix` (string, default ''): prepended to every key.
      * - `database` (int >= 0): the database to `SELECT`; overrides the DSN's.
+     * - `leaseTtl` (int|float, seconds, default 30): the TTL of a watchdog lease (one taken by
+     *   {@see RedisLock::lock()} without a TTL); the watchdog renews it every third of this.
+     * - `maxLifetime` (int|float, seconds, default 0 = no limit): a watchdog lease older than
+     *   this is no longer renewed, so a stuck worker cannot hold a lock forever.
+     * - `strict` (bool, default false): a lost lease makes `extend()` and `release()` throw
+     *   {@see RedisLockLostException} instead of returning false.
      *
      * Connections are shared between objects whose DSN and timeouts are equal.
      *
      * @param string $dsn where Redis listens
-     * @param array{connectTimeout?: int|float, readTimeout?: int|float, prefix?: string, database?: int} $options
+     * @param array{connectTimeout?: int|float, readTimeout?: int|float, prefix?: string, database?: int, leaseTtl?: int|float, maxLifetime?: int|float, strict?: bool} $options
      * @throws ValueError for a malformed DSN, an unknown option or an out-of-range value
      * @throws TypeError for an option of the wrong type
      */
@@ -124,6 +130,114 @@ class RedisLock
      * @throws RedisLockServerException when Redis answers with an error
      */
     public function release(string $key, string $value): bool {}
+
+    /**
+     * Takes a lease on `$key`: a held lock with a token and a fencing token, released when you
+     * call `release()`, when the lease object is destroyed, or at the end of the request, even
+     * after an uncaught exception, a fatal error or `exit()` (never by a `pcntl_fork()` child).
+     *
+     * With `$ttl = null` it is a watchdog lease: held for `leaseTtl` seconds (default 30) and
+     * renewed by a background thread every third of that for as long as it is held and the
+     * process lives (up to `maxLifetime`). With a `$ttl` it expires after `$ttl` seconds unless
+     * extended.
+     *
+     * With `$wait > 0` it waits up to `$wait` seconds, in arrival order (first come, first
+     * served: no starvation). A release hands the lock straight to the next waiter, who is
+     * woken at once (no polling); a holder that dies without releasing wakes the waiters when
+     * its TTL runs out.
+     *
+     * ```php
+     * $lease = $lock->lock('invoice:42', wait: 5);      // watchdog lease, wait up to 5 s
+     * if ($lease === null) {
+     *     throw new RuntimeException('busy');
+     * }
+     * try {
+     *     $db->update('... WHERE id = 42 AND fence < ?', [$lease->fence()]);
+     * } finally {
+     *     $lease->release();
+     * }
+     * ```
+     *
+     * @param string $key the lock's name
+     * @param float|null $ttl seconds, kept to the millisecond; null for a watchdog lease
+     * @param float $wait seconds to wait for the lock; 0 for a single attempt
+     * @return RedisLockLease|null null if someone else still held the lock when the wait ended
+     * @throws ValueError for an empty key, or a ttl or wait out of range
+     * @throws RedisLockConnectionException when Redis cannot be reached
+     * @throws RedisLockTimeoutException when Redis does not answer within `readTimeout`
+     * @throws RedisLockServerException when Redis answers with an error
+     */
+    public function lock(string $key, ?float $ttl = null, float $wait = 0.0): ?RedisLockLease {}
+
+    /**
+     * Runs `$callback($lease)` under a lease on `$key` and releases it afterwards in every case
+     * (return, exception, `exit()`; after a fatal error, at request end). Returns what the
+     * callback returns; the callback's exceptions reach the caller unchanged.
+     *
+     * ```php
+     * $total = $lock->synchronized('report', function (RedisLockLease $lease) {
+     *     return buildReport();
+     * }, wait: 30);
+     * ```
+     *
+     * @param string $key the lock's name
+     * @param callable(RedisLockLease): mixed $callback the critical section
+     * @param float|null $ttl seconds, or null for a watchdog lease
+     * @param float $wait seconds to wait for the lock
+     * @return mixed what `$callback` returned
+     * @throws RedisLockConflictException when the lock was still held by someone else after
+     *         `$wait` seconds (the callback did not run)
+     * @throws RedisLockLostException in strict mode, when the lease was lost before the release
+     * @throws ValueError for an empty key, or a ttl or wait out of range
+     * @throws RedisLockConnectionException when Redis cannot be reached
+     * @throws RedisLockTimeoutException when Redis does not answer within `readTimeout`
+     * @throws RedisLockServerException when Redis answers with an error
+     */
+    public function synchronized(string $key, callable $callback, ?float $ttl = null, float $wait = 10.0): mixed {}
+
+    /**
+     * Takes over a lease from another process: the one that got it called
+     * {@see RedisLockLease::detach()} and passed you the key and token (for example in a queued
+     * job). The restored lease keeps the lock's remaining TTL (no watchdog); extend it as
+     * needed. It is released by this process from now on (request end, destruction).
+     *
+     * @param string $key the lock's name, as given to lock()
+     * @param string $token the lease's token
+     * @throws RedisLockLostException when `$token` does not hold the lock (it expired, or was
+     *         released or taken over)
+     * @throws ValueError for an empty key or token
+     * @throws RedisLockConnectionException when Redis cannot be reached
+     * @throws RedisLockTimeoutException when Redis does not answer within `readTimeout`
+     * @throws RedisLockServerException when Redis answers with an error
+     */
+    public function restore(string $key, string $token): RedisLockLease {}
+
+    /**
+     * Whether anyone holds the lock `$key` (any API: lease or acquire()).
+     *
+     * @throws ValueError for an empty key
+     * @throws RedisLockException when Redis cannot be asked
+     */
+    public function isLocked(string $key): bool {}
+
+    /**
+     * Seconds the lock `$key` has left.
+     *
+     * @return float|null null when nobody holds it; INF when it was set without a TTL
+     * @throws ValueError for an empty key
+     * @throws RedisLockException when Redis cannot be asked
+     */
+    public function ttl(string $key): ?float {}
+
+    /**
+     * Deletes the lock `$key` whoever holds it, and wakes the first waiter. For operators
+     * (stuck jobs, maintenance): the former holder's lease reports lost on its next call.
+     *
+     * @return bool true if there was a lock to delete
+     * @throws ValueError for an empty key
+     * @throws RedisLockException when Redis cannot be asked
+     */
+    public function forceRelease(string $key): bool {}
 
     /**
      * A fresh random UUID v4 (36 characters), to use as a lock value.

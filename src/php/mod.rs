@@ -4,7 +4,7 @@ mod args;
 mod errors;
 mod lease;
 mod redis_lock;
-mod sensitive;
+mod tweaks;
 
 use std::panic::catch_unwind;
 
@@ -29,9 +29,9 @@ extern "C" fn startup(_type: i32, _module: i32) -> i32 {
     }
 }
 
-/// RINIT: the first request of each process marks the DSN parameter `#[\SensitiveParameter]`.
+/// RINIT: the first request of each process applies [`tweaks`] to the registered classes.
 extern "C" fn request_startup(_type: i32, _module: i32) -> i32 {
-    let _ = catch_unwind(sensitive::mark_once);
+    let _ = catch_unwind(tweaks::apply_once);
     0
 }
 

@@ -1,0 +1,85 @@
+//! Adjustments to the registered classes that ext-php-rs cannot express:
+//!
+//! - `RedisLock::__construct`'s `$dsn` parameter is `#[\SensitiveParameter]` (PHP 8.2), so a
+//!   stack trace through the constructor shows `Object(SensitiveParameterValue)` instead of a
+//!   DSN that may hold a password.
+//! - `RedisLockLease::__construct` is private: leases come from `RedisLock::lock()` and
+//!   `restore()`, and `new RedisLockLease()` fails as for any class with a private
+//!   constructor (ext-php-rs registers a public one that throws).
+//!
+//! ext-php-rs registers classes after our own startup hook, so this is done once per process
+//! at the first request start.
+
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use ext_php_rs::class::RegisteredClass;
+use ext_php_rs::ffi::{HashTable, zend_string};
+use ext_php_rs::types::ZendStr;
+
+use super::RedisLock;
+use super::lease::RedisLockLease;
+
+/// `ZEND_ATTRIBUTE_PERSISTENT`: the attribute lives as long as the internal function.
+const ZEND_ATTRIBUTE_PERSISTENT: u32 = 1;
+
+unsafe extern "C" {
+    fn zend_add_attribute(
+        attributes: *mut *mut HashTable,
+        name: *mut zend_string,
+        argc: u32,
+        flags: u32,
+        offset: u32,
+        lineno: u32,
+    ) -> *mut c_void;
+}
+
+static DONE: AtomicBool = AtomicBool::new(false);
+
+/// `ZEND_ACC_PUBLIC | ZEND_ACC_PROTECTED | ZEND_ACC_PRIVATE`, and `ZEND_ACC_PRIVATE`.
+const ZEND_ACC_PPP_MASK: u32 = 0b111;
+const ZEND_ACC_PRIVATE: u32 = 0b100;
+
+/// Applies the adjustments once per process. Safe to call at every request start.
+pub fn apply_once() {
+    if DONE.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    mark_dsn_sensitive();
+    make_lease_constructor_private();
+}
+
+fn make_lease_constructor_private() {
+    let ctor = RedisLockLease::get_metadata().ce().constructor;
+    if ctor.is_null() {
+        return;
+    }
+    // SAFETY: the constructor of our own internal class, alive until module shutdown; only
+    // its visibility bits change.
+    unsafe {
+        let flags = &mut (*ctor).common.fn_flags;
+        *flags = (*flags & !ZEND_ACC_PPP_MASK) | ZEND_ACC_PRIVATE;
+    }
+}
+
+fn mark_dsn_sensitive() {
+    let ce = RedisLock::get_metadata().ce();
+    let ctor = ce.constructor;
+    if ctor.is_null() {
+        return;
+    }
+    let name = ZendStr::new_interned("SensitiveParameter", true).into_raw();
+    // SAFETY: `ctor` is the constructor of our own internal class, alive until module shutdown;
+    // the engine allocates the persistent attribute table on first use. Parameter offsets
+    // start at 1 (`zend_add_parameter_attribute` adds 1 to the 0-based position).
+    unsafe {
+        zend_add_attribute(
+            &raw mut (*ctor).common.attributes,
+            name,
+            0,
+            ZEND_ATTRIBUTE_PERSISTENT,
+            1,
+            0,
+        );
+    }
+}

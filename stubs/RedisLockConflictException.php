@@ -1,0 +1,8 @@
+<?php
+
+/**
+ * Thrown by {@see RedisLock::synchronized()} when the lock was still held by someone else after
+ * waiting `$wait` seconds: the callback did not run. (`lock()` returns null in that case, and
+ * `acquire()` false: contention is only an exception where no other answer is possible.)
+ */
+class RedisLockConflictException extends RedisLockException {}

@@ -1,0 +1,101 @@
+<?php
+
+/**
+ * A held lock: returned by {@see RedisLock::lock()} and {@see RedisLock::restore()}, passed to
+ * the callback of {@see RedisLock::synchronized()}. It cannot be created with `new`, cloned or
+ * serialized.
+ *
+ * A lease cannot be lost silently: if its lock expires or is taken over, `extend()` and
+ * `release()` return false (or throw {@see RedisLockLostException} with the `strict` option)
+ * and `isHeld()` returns false; another owner's lock is never touched. It is released when you
+ * call `release()`, when the object is destroyed, or at the end of the request (also after an
+ * uncaught exception, a fatal error or `exit()`), but never by a `pcntl_fork()` child of the
+ * process that took it.
+ *
+ * The fencing token protects against the one failure no lock can prevent on its own: a holder
+ * that pauses (GC, SIGSTOP, a slow disk) past its TTL and then writes after a new owner took
+ * over. Pass `fence()` along with every write and let the storage reject old fences:
+ *
+ * ```php
+ * $lease = $lock->lock('account:7', wait: 5) ?? throw new RuntimeException('busy');
+ * $pdo->prepare('UPDATE accounts SET balance = ?, fence = ? WHERE id = 7 AND fence < ?')
+ *     ->execute([$balance, $lease->fence(), $lease->fence()]);   // 0 rows: a newer owner wrote
+ * $lease->release();
+ * ```
+ */
+final class RedisLockLease
+{
+    /** Leases come from {@see RedisLock::lock()} and {@see RedisLock::restore()}. */
+    private function __construct() {}
+
+    /**
+     * The lock's name, as given to `lock()` (without the `prefix` option).
+     */
+    public function key(): string {}
+
+    /**
+     * The lease's token: its proof of ownership in Redis. Whoever has it can release the lock;
+     * pass it only to the process that will {@see RedisLock::restore()} the lease.
+     */
+    public function token(): string {}
+
+    /**
+     * The fencing token: an integer assigned atomically with the acquisition, strictly greater
+     * than that of every earlier acquisition of the same key (it never resets).
+     */
+    public function fence(): int {}
+
+    /**
+     * Sets the lock's TTL to `$ttl` seconds if this lease still holds it (owner-checked and
+     * atomic). Never extends someone else's lock.
+     *
+     * @param float $ttl seconds from now, kept to the millisecond
+     * @return bool false if the lease was lost (or released, or detached)
+     * @throws RedisLockLostException in strict mode, when the lease was lost
+     * @throws ValueError for a ttl out of range
+     * @throws RedisLockException when Redis cannot be asked
+     */
+    public function extend(float $ttl): bool {}
+
+    /**
+     * Whether this lease still holds its lock (asks Redis).
+     *
+     * @throws RedisLockException when Redis cannot be asked
+     */
+    public function isHeld(): bool {}
+
+    /**
+     * Seconds the lock has left (asks Redis): 0.0 when the lease no longer holds it.
+     *
+     * @throws RedisLockException when Redis cannot be asked
+     */
+    public function remaining(): float {}
+
+    /**
+     * Releases the lock if this lease still holds it; the next waiter, if any, gets it at once.
+     *
+     * @return bool true if it was released; false if it had been lost (expired, taken over) or
+     *         was already released
+     * @throws RedisLockLostException in strict mode, when the lease was lost
+     * @throws RedisLockException when Redis cannot be asked
+     */
+    public function release(): bool {}
+
+    /**
+     * Hands the lease to another process: this one stops renewing it and will not release it
+     * (at request end or destruction). The lock stays held until its TTL unless the other
+     * process calls {@see RedisLock::restore()} with the key and the returned token, then
+     * extends or releases it.
+     *
+     * @return string the token to pass on
+     */
+    public function detach(): string {}
+
+    /**
+     * What `var_dump()` shows: key, the token's first 8 characters, fence, whether the watchdog
+     * renews it, and its status (`held`, `released`, `lost`, `detached`).
+     *
+     * @return array{key: string, token: string, fence: int, watchdog: bool, status: string}
+     */
+    public function __debugInfo(): array {}
+}
