@@ -5,8 +5,9 @@
 //! process that acquired it: a `pcntl_fork()` child never releases its parent's leases. A lease
 //! taken without a TTL is renewed by the [`super::watchdog`] thread until then.
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use super::config::LeaseConfig;
@@ -308,26 +309,24 @@ pub(super) fn unexpected(what: &'static str) -> Error {
     Error::new(ErrorKind::Protocol, "unexpected reply type from a script").context(what)
 }
 
-/// Leases acquired in this process, released at request end if still held.
-static REQUEST_LEASES: Mutex<Vec<Weak<LeaseState>>> = Mutex::new(Vec::new());
-
-fn register_for_request(state: &Arc<LeaseState>) {
-    let mut leases = REQUEST_LEASES
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    leases.retain(|weak| weak.upgrade().is_some_and(|s| s.status() == Status::Held));
-    leases.push(Arc::downgrade(state));
+thread_local! {
+    /// Leases acquired by this thread (PHP runs requests on one thread), released at request
+    /// end if still held. Thread-local: no lock to inherit mid-update across `fork()`.
+    static REQUEST_LEASES: RefCell<Vec<Weak<LeaseState>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Releases every lease this process still holds (PHP: request shutdown, after uncaught
+fn register_for_request(state: &Arc<LeaseState>) {
+    REQUEST_LEASES.with_borrow_mut(|leases| {
+        leases.retain(|weak| weak.upgrade().is_some_and(|s| s.status() == Status::Held));
+        leases.push(Arc::downgrade(state));
+    });
+}
+
+/// Releases every lease this thread still holds (PHP: request shutdown, after uncaught
 /// exceptions, fatal errors and `exit()`). Leases inherited from a parent process are left
 /// alone. Returns how many were released.
 pub fn release_request_leases() -> usize {
-    let leases: Vec<Weak<LeaseState>> = std::mem::take(
-        &mut *REQUEST_LEASES
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner),
-    );
+    let leases = REQUEST_LEASES.with_borrow_mut(std::mem::take);
     let mut released = 0;
     for state in leases.iter().filter_map(Weak::upgrade) {
         if state.is_owner_process() && state.status() == Status::Held {

@@ -316,3 +316,24 @@ fn force_release_wakes_the_first_waiter_at_once() {
     );
     assert!(!held.is_held().unwrap());
 }
+
+#[test]
+fn request_end_releases_what_this_thread_still_holds() {
+    let server = RedisServer::start();
+    let l = locker(&server);
+    let released = l.lock(b"done", Some(30.0), 0.0).unwrap().expect("free");
+    assert!(released.release().unwrap());
+    let detached = l.lock(b"detached", Some(30.0), 0.0).unwrap().expect("free");
+    detached.detach();
+    // Leaked: its destructor never runs (as for an object PHP has not freed yet).
+    std::mem::forget(l.lock(b"leaked", Some(30.0), 0.0).unwrap().expect("free"));
+    std::mem::forget(detached);
+    assert_eq!(crate::lock::lease::release_request_leases(), 1);
+    assert!(!l.is_locked(b"leaked").unwrap());
+    assert!(l.is_locked(b"detached").unwrap());
+    assert_eq!(
+        crate::lock::lease::release_request_leases(),
+        0,
+        "nothing twice"
+    );
+}
