@@ -44,7 +44,7 @@ php-test: build
 	scripts/with-redis.sh $(PHP_EXT) /usr/bin/phpunit -c php-tests/phpunit.xml
 
 bench: build deps-bench
-	scripts/with-redis.sh $(PHP_EXT) bench/run.php
+	scripts/with-redis.sh sh -c '$(PHP_EXT) bench/run.php && $(PHP_EXT) bench/contention.php'
 
 install: build
 	PHP=$(PHP) PHP_CONFIG=$(PHP_CONFIG) scripts/install.sh
