@@ -43,14 +43,15 @@ function buy(string $dir, int $worker): bool
  *
  * @return array{sold: int[], left: int, seconds: float, waits: int}
  */
-function run_sale(string $dsn, bool $locked): array
+function run_sale(string $dsn, string $mode): array
 {
-    $dir = sys_get_temp_dir() . '/flash-sale-' . getmypid() . ($locked ? '-locked' : '-unlocked');
+    $locked = $mode !== 'none';
+    $dir = sys_get_temp_dir() . '/flash-sale-' . getmypid() . "-$mode";
     @mkdir($dir);
     file_put_contents("$dir/stock", (string) STOCK);
     file_put_contents("$dir/sales", '');
     file_put_contents("$dir/waits", '');
-    $key = 'flash-sale:sku-42:' . getmypid() . ($locked ? ':locked' : ':unlocked');
+    $key = 'flash-sale:sku-42:' . getmypid() . ":$mode";
 
     $start = microtime(true);
     $children = [];
@@ -66,6 +67,23 @@ function run_sale(string $dsn, bool $locked): array
             while (true) {
                 if (!$locked) {
                     if (!buy($dir, $w)) {
+                        break;
+                    }
+                    continue;
+                }
+                if ($mode === 'lease') {
+                    // The lease API: wait in line (first come, first served) for up to 5 s.
+                    $lease = $lock->lock($key, 5, 5);
+                    if ($lease === null) {
+                        $waits++;
+                        continue;
+                    }
+                    try {
+                        $bought = buy($dir, $w);
+                    } finally {
+                        $lease->release();         // hands the lock to the next in line
+                    }
+                    if (!$bought) {
                         break;
                     }
                     continue;
@@ -129,11 +147,15 @@ function report(string $title, array $r): bool
 printf("Flash sale: %d workers, %d items, Redis at %s, redis_lock %s\n", WORKERS, STOCK,
     preg_replace('#//[^@/]*@#', '//***@', $dsn), RedisLock::VERSION);
 
-$unlocked = run_sale($dsn, false);
+$unlocked = run_sale($dsn, 'none');
 report('Round 1: no lock (read, decrement, write)', $unlocked);
 
-$locked = run_sale($dsn, true);
-$ok = report('Round 2: each purchase under RedisLock', $locked);
+$locked = run_sale($dsn, 'retry');
+$ok = report('Round 2: each purchase under retryAcquire() / release() (the documents\' API)', $locked);
 
-echo $ok ? "\nOK: with RedisLock the sale sold exactly its stock.\n" : "\nFAILED: the locked sale did not sell exactly its stock.\n";
+$fair = run_sale($dsn, 'lease');
+$ok = report('Round 3: each purchase under a lease, waiting in line (lock() with a wait)', $fair) && $ok;
+printf("  fairness: every worker sold between %d and %d items (first come, first served)\n", min($fair['sold']), max($fair['sold']));
+
+echo $ok ? "\nOK: with RedisLock the sale sold exactly its stock, every time.\n" : "\nFAILED: a locked sale did not sell exactly its stock.\n";
 exit($ok ? 0 : 1);

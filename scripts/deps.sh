@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(php-cli php-dev clang libclang-dev redis-server redis-tools phpunit php-redis)
 if [ "${1:-test}" = bench ]; then
-  packages+=(php-predis valgrind php-symfony-lock php-laravel-framework)
+  packages+=(php-predis valgrind php-symfony-lock php-laravel-framework php-malkusch-lock)
 fi
 
 missing=()
