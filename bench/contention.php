@@ -11,7 +11,8 @@
  * - document 001: `retryAcquireLock()` with a 10 ms interval, on phpredis.
  *
  * Reported per contender: critical sections per second as % of the ideal (1000 / HOLD_MS),
- * p50 / p99 wait, fewest / most turns of one worker, and Redis commands per acquisition
+ * p50 / p99 wait (every attempt counts, also one that ended after the run or gave up after its
+ * 10 s limit), fewest / most turns of one worker, and Redis commands per acquisition
  * (counted client-side through a counting phpredis subclass for the PHP libraries, and from the
  * server's INFO commandstats for redis_lock, which does not use phpredis).
  *
@@ -177,10 +178,15 @@ function run_contender(string $name, callable|string $factory, string $host, int
                 while (microtime(true) < $end) {
                     $t0 = microtime(true);
                     $mutex = new malkusch\lock\mutex\PHPRedisMutex([$redis], $key, 10);
-                    $mutex->synchronized(function () use (&$waits, $t0, $holdMs): void {
-                        $waits[] = microtime(true) - $t0;
-                        hold($holdMs);
-                    });
+                    try {
+                        $mutex->synchronized(function () use (&$waits, $t0, $holdMs): void {
+                            $waits[] = microtime(true) - $t0;
+                            hold($holdMs);
+                        });
+                    } catch (Throwable $e) {
+                        $waits[] = microtime(true) - $t0; // gave up: a wait of at least this long
+                        continue;
+                    }
                     if (microtime(true) <= $end) {
                         $turns++;
                     }
@@ -192,7 +198,12 @@ function run_contender(string $name, callable|string $factory, string $host, int
                 }
                 while (microtime(true) < $end) {
                     $t0 = microtime(true);
-                    $release = $acquire($key);
+                    try {
+                        $release = $acquire($key);
+                    } catch (Throwable $e) {
+                        $waits[] = microtime(true) - $t0; // gave up: a wait of at least this long
+                        continue;
+                    }
                     $waits[] = microtime(true) - $t0;
                     hold($holdMs);
                     $release();
@@ -281,8 +292,9 @@ foreach (contenders() as $name => $factory) {
         'throughput' => array_sum($turns) / $seconds / (1000 / $holdMs) * 100,
         'p50' => percentile($waits, 0.5) * 1000,
         'p99' => percentile($waits, 0.99) * 1000,
-        'min' => min($turns),
-        'max' => max($turns),
+        'max' => max($waits) * 1000,
+        'fewest' => min($turns),
+        'most' => max($turns),
         'commands' => $commands / $acquisitions,
     ];
 }
@@ -299,11 +311,11 @@ $lines[] = sprintf('Floor for any fair lock through Redis on this machine: a bar
     . 'another wakes from BLPOP) takes %.0f µs, so strict turn-taking with %.1f ms holds can reach at most %.1f%% of ideal.',
     $floorUs, $holdMs, $holdMs * 1000 / ($holdMs * 1000 + $floorUs) * 100);
 $lines[] = '';
-$lines[] = '| contender | throughput (% of ideal) | p50 wait (ms) | p99 wait (ms) | p99 / FIFO ideal | turns min / max (ratio) | commands per acquisition |';
-$lines[] = '|---|---:|---:|---:|---:|---:|---:|';
+$lines[] = '| contender | throughput (% of ideal) | p50 wait (ms) | p99 wait (ms) | p99 / FIFO ideal | longest wait (ms) | turns fewest / most (ratio) | commands per acquisition |';
+$lines[] = '|---|---:|---:|---:|---:|---:|---:|---:|';
 foreach ($rows as $name => $r) {
-    $lines[] = sprintf('| %s | %.1f%% | %.1f | %.1f | %.2fx | %d / %d (%.2f) | %.1f |', $name, $r['throughput'], $r['p50'], $r['p99'],
-        $r['p99'] / $fifo, $r['min'], $r['max'], $r['max'] > 0 ? $r['min'] / $r['max'] : 0, $r['commands']);
+    $lines[] = sprintf('| %s | %.1f%% | %.1f | %.1f | %.2fx | %.0f | %d / %d (%.2f) | %.1f |', $name, $r['throughput'], $r['p50'], $r['p99'],
+        $r['p99'] / $fifo, $r['max'], $r['fewest'], $r['most'], $r['most'] > 0 ? $r['fewest'] / $r['most'] : 0, $r['commands']);
 }
 $report = implode("\n", $lines) . "\n";
 echo $report;
