@@ -33,9 +33,8 @@ pub enum Status {
     Detached = 3,
 }
 
-/// The state of one lease, shared by its [`Lease`] handle, the watchdog and the request
-/// registry. Only atomics: a forked child may inherit it mid-update.
-pub struct LeaseState {
+/// What an acquisition granted: which lock, to which token, with which fence and TTL.
+pub struct Grant {
     /// The key as the caller gave it (without the prefix).
     pub key: Vec<u8>,
     /// The lock's Redis keys.
@@ -48,14 +47,21 @@ pub struct LeaseState {
     pub ttl: Duration,
     /// True when the watchdog renews this lease.
     pub watchdog: bool,
-    /// When this process acquired (or restored) it.
-    pub acquired_at: Instant,
-    /// The process that holds it; others never release or renew it.
-    pub owner_pid: u32,
     /// The connection (shared with the `RedisLock`) and the options it was taken with.
     pub shared: Arc<Shared>,
     /// Lease options (strict mode, maximum lifetime).
     pub config: LeaseConfig,
+}
+
+/// The state of one lease, shared by its [`Lease`] handle, the watchdog and the request
+/// registry. Only atomics change: a forked child may inherit it mid-update.
+pub struct LeaseState {
+    /// What the acquisition granted.
+    pub grant: Grant,
+    /// When this process acquired (or restored) it.
+    pub acquired_at: Instant,
+    /// The process that holds it; others never release or renew it.
+    pub owner_pid: u32,
     status: AtomicU8,
 }
 
@@ -89,22 +95,22 @@ impl LeaseState {
 
     /// The owner's token.
     pub fn token(&self) -> &str {
-        &self.token
+        &self.grant.token
     }
 
     /// The fencing token.
     pub fn fence(&self) -> i64 {
-        self.fence
+        self.grant.fence
     }
 
     /// False for a lease known to be gone; `Err(Lost)` instead in strict mode.
     fn lost(&self, what: &str) -> Result<bool> {
-        if self.config.strict {
+        if self.grant.config.strict {
             Err(Error::new(
                 ErrorKind::Lost,
                 format!(
                     "{what}: the lease on \"{}\" was lost (its lock expired or was taken over)",
-                    String::from_utf8_lossy(&self.key)
+                    String::from_utf8_lossy(&self.grant.key)
                 ),
             ))
         } else {
@@ -121,7 +127,7 @@ impl LeaseState {
             Status::Lost => return self.lost("extend"),
             Status::Released | Status::Detached => return Ok(false),
         }
-        let held = extend(&self.shared, self, ttl_ms)?;
+        let held = extend(&self.grant.shared, self, ttl_ms)?;
         if !held && self.leave_held(Status::Lost) {
             return self.lost("extend");
         }
@@ -135,12 +141,13 @@ impl LeaseState {
         }
         let state = self;
         let reply = state
+            .grant
             .shared
             .run(|conn| {
                 OWNER_STATE_SCRIPT.run(
                     conn,
-                    Keys::List(&[&state.keys.lock, &state.keys.fence]),
-                    &[state.token.as_bytes()],
+                    Keys::List(&[&state.grant.keys.lock, &state.grant.keys.fence]),
+                    &[state.grant.token.as_bytes()],
                     ints_reply,
                 )
             })
@@ -189,7 +196,7 @@ impl LeaseState {
     /// so that another process can take it over with `restore(key, token)`. Returns the token.
     pub fn detach(&self) -> &str {
         self.leave_held(Status::Detached);
-        &self.token
+        &self.grant.token
     }
 }
 
@@ -198,39 +205,20 @@ pub struct Lease {
     state: Arc<LeaseState>,
 }
 
-/// The parts a new lease is made of.
-pub struct NewLease {
-    pub key: Vec<u8>,
-    pub keys: LockKeys,
-    pub token: String,
-    pub fence: i64,
-    pub ttl: Duration,
-    pub watchdog: bool,
-    pub shared: Arc<Shared>,
-    pub config: LeaseConfig,
-}
-
 impl Lease {
     /// Wraps a freshly acquired (or restored) lease, registers it for release at request end
     /// and, for a watchdog lease, with the watchdog. If the watchdog cannot start, the lock is
     /// released and the error returned.
-    pub fn new(parts: NewLease) -> Result<Lease> {
+    pub fn new(grant: Grant) -> Result<Lease> {
         let state = Arc::new(LeaseState {
-            key: parts.key,
-            keys: parts.keys,
-            token: parts.token,
-            fence: parts.fence,
-            ttl: parts.ttl,
-            watchdog: parts.watchdog,
+            grant,
             acquired_at: Instant::now(),
             owner_pid: std::process::id(),
-            shared: parts.shared,
-            config: parts.config,
             status: AtomicU8::new(Status::Held as u8),
         });
         register_for_request(&state);
         let lease = Lease { state };
-        if lease.state.watchdog {
+        if lease.state.grant.watchdog {
             watchdog::register(Arc::clone(&lease.state))?;
         }
         Ok(lease)
@@ -270,14 +258,15 @@ pub fn release_quietly(state: &LeaseState) {
 
 /// The release script for `state`'s lock.
 fn release(state: &LeaseState) -> Result<bool> {
-    let keys = state.keys.all();
+    let keys = state.grant.keys.all();
     state
+        .grant
         .shared
         .run(|conn| {
             LEASE_RELEASE_SCRIPT.run(
                 conn,
                 Keys::List(&keys),
-                &[state.token.as_bytes(), &state.keys.wake_prefix],
+                &[state.grant.token.as_bytes(), &state.grant.keys.wake_prefix],
                 int_reply,
             )
         })
@@ -295,8 +284,8 @@ pub fn extend(shared: &Shared, state: &LeaseState, ttl_ms: u64) -> Result<bool> 
         .run(|conn| {
             EXTEND_SCRIPT.run(
                 conn,
-                Keys::List(&[&state.keys.lock]),
-                &[state.token.as_bytes(), ttl],
+                Keys::List(&[&state.grant.keys.lock]),
+                &[state.grant.token.as_bytes(), ttl],
                 int_reply,
             )
         })

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::error::{Error, ErrorKind, Result};
 use super::keys::LockKeys;
-use super::lease::{Lease, NewLease, unexpected};
+use super::lease::{Grant, Lease, unexpected};
 use super::lease_scripts::{
     FORCE_RELEASE_SCRIPT, LEASE_ACQUIRE_SCRIPT, LEASE_CANCEL_SCRIPT, OWNER_STATE_SCRIPT,
 };
@@ -56,7 +56,7 @@ impl Locker {
         let Some(fence) = self.acquire_fairly(&keys, &token, ttl, wait)? else {
             return Ok(None);
         };
-        Ok(Some(Lease::new(NewLease {
+        Ok(Some(Lease::new(Grant {
             key: key.to_vec(),
             keys,
             token,
@@ -208,7 +208,7 @@ impl Locker {
             }
             None => return Err(unexpected("restore")),
         };
-        Lease::new(NewLease {
+        Lease::new(Grant {
             key: key.to_vec(),
             keys,
             token: String::from_utf8_lossy(token).into_owned(),

@@ -91,7 +91,7 @@ pub fn register(state: Arc<LeaseState>) -> Result<()> {
     let inner = &slot.as_ref().expect("just started").inner;
     let now = Instant::now();
     lock_entries(inner).push(Entry {
-        due: now + state.ttl / 3,
+        due: now + state.grant.ttl / 3,
         last_renewed: now,
         state,
         retired: false,
@@ -134,9 +134,9 @@ fn run(inner: &Inner) {
                 match outcome {
                     Renewal::Renewed => {
                         entry.last_renewed = now;
-                        entry.due = now + state.ttl / 3;
+                        entry.due = now + state.grant.ttl / 3;
                     }
-                    Renewal::RetrySoon => entry.due = now + RETRY.min(state.ttl / 3),
+                    Renewal::RetrySoon => entry.due = now + RETRY.min(state.grant.ttl / 3),
                     Renewal::Stop => entry.retired = true,
                 }
             }
@@ -189,17 +189,18 @@ fn renew(
     state: &LeaseState,
 ) -> Renewal {
     if state
+        .grant
         .config
         .max_lifetime
         .is_some_and(|max| state.acquired_at.elapsed() >= max)
     {
         return Renewal::Stop;
     }
-    let endpoint = state.shared.endpoint();
+    let endpoint = state.grant.shared.endpoint();
     let shared = connections
         .entry(endpoint.clone())
         .or_insert_with(|| pool::private(endpoint.clone()));
-    match lease::extend(shared, state, state.ttl.as_millis() as u64) {
+    match lease::extend(shared, state, state.grant.ttl.as_millis() as u64) {
         Ok(true) => Renewal::Renewed,
         Ok(false) => {
             state.leave_held(Status::Lost);
@@ -210,7 +211,7 @@ fn renew(
                 .iter()
                 .find(|e| std::ptr::eq(Arc::as_ptr(&e.state), state))
                 .map(|e| e.last_renewed);
-            if last.is_some_and(|t| t.elapsed() >= state.ttl) {
+            if last.is_some_and(|t| t.elapsed() >= state.grant.ttl) {
                 state.leave_held(Status::Lost);
                 Renewal::Stop
             } else {

@@ -33,7 +33,7 @@ impl RedisLockLease {
 impl RedisLockLease {
     /// The key, as given to `lock()` (without the prefix).
     pub fn key(&self) -> Binary<u8> {
-        Binary::from(self.lease.key.clone())
+        Binary::from(self.lease.grant.key.clone())
     }
 
     /// The owner's token.
@@ -77,14 +77,17 @@ impl RedisLockLease {
     #[php(name = "__debugInfo")]
     pub fn debug_info(&self) -> PhpResult<ZBox<ZendHashTable>> {
         let mut info = ZendHashTable::new();
-        info.insert("key", String::from_utf8_lossy(&self.lease.key).into_owned())?;
+        info.insert(
+            "key",
+            String::from_utf8_lossy(&self.lease.grant.key).into_owned(),
+        )?;
         let token = self.lease.token();
         info.insert(
             "token",
             format!("{}…", token.chars().take(8).collect::<String>()),
         )?;
         info.insert("fence", self.lease.fence())?;
-        info.insert("watchdog", self.lease.watchdog)?;
+        info.insert("watchdog", self.lease.grant.watchdog)?;
         let status = match self.lease.status() {
             Status::Held => "held",
             Status::Released => "released",
