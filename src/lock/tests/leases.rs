@@ -21,6 +21,24 @@ fn locker(server: &RedisServer) -> Locker {
     locker_with(server, &[])
 }
 
+/// The watchdog is one thread per process: tests that start or stop it take turns.
+static WATCHDOG_TESTS: Mutex<()> = Mutex::new(());
+
+fn watchdog_turn() -> std::sync::MutexGuard<'static, ()> {
+    WATCHDOG_TESTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Threads of this process named like the watchdog (`/proc/self/task/*/comm`, 15 characters).
+fn watchdog_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).ok())
+        .filter(|comm| comm.trim() == "redis-lock-watc")
+        .count()
+}
+
 #[test]
 fn every_acquisition_gets_a_strictly_higher_fence() {
     let server = RedisServer::start();
@@ -222,6 +240,7 @@ fn dropping_a_lease_releases_it() {
 
 #[test]
 fn the_watchdog_keeps_a_lease_held_for_many_ttls_then_stops_at_release() {
+    let _turn = watchdog_turn();
     let server = RedisServer::start();
     let l = locker_with(&server, &[("leaseTtl", OptionValue::Float(0.3))]);
     let lease = l.lock(b"k", None, 0.0).unwrap().expect("free");
@@ -237,6 +256,7 @@ fn the_watchdog_keeps_a_lease_held_for_many_ttls_then_stops_at_release() {
 
 #[test]
 fn the_watchdog_marks_a_lease_lost_when_its_lock_is_gone() {
+    let _turn = watchdog_turn();
     let server = RedisServer::start();
     let l = locker_with(&server, &[("leaseTtl", OptionValue::Float(0.3))]);
     let lease = l.lock(b"k", None, 0.0).unwrap().expect("free");
@@ -248,6 +268,7 @@ fn the_watchdog_marks_a_lease_lost_when_its_lock_is_gone() {
 
 #[test]
 fn the_watchdog_stops_renewing_at_the_maximum_lifetime() {
+    let _turn = watchdog_turn();
     let server = RedisServer::start();
     let l = locker_with(
         &server,
@@ -271,12 +292,29 @@ fn the_watchdog_stops_renewing_at_the_maximum_lifetime() {
 }
 
 #[test]
-fn watchdog_shutdown_is_idempotent_and_restarts_on_demand() {
+fn shutdown_joins_the_watchdog_thread_and_a_new_lease_starts_another() {
+    let _turn = watchdog_turn();
     let server = RedisServer::start();
     let l = locker_with(&server, &[("leaseTtl", OptionValue::Float(0.3))]);
     let lease = l.lock(b"k", None, 0.0).unwrap().expect("free");
-    assert!(watchdog::active() >= 1);
-    assert!(lease.release().unwrap());
+    assert_eq!(watchdog::active(), 1);
+    assert_eq!(watchdog_threads(), 1);
+    watchdog::shutdown();
+    assert_eq!(
+        watchdog_threads(),
+        0,
+        "joined: no thread left to run after unload"
+    );
+    watchdog::shutdown(); // idempotent
+    assert_eq!(watchdog::active(), 0);
+    // Without the watchdog the lease is no longer renewed: it expires at its TTL.
+    sleep_ms(400);
+    assert!(!lease.is_held().unwrap());
+    let again = l.lock(b"k2", None, 0.0).unwrap().expect("free");
+    assert_eq!(watchdog_threads(), 1);
+    sleep_ms(400);
+    assert!(again.is_held().unwrap(), "renewed by the new thread");
+    assert!(again.release().unwrap());
 }
 
 #[test]
