@@ -30,13 +30,24 @@ fn watchdog_turn() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Threads of this process named like the watchdog (`/proc/self/task/*/comm`, 15 characters).
-fn watchdog_threads() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).ok())
-        .filter(|comm| comm.trim() == "redis-lock-watc")
-        .count()
+/// Threads of this process named like the watchdog (`/proc/self/task/*/comm`, 15 characters),
+/// once the count is `expected` or after a second (a new thread names itself as it starts).
+fn watchdog_threads(expected: usize) -> usize {
+    let count = || {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).ok())
+            .filter(|comm| comm.trim() == "redis-lock-watc")
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let n = count();
+        if n == expected || Instant::now() > deadline {
+            return n;
+        }
+        sleep_ms(5);
+    }
 }
 
 #[test]
@@ -298,10 +309,10 @@ fn shutdown_joins_the_watchdog_thread_and_a_new_lease_starts_another() {
     let l = locker_with(&server, &[("leaseTtl", OptionValue::Float(0.3))]);
     let lease = l.lock(b"k", None, 0.0).unwrap().expect("free");
     assert_eq!(watchdog::active(), 1);
-    assert_eq!(watchdog_threads(), 1);
+    assert_eq!(watchdog_threads(1), 1);
     watchdog::shutdown();
     assert_eq!(
-        watchdog_threads(),
+        watchdog_threads(0),
         0,
         "joined: no thread left to run after unload"
     );
@@ -311,7 +322,7 @@ fn shutdown_joins_the_watchdog_thread_and_a_new_lease_starts_another() {
     sleep_ms(400);
     assert!(!lease.is_held().unwrap());
     let again = l.lock(b"k2", None, 0.0).unwrap().expect("free");
-    assert_eq!(watchdog_threads(), 1);
+    assert_eq!(watchdog_threads(1), 1);
     sleep_ms(400);
     assert!(again.is_held().unwrap(), "renewed by the new thread");
     assert!(again.release().unwrap());
