@@ -81,6 +81,8 @@ final class ErrorsTest extends LockTestCase
         yield 'unknown option' => ['redis://h', ['readtimeout' => 1], \ValueError::class, 'unknown option "readtimeout"; the options are: connectTimeout, readTimeout, prefix, database'];
         yield 'list instead of options' => ['redis://h', [1, 2], \ValueError::class, 'unknown option "0"'];
         yield 'zero timeout' => ['redis://h', ['connectTimeout' => 0], \ValueError::class, 'greater than 0'];
+        yield 'huge timeout (found by the fuzzer: was a Rust panic)' => ['redis://h', ['readTimeout' => 1e300], \ValueError::class, 'between 0.001 and 3600 seconds'];
+        yield 'option name not UTF-8 (found by the fuzzer: was a Rust panic)' => ['redis://h', ["\xff\0" => 1], \ValueError::class, 'unknown option'];
         yield 'NAN timeout' => ['redis://h', ['readTimeout' => NAN], \ValueError::class, 'NAN given'];
         yield 'negative database' => ['redis://h', ['database' => -1], \ValueError::class, '0 or greater'];
         yield 'timeout as string' => ['redis://h', ['readTimeout' => '1'], \TypeError::class, 'option "readTimeout" must be of type int|float, string given'];

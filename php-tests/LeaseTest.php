@@ -137,6 +137,17 @@ final class LeaseTest extends LockTestCase
         $lock->restore($this->key, $token);
     }
 
+    public function testABinaryKeyInAnErrorMessageIsEscaped(): void
+    {
+        // Found by the fuzzer: a NUL byte in a message made the exception impossible to throw.
+        try {
+            $this->lock()->restore("k\0ey\xff", 'not-the-token');
+            $this->fail('no exception');
+        } catch (\RedisLockLostException $e) {
+            $this->assertStringContainsString('"k\\x00ey\\xff" is not held by this token', $e->getMessage());
+        }
+    }
+
     public function testDestroyingALeaseReleasesIt(): void
     {
         $lock = $this->lock();

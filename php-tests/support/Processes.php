@@ -126,8 +126,14 @@ final class Processes
         return $values;
     }
 
-    /** Runs a PHP script in a fresh process with the extension loaded; returns [exit code, stdout, stderr]. */
-    public static function php(string $code, array $ini = [], float $timeout = 30.0): array
+    /**
+     * Runs a PHP script in a fresh process with the extension loaded; returns [exit code,
+     * stdout, stderr].
+     *
+     * @param array<string, string> $ini
+     * @param list<string> $args the script's $argv after its name
+     */
+    public static function php(string $code, array $ini = [], float $timeout = 30.0, array $args = []): array
     {
         $file = tempnam(sys_get_temp_dir(), 'redis-lock-script-');
         file_put_contents($file, $code);
@@ -137,6 +143,7 @@ final class Processes
             array_push($cmd, '-d', "$k=$v");
         }
         $cmd[] = $file;
+        array_push($cmd, ...$args);
         $proc = proc_open($cmd, [1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes, null, null);
         stream_set_blocking($pipes[1], false);
         stream_set_blocking($pipes[2], false);

@@ -250,14 +250,15 @@ fn timeout_option(name: &str, value: &OptionValue) -> Result<Duration> {
             php_float(seconds)
         )));
     }
-    let timeout = Duration::from_secs_f64(seconds);
-    if timeout < Duration::from_millis(1) || timeout > MAX_TIMEOUT {
+    // Range first: Duration::from_secs_f64 panics on values it cannot hold.
+    if !(0.001..=MAX_TIMEOUT.as_secs_f64()).contains(&seconds) {
         return Err(Error::invalid(format!(
-            "option \"{name}\" must be between 0.001 and {} seconds, {seconds} given",
-            MAX_TIMEOUT.as_secs()
+            "option \"{name}\" must be between 0.001 and {} seconds, {} given",
+            MAX_TIMEOUT.as_secs(),
+            php_float(seconds)
         )));
     }
-    Ok(timeout)
+    Ok(Duration::from_secs_f64(seconds))
 }
 
 /// Replaces everything between `://` and the last `@` with `***`, so a DSN can be quoted in an
@@ -573,6 +574,104 @@ mod tests {
         let err = Config::parse("redis://h", [("timeout", OptionValue::Int(1))]).unwrap_err();
         for name in OPTION_NAMES {
             assert!(err.message().contains(name), "{}", err.message());
+        }
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    //! Property tests: any input to the DSN and options parser gives a value or a clean error,
+    //! never a panic, and errors never echo a password.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn option_value() -> impl Strategy<Value = OptionValue> {
+        prop_oneof![
+            any::<i64>().prop_map(OptionValue::Int),
+            any::<f64>().prop_map(OptionValue::Float),
+            proptest::collection::vec(any::<u8>(), 0..40).prop_map(OptionValue::Str),
+            any::<bool>().prop_map(OptionValue::Bool),
+            Just(OptionValue::Other("array")),
+        ]
+    }
+
+    fn option_name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            proptest::sample::select(OPTION_NAMES.to_vec()).prop_map(str::to_owned),
+            ".{0,20}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn arbitrary_dsns_parse_or_fail_cleanly(dsn in ".{0,80}") {
+            match parse_dsn(&dsn) {
+                Ok(endpoint) => prop_assert!(!endpoint.describe().is_empty()),
+                Err(e) => prop_assert!(e.is_invalid_argument(), "{e:?}"),
+            }
+        }
+
+        #[test]
+        fn dsn_shaped_inputs_parse_or_fail_cleanly(
+            scheme in proptest::sample::select(vec!["redis", "rediss", "unix", "redis+unix", "valkey", "http", ""]),
+            user in "[a-z%@:/]{0,8}",
+            password in "[A-Za-z0-9%@:/?#]{0,12}",
+            host in "[a-z0-9.:\\[\\]-]{0,20}",
+            port in "[0-9a-z]{0,7}",
+            path in "[/0-9a-z?=&#]{0,12}",
+        ) {
+            let dsn = format!("{scheme}://{user}:{password}@{host}:{port}{path}");
+            match parse_dsn(&dsn) {
+                Ok(endpoint) => {
+                    prop_assert!(endpoint.database >= 0);
+                    if let Some(secret) = endpoint.password.as_deref().filter(|p| p.len() >= 3) {
+                        let debug = format!("{endpoint:?}");
+                        prop_assert!(!debug.contains(secret));
+                        prop_assert!(!endpoint.describe().contains(secret));
+                    }
+                }
+                Err(e) => prop_assert!(e.is_invalid_argument()),
+            }
+        }
+
+        #[test]
+        fn passwords_never_reach_error_messages(
+            password in "[A-Za-z0-9]{6,12}",
+            tail in proptest::sample::select(vec![":notaport", "/x", ":99999", "?protocol=9", "/-1"]),
+        ) {
+            let secret = format!("Pw{password}");
+            for dsn in [
+                format!("redis://user:{secret}@host{tail}"),
+                format!("rediss://:{secret}@host{tail}"),
+                format!("unix:///s?pass={secret}&db=x{tail}"),
+            ] {
+                if let Err(e) = parse_dsn(&dsn) {
+                    prop_assert!(!e.to_string().contains(&secret), "{}", e);
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_options_apply_or_fail_cleanly(
+            options in proptest::collection::vec((option_name(), option_value()), 0..6)
+        ) {
+            let result = Config::parse(
+                "redis://127.0.0.1:6379",
+                options.iter().map(|(n, v)| (n.as_str(), v.clone())),
+            );
+            match result {
+                Ok(c) => {
+                    prop_assert!(c.endpoint.connect_timeout >= Duration::from_millis(1));
+                    prop_assert!(c.endpoint.read_timeout <= MAX_TIMEOUT);
+                    prop_assert!(c.endpoint.database >= 0);
+                    prop_assert!(c.lease.lease_ttl > Duration::ZERO);
+                }
+                Err(e) => prop_assert!(e.is_invalid_argument(), "{e:?}"),
+            }
         }
     }
 }

@@ -112,6 +112,12 @@ impl Error {
     }
 }
 
+/// A key as it may appear in a message: printable ASCII as is, other bytes escaped (`\x00`), so a
+/// message never carries a NUL byte or invalid UTF-8.
+pub fn quote_key(key: &[u8]) -> String {
+    key.escape_ascii().to_string()
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.context {
@@ -141,6 +147,12 @@ mod tests {
         let e = Error::new(ErrorKind::Server, "WRONGTYPE x").context("acquire");
         assert_eq!(e.to_string(), "acquire: WRONGTYPE x");
         assert!(e.is_server_code("WRONGTYPE"));
+    }
+
+    #[test]
+    fn quoted_keys_are_printable() {
+        assert_eq!(quote_key(b"k\0ey\xff\"x"), "k\\x00ey\\xff\\\"x");
+        assert_eq!(quote_key(b"orders:42"), "orders:42");
     }
 
     #[test]

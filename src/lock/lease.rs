@@ -11,7 +11,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use super::config::LeaseConfig;
-use super::error::{Error, ErrorKind, Result};
+use super::error::{Error, ErrorKind, Result, quote_key};
 use super::keys::LockKeys;
 use super::lease_scripts::{EXTEND_SCRIPT, LEASE_RELEASE_SCRIPT, OWNER_STATE_SCRIPT};
 use super::pool::Shared;
@@ -110,7 +110,7 @@ impl LeaseState {
                 ErrorKind::Lost,
                 format!(
                     "{what}: the lease on \"{}\" was lost (its lock expired or was taken over)",
-                    String::from_utf8_lossy(&self.grant.key)
+                    quote_key(&self.grant.key)
                 ),
             ))
         } else {

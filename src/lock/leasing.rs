@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::error::{Error, ErrorKind, Result};
+use super::error::{Error, ErrorKind, Result, quote_key};
 use super::keys::LockKeys;
 use super::lease::{Grant, Lease, unexpected};
 use super::lease_scripts::{
@@ -202,7 +202,7 @@ impl Locker {
                     ErrorKind::Lost,
                     format!(
                         "restore: the lock \"{}\" is not held by this token",
-                        String::from_utf8_lossy(key)
+                        quote_key(key)
                     ),
                 ));
             }

@@ -248,13 +248,21 @@ impl ArrayArg<'_> {
     }
 }
 
-/// The `$options` array as (name, value) pairs. Integer keys are reported by their number, so
-/// the engine's "unknown option" error names them.
+/// The `$options` array as (name, value) pairs. Integer keys are reported by their number, and
+/// string keys that are not UTF-8 by a lossy copy, so the engine's "unknown option" error can
+/// name them. (ext-php-rs's own key iterator panics on a key that is not UTF-8.)
 fn options(array: &ZendHashTable) -> Vec<(String, OptionValue)> {
-    array
-        .iter()
-        .map(|(key, value)| (key.to_string(), option_value(value)))
-        .collect()
+    let mut entries = array.iter();
+    let mut options = Vec::with_capacity(array.len());
+    while let Some((key, value)) = entries.next_zval() {
+        let name = match (key.long(), key.binary_slice::<u8>()) {
+            (Some(n), _) => n.to_string(),
+            (None, Some(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
+            (None, None) => String::from("?"),
+        };
+        options.push((name, option_value(value)));
+    }
+    options
 }
 
 fn option_value(zval: &Zval) -> OptionValue {

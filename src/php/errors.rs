@@ -129,6 +129,8 @@ impl From<Error> for PhpException {
             ErrorKind::Lost => LOST.entry(),
             ErrorKind::Conflict => CONFLICT.entry(),
         };
-        PhpException::new(e.to_string(), 0, class)
+        // PHP messages are C strings: a NUL (from a server reply, say) would make the exception
+        // impossible to throw. Keys in messages are already escaped (`quote_key`).
+        PhpException::new(e.to_string().replace('\0', "\\0"), 0, class)
     }
 }

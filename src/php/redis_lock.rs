@@ -17,6 +17,7 @@ use ext_php_rs::zend::BailoutGuard;
 use super::args::{ArgDefault, ArrayArg, FloatArg, IntArg, NullableFloatArg, StrArg};
 use super::lease::RedisLockLease;
 use crate::lock::config::{DEFAULT_DSN, php_float};
+use crate::lock::error::quote_key;
 use crate::lock::{self, Config, Error, ErrorKind, Locker};
 
 /// A distributed lock on one Redis server. See `stubs/RedisLock.php` for the PHP docs.
@@ -105,7 +106,7 @@ impl RedisLock {
                 ErrorKind::Conflict,
                 format!(
                     "synchronized: \"{}\" was still locked after waiting {} s",
-                    String::from_utf8_lossy(key),
+                    quote_key(key),
                     php_float(wait)
                 ),
             )

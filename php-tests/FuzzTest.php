@@ -1,0 +1,41 @@
+<?php
+
+declare(strict_types=1);
+
+namespace RedisLockTests;
+
+/**
+ * The API fuzzer (support/fuzz.php): thousands of random calls on every public method with
+ * randomly typed, sized and encoded arguments. Zero crashes; every failure is a TypeError, a
+ * ValueError, a RedisLockException, or the fuzzer's own callback exception.
+ */
+final class FuzzTest extends LockTestCase
+{
+    /** @return iterable<string, array{int}> */
+    public static function seeds(): iterable
+    {
+        foreach ([1, 7, 42, 1234] as $seed) {
+            yield "seed $seed" => [$seed];
+        }
+    }
+
+    /** @dataProvider seeds */
+    public function testRandomCallsNeverCrashOrThrowAnythingElse(int $seed): void
+    {
+        $calls = 4000;
+        [$exit, $out, $err] = Processes::php(
+            file_get_contents(__DIR__ . '/support/fuzz.php'),
+            [],
+            120,
+            [$this->dsn, (string) $seed, (string) $calls]
+        );
+        $this->assertSame(0, $exit, "the fuzzer process ended badly:\n$err");
+        $this->assertStringNotContainsString('panicked', $err, 'a Rust panic was printed');
+        $report = json_decode(trim($out), true, flags: JSON_THROW_ON_ERROR);
+        $this->assertSame($calls, $report['calls']);
+        $this->assertSame([], $report['findings']);
+        foreach (['returned', 'TypeError', 'ValueError', 'ArgumentCountError', 'RedisLockLostException'] as $expected) {
+            $this->assertArrayHasKey($expected, $report['outcomes'], 'the fuzzer reached this outcome');
+        }
+    }
+}
