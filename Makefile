@@ -2,7 +2,8 @@
 #
 #   make demo     build, start a throwaway redis-server, run the flash-sale demo
 #   make test     lint, cargo test, PHPUnit (each against throwaway redis-servers)
-#   make bench    benchmarks against phpredis and predis
+#   make torture  the fault-injection suite (16 workers, 60 s of chaos)
+#   make bench    benchmarks against phpredis, predis, Laravel, Symfony, malkusch/lock
 #   make install  install the extension and its ini file into this machine's PHP
 
 PHP        ?= php
@@ -14,7 +15,7 @@ CARGO_ENV   = PHP="$$(command -v $(PHP))" PHP_CONFIG="$$(command -v $(PHP_CONFIG
 PHP_EXT    := $(PHP) -d extension=$(CURDIR)/$(EXT)
 PHP_FILES   = $(shell git ls-files '*.php' '*.phpt' 2>/dev/null || find . -name '*.php' -not -path './target/*')
 
-.PHONY: all deps deps-bench build demo test lint cargo-test php-test bench install uninstall clean
+.PHONY: all deps deps-bench build demo test lint cargo-test php-test torture bench install uninstall clean
 
 all: build
 
@@ -42,6 +43,10 @@ cargo-test: deps
 
 php-test: build
 	scripts/with-redis.sh $(PHP_EXT) /usr/bin/phpunit -c php-tests/phpunit.xml
+
+# The fault-injection suite, full length (make test runs a 15 s version through PHPUnit).
+torture: build
+	REDIS_LOCK_SO=$(CURDIR)/$(EXT) WORKERS=$${WORKERS:-16} SECONDS=$${SECONDS:-60} $(PHP) torture/run.php
 
 bench: build deps-bench
 	scripts/with-redis.sh sh -c '$(PHP_EXT) bench/run.php && $(PHP_EXT) bench/contention.php'

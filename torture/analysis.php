@@ -1,0 +1,144 @@
+<?php
+/**
+ * The invariants of the torture run, checked from what the workers recorded, what the ledger
+ * decided and what the chaos loop did.
+ */
+
+declare(strict_types=1);
+
+/**
+ * @param list<array<string, mixed>> $records  worker records (sections, errors, overruns, violations)
+ * @param list<array<string, mixed>> $ledger   ledger decisions
+ * @param list<array{string, float, float, ?int}> $chaos  [type, t0, t1, pid]
+ * @param array<int, array<string, mixed>> $procs  worker processes and how they ended
+ * @param array<int, string> $stderr  non-empty stderr per worker id
+ * @return array{text: string, failed: int}
+ */
+function torture_analyse(array $records, array $ledger, array $chaos, array $procs, array $stderr): array
+{
+    $sections = array_values(array_map(static fn ($r) => $r['section'] + ['pid' => $r['pid'], 'worker' => $r['worker']],
+        array_filter($records, static fn ($r) => isset($r['section']['t_rel']))));
+    $errors = [];
+    foreach ($records as $r) {
+        if (isset($r['error'])) {
+            $errors[$r['error']] = ($errors[$r['error']] ?? 0) + 1;
+        }
+    }
+    ksort($errors);
+    $ledgerAt = [];
+    foreach ($ledger as $e) {
+        $ledgerAt["{$e['op']}|{$e['key']}|{$e['fence']}"] = $e;
+    }
+    $faultDuring = static function (float $t0, float $t1, int $pid) use ($chaos): bool {
+        foreach ($chaos as [$type, $c0, $c1, $cpid]) {
+            $overlaps = $c0 <= $t1 && $c1 >= $t0;
+            if ($overlaps && ($type !== 'stop' && $type !== 'kill9' || $cpid === $pid)) {
+                return true;
+            }
+        }
+        return false;
+    };
+
+    $checks = [];
+
+    // 1. What the ledger accepted never overlaps, and its fences only go up.
+    $bad = 0;
+    $accepted = array_values(array_filter($ledger, static fn ($e) => $e['op'] === 'commit' && $e['ok']));
+    $byKey = [];
+    foreach ($accepted as $c) {
+        $begin = $ledgerAt["begin|{$c['key']}|{$c['fence']}"] ?? null;
+        $byKey[$c['key']][] = [$begin['t'] ?? $c['t'], $c['t'], $c['fence']];
+    }
+    foreach ($byKey as $list) {
+        usort($list, static fn ($a, $b) => $a[0] <=> $b[0]);
+        for ($i = 1; $i < count($list); $i++) {
+            $bad += (int) ($list[$i][0] < $list[$i - 1][1] || $list[$i][2] <= $list[$i - 1][2]);
+        }
+    }
+    $checks[] = ['accepted critical sections never overlap (per key, fences increasing)', count($accepted) . ' accepted', $bad === 0];
+
+    // 2. Two holders at once only when a fault explains it; 3. then the stale write was refused.
+    $unexplained = $staleAccepted = 0;
+    $overtaken = []; // older sections another holder overlapped (under a fault): key|fence => refused?
+    $perKey = [];
+    foreach ($sections as $s) {
+        $perKey[$s['key']][] = $s;
+    }
+    foreach ($perKey as $list) {
+        usort($list, static fn ($a, $b) => $a['t_acq'] <=> $b['t_acq']);
+        foreach ($list as $i => $old) {
+            for ($j = $i + 1; $j < count($list) && $list[$j]['t_acq'] < $old['t_rel']; $j++) {
+                $new = $list[$j];
+                if (!$faultDuring($old['t_acq'], $old['t_rel'], $old['pid'])) {
+                    $unexplained++;
+                    continue;
+                }
+                $oldCommit = $ledgerAt["commit|{$old['key']}|{$old['fence']}"] ?? null;
+                $newBegin = $ledgerAt["begin|{$new['key']}|{$new['fence']}"] ?? null;
+                if ($old['commit_ok'] && $oldCommit && $newBegin && $oldCommit['t'] > $newBegin['t']) {
+                    $staleAccepted++;
+                }
+                $overtaken["{$old['key']}|{$old['fence']}"] = !$old['commit_ok'];
+            }
+        }
+    }
+    $checks[] = ['two holders at once only under a fault (SIGSTOP past TTL, restart, stall)',
+        count($overtaken) . " holders overtaken under a fault, $unexplained overlaps unexplained", $unexplained === 0];
+    $refusedTotal = count(array_filter($ledger, static fn ($e) => !$e['ok']));
+    $checks[] = ['every stale write was rejected by its fence',
+        count(array_filter($overtaken)) . ' overtaken holders refused (the others wrote before the new holder read), '
+        . "$refusedTotal refusals in all, $staleAccepted stale writes accepted", $staleAccepted === 0];
+
+    // 4. No call overran its deadline, except while its process was stopped.
+    $overruns = array_filter($records, static fn ($r) => isset($r['overran']) && !$faultDuring($r['t0'], $r['t1'], $r['pid']));
+    $allOverruns = count(array_filter($records, static fn ($r) => isset($r['overran'])));
+    $checks[] = ['no lock() call overran its deadline (wait + 4 s)', count($overruns) . " unexcused ($allOverruns while stopped)", !$overruns];
+
+    // 5. Every error PHP code saw was a RedisLockException.
+    $violations = array_values(array_filter($records, static fn ($r) => isset($r['violation'])));
+    $checks[] = ['every error was a RedisLockException subclass',
+        count($violations) ? implode('; ', array_slice(array_column($violations, 'violation'), 0, 3)) : array_sum($errors) . ' errors, all RedisLockException', !$violations];
+
+    // 6. No PHP process crashed; 7. none hung.
+    $crashed = [];
+    $hung = 0;
+    foreach ($procs as $id => $w) {
+        if ($w['hung']) {
+            $hung++;
+            continue;
+        }
+        $exit = $w['exit'];
+        $clean = $exit && !$exit['signaled'] && $exit['code'] === 0;
+        $killedByUs = $w['killed'] && $exit && $exit['signaled'] && $exit['sig'] === SIGKILL;
+        $noisy = isset($stderr[$id]) && preg_match('/panicked|Fatal error|Segmentation|core dumped/i', $stderr[$id]);
+        if ((!$clean && !$killedByUs) || $noisy) {
+            $crashed[] = "worker $id: " . json_encode($exit) . ($noisy ? ' ' . substr($stderr[$id], 0, 200) : '');
+        }
+    }
+    $checks[] = ['no PHP process crashed (exit code, signal, panic, fatal)',
+        $crashed ? implode('; ', $crashed) : count($procs) . ' processes, ' . count(array_filter($procs, static fn ($w) => $w['killed'])) . ' killed by chaos', !$crashed];
+    $checks[] = ['no worker hung (all ended on their own)', "$hung hung", $hung === 0];
+
+    // 8. The work went on.
+    $checks[] = ['work went on under chaos', count($sections) . ' sections completed', count($accepted) > 0 && count($sections) > 0];
+
+    $chaosCounts = [];
+    foreach ($chaos as [$type]) {
+        $chaosCounts[$type] = ($chaosCounts[$type] ?? 0) + 1;
+    }
+    ksort($chaosCounts);
+    $lost = count(array_filter($sections, static fn ($s) => $s['released'] === false));
+
+    $text = sprintf("Chaos: %s\n", $chaosCounts ? implode(', ', array_map(static fn ($k, $v) => "$v $k", array_keys($chaosCounts), $chaosCounts)) : 'none');
+    $text .= sprintf("Sections: %d completed, %d leases found lost at release, errors: %s\n\n", count($sections), $lost,
+        $errors ? implode(', ', array_map(static fn ($k, $v) => "$v $k", array_keys($errors), $errors)) : 'none');
+    $width = max(array_map(static fn ($c) => strlen($c[0]), $checks));
+    $text .= sprintf("| %-{$width}s | %-6s | %s\n", 'invariant', 'result', 'detail');
+    $failed = 0;
+    foreach ($checks as [$name, $detail, $ok]) {
+        $failed += (int) !$ok;
+        $text .= sprintf("| %-{$width}s | %-6s | %s\n", $name, $ok ? 'PASS' : 'FAIL', $detail);
+    }
+    $text .= sprintf("\n%d passed, %d failed\n", count($checks) - $failed, $failed);
+    return ['text' => $text, 'failed' => $failed];
+}

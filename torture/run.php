@@ -1,0 +1,228 @@
+<?php
+/**
+ * `make torture`: N worker processes take leases on a few keys for T seconds, writing through a
+ * fenced ledger, while a chaos loop kills holders with SIGKILL, stops them past their TTL with
+ * SIGSTOP, kills their connections (CLIENT KILL), stalls the server (DEBUG SLEEP) and restarts
+ * it (kill -9, then start again from its append-only file). Then the invariants are checked
+ * and printed as a table, ending with one line: "N passed, M failed".
+ *
+ * Environment: WORKERS (16), SECONDS (60), KEYS (3), SEED (random), SABOTAGE=1 (workers skip the
+ * lock: the run must then fail, which shows the checks can).
+ * Needs no REDIS_URL: it runs its own redis-server (AOF, fsync always) on a free port.
+ */
+
+declare(strict_types=1);
+
+require __DIR__ . '/Ledger.php';
+require __DIR__ . '/analysis.php';
+
+$workers = (int) (getenv('WORKERS') ?: 16);
+$seconds = (float) (getenv('SECONDS') ?: 60);
+$keyCount = (int) (getenv('KEYS') ?: 3);
+$seed = (int) (getenv('SEED') ?: random_int(1, PHP_INT_MAX));
+mt_srand($seed);
+$so = getenv('REDIS_LOCK_SO') ?: dirname(__DIR__) . '/target/release/libredis_lock.so';
+$dir = sys_get_temp_dir() . '/redis-lock-torture-' . getmypid();
+@mkdir($dir);
+const LEASE_TTL = 1.0;
+
+// ---- the server ---------------------------------------------------------------------------
+$port = (static function (): int {
+    $s = stream_socket_server('tcp://127.0.0.1:0');
+    $name = stream_socket_get_name($s, false);
+    fclose($s);
+    return (int) substr(strrchr($name, ':'), 1);
+})();
+$serverPid = null;
+$startServer = static function () use ($port, $dir, &$serverPid): void {
+    $cmd = sprintf('redis-server --port %d --bind 127.0.0.1 --dir %s --appendonly yes --appendfsync always --save "" '
+        . '--enable-debug-command local --daemonize yes --pidfile %s/redis.pid --logfile %s/redis.log',
+        $port, escapeshellarg($dir), escapeshellarg($dir), escapeshellarg($dir));
+    @unlink("$dir/redis.pid");
+    exec($cmd, $o, $code);
+    $deadline = microtime(true) + 10;
+    while (microtime(true) < $deadline) {
+        $pid = (int) @file_get_contents("$dir/redis.pid");
+        if ($pid > 0) {
+            try {
+                $r = new Redis();
+                if (@$r->connect('127.0.0.1', $port, 0.2) && $r->ping()) {
+                    $serverPid = $pid;
+                    return;
+                }
+            } catch (Throwable) {
+                // still loading its append-only file
+            }
+        }
+        usleep(10_000);
+    }
+    throw new RuntimeException('redis-server did not start');
+};
+$isAlive = static function (int $pid): bool {
+    $stat = @file_get_contents("/proc/$pid/stat");
+    return $stat !== false && substr(ltrim(substr($stat, strrpos($stat, ')') + 1)), 0, 1) !== 'Z';
+};
+$killServer = static function () use (&$serverPid, $isAlive): void {
+    if ($serverPid) {
+        posix_kill($serverPid, SIGKILL);
+        $deadline = microtime(true) + 5;
+        while ($isAlive($serverPid) && microtime(true) < $deadline) {
+            usleep(5_000);
+        }
+        $serverPid = null;
+    }
+};
+$startServer();
+$dsn = "redis://127.0.0.1:$port";
+$admin = static function () use ($port): Redis {
+    $r = new Redis();
+    $r->connect('127.0.0.1', $port, 1.0);
+    return $r;
+};
+
+// ---- the workers --------------------------------------------------------------------------
+$keys = implode(',', array_map(static fn ($i) => "torture:key$i", range(1, $keyCount)));
+$end = microtime(true) + $seconds;
+$procs = [];   // id => ['proc', 'pid', 'exit' => null|array]
+$nextId = 0;
+$spawn = static function () use (&$procs, &$nextId, $so, $dsn, $keys, &$end, $dir): void {
+    $id = $nextId++;
+    $cmd = [PHP_BINARY, '-d', "extension=$so", __DIR__ . '/worker.php', $dsn, $keys, (string) $id, (string) $end, $dir];
+    $proc = proc_open($cmd, [1 => ['file', "$dir/stdout-$id", 'w'], 2 => ['file', "$dir/stderr-$id", 'w']], $pipes);
+    $procs[$id] = ['proc' => $proc, 'pid' => proc_get_status($proc)['pid'], 'exit' => null, 'killed' => false, 'hung' => false];
+};
+for ($i = 0; $i < $workers; $i++) {
+    $spawn();
+}
+$poll = static function () use (&$procs): void {
+    foreach ($procs as $id => &$w) {
+        if ($w['exit'] === null) {
+            $st = proc_get_status($w['proc']);
+            if (!$st['running']) {
+                $w['exit'] = ['code' => $st['exitcode'], 'signaled' => $st['signaled'], 'sig' => $st['termsig']];
+            }
+        }
+    }
+};
+$holders = static function () use (&$procs, $dir): array {
+    $found = [];
+    foreach ($procs as $id => $w) {
+        $p = json_decode((string) @file_get_contents("$dir/progress-$id"), true);
+        if ($w['exit'] === null && is_array($p) && str_starts_with($p['state'], 'holding')) {
+            $found[] = $id;
+        }
+    }
+    return $found;
+};
+
+// ---- chaos --------------------------------------------------------------------------------
+$events = []; // each: [type, t0, t1, pid|null]
+$stopped = []; // pid => [id, t_stop]
+$actions = ['kill9' => 3, 'stop' => 3, 'clientkill' => 2, 'debugsleep' => 2, 'restart' => 1];
+$next = microtime(true) + 1.0;
+while (microtime(true) < $end) {
+    $poll();
+    $now = microtime(true);
+    foreach ($stopped as $pid => [$id, $t]) {
+        if ($now - $t >= LEASE_TTL + 0.5) {
+            posix_kill($pid, SIGCONT);
+            $events[] = ['stop', $t, microtime(true), $pid];
+            unset($stopped[$pid]);
+        }
+    }
+    if ($now >= $next && $now < $end - 1.5) {
+        $pick = mt_rand(1, array_sum($actions));
+        foreach ($actions as $action => $weight) {
+            if (($pick -= $weight) <= 0) {
+                break;
+            }
+        }
+        $t0 = microtime(true);
+        try {
+            switch ($action) {
+                case 'kill9':
+                case 'stop':
+                    $candidates = array_values(array_filter($holders(), static fn ($id) => !isset($stopped[$procs[$id]['pid']])));
+                    if (!$candidates) {
+                        break;
+                    }
+                    $id = $candidates[array_rand($candidates)];
+                    $pid = $procs[$id]['pid'];
+                    if ($action === 'kill9') {
+                        $procs[$id]['killed'] = true;
+                        posix_kill($pid, SIGKILL);
+                        $events[] = ['kill9', $t0, microtime(true), $pid];
+                        $spawn();
+                    } else {
+                        posix_kill($pid, SIGSTOP);
+                        $stopped[$pid] = [$id, $t0];
+                    }
+                    break;
+                case 'clientkill':
+                    $admin()->rawCommand('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+                    $events[] = ['clientkill', $t0, microtime(true), null];
+                    break;
+                case 'debugsleep':
+                    $admin()->rawCommand('DEBUG', 'SLEEP', '0.4');
+                    $events[] = ['debugsleep', $t0, microtime(true), null];
+                    break;
+                case 'restart':
+                    $killServer();
+                    usleep(100_000); // down for a moment
+                    $startServer();
+                    $events[] = ['restart', $t0, microtime(true), null];
+                    break;
+            }
+        } catch (Throwable $e) {
+            fwrite(STDERR, "chaos $action failed: {$e->getMessage()}\n");
+        }
+        $next = microtime(true) + mt_rand(300, 700) / 1000;
+    }
+    usleep(20_000);
+}
+foreach ($stopped as $pid => [$id, $t]) {
+    posix_kill($pid, SIGCONT);
+    $events[] = ['stop', $t, microtime(true), $pid];
+}
+
+// ---- wind down: every worker must finish on its own -----------------------------------------
+$grace = microtime(true) + 15;
+do {
+    $poll();
+    $running = array_filter($procs, static fn ($w) => $w['exit'] === null);
+    usleep(50_000);
+} while ($running && microtime(true) < $grace);
+foreach ($running as $id => $w) {
+    $procs[$id]['hung'] = true;
+    proc_terminate($w['proc'], SIGKILL);
+}
+$poll();
+foreach ($procs as $w) {
+    proc_close($w['proc']);
+}
+
+// ---- analysis -----------------------------------------------------------------------------
+$records = [];
+foreach (glob("$dir/worker-*.jsonl") as $file) {
+    foreach (file($file, FILE_IGNORE_NEW_LINES | FILE_SKIP_EMPTY_LINES) as $line) {
+        $records[] = json_decode($line, true);
+    }
+}
+$stderr = [];
+foreach ($procs as $id => $w) {
+    $err = trim((string) @file_get_contents("$dir/stderr-$id"));
+    if ($err !== '') {
+        $stderr[$id] = $err;
+    }
+}
+$report = torture_analyse($records, Ledger::events($dir), $events, $procs, $stderr);
+$killServer();
+printf("Torture: %d workers (%d spawned), %.0f s, %d keys, lease TTL %.1f s, seed %d, redis-server 127.0.0.1:%d (AOF, fsync always)\n\n",
+    $workers, count($procs), $seconds, $keyCount, LEASE_TTL, $seed, $port);
+echo $report['text'];
+if ($report['failed'] === 0) {
+    exec('rm -rf ' . escapeshellarg($dir));
+} else {
+    echo "evidence kept in $dir\n";
+}
+exit($report['failed'] === 0 ? 0 : 1);

@@ -1,0 +1,89 @@
+<?php
+/**
+ * One torture worker: takes leases on a small set of keys until the end time, and inside each
+ * critical section reads and writes the fenced ledger. Records every completed section, every
+ * exception by class, and every call that overran its deadline. Run by torture/run.php.
+ *
+ * Usage: php -d extension=... worker.php <dsn> <keys,comma,separated> <worker id> <end time> <dir>
+ */
+
+declare(strict_types=1);
+
+require __DIR__ . '/Ledger.php';
+
+[, $dsn, $keys, $id, $end, $dir] = $argv;
+$id = (int) $id;
+$end = (float) $end;
+$keys = explode(',', $keys);
+$ledger = new Ledger($dir);
+const WAIT = 2.0;
+const LEASE_TTL = 1.0;
+// A lock() call may wait WAIT, then spend a read timeout on a stopped server, reconnect and
+// spend another: beyond this it overran.
+const DEADLINE = WAIT + 4.0;
+
+$watchdog = $id % 2 === 0; // half the workers use watchdog leases, half a fixed TTL
+// SABOTAGE=1 proves the checks can fail: no mutual exclusion at all, just fences.
+$sabotage = (bool) getenv('SABOTAGE');
+$lock = new RedisLock($dsn, ['connectTimeout' => 0.5, 'readTimeout' => 1.0, 'leaseTtl' => LEASE_TTL]);
+$out = fopen("$dir/worker-$id.jsonl", 'a');
+$record = static function (array $row) use ($out, $id): void {
+    fwrite($out, json_encode(['worker' => $id, 'pid' => getmypid()] + $row) . "\n");
+    fflush($out);
+};
+$progress = static fn (string $state) => file_put_contents("$dir/progress-$id", json_encode(['t' => microtime(true), 'state' => $state, 'pid' => getmypid()]));
+
+while (microtime(true) < $end) {
+    $key = $keys[array_rand($keys)];
+    $progress("waiting $key");
+    $t0 = microtime(true);
+    try {
+        $lease = $sabotage ? new class () {
+            public function fence(): int
+            {
+                return (int) (microtime(true) * 1e6);
+            }
+
+            public function release(): bool
+            {
+                return true;
+            }
+        } : $lock->lock($key, $watchdog ? null : LEASE_TTL, WAIT);
+    } catch (RedisLockException $e) {
+        $record(['error' => get_class($e), 'during' => 'lock', 't' => microtime(true)]);
+        usleep(50_000);
+        continue;
+    } catch (Throwable $e) {
+        $record(['violation' => get_class($e) . ': ' . $e->getMessage(), 't' => microtime(true)]);
+        continue;
+    } finally {
+        $t1 = microtime(true);
+        if ($t1 - $t0 > DEADLINE) {
+            $record(['overran' => $t1 - $t0, 't0' => $t0, 't1' => $t1]);
+        }
+    }
+    if ($lease === null) {
+        continue;
+    }
+    $fence = $lease->fence();
+    $progress("holding $key $fence");
+    $section = ['key' => $key, 'fence' => $fence, 't_acq' => $t1];
+    try {
+        $section['begin_ok'] = $ledger->begin($key, $fence, $id);
+        usleep(random_int(5_000, 40_000)); // the work
+        $section['commit_ok'] = $section['begin_ok'] && $ledger->commit($key, $fence, $id);
+        $section['t_rel'] = microtime(true);
+        $section['released'] = $lease->release();
+    } catch (RedisLockException $e) {
+        $section['t_rel'] ??= microtime(true);
+        $section['released'] = 'error';
+        $record(['error' => get_class($e), 'during' => 'release', 't' => microtime(true)]);
+    } catch (Throwable $e) {
+        $record(['violation' => get_class($e) . ': ' . $e->getMessage(), 't' => microtime(true)]);
+    }
+    $record(['section' => $section]);
+    unset($lease);
+}
+$progress('done');
+$record(['done' => true]);
+exit(0);
