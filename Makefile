@@ -3,6 +3,7 @@
 #   make demo     build, start a throwaway redis-server, run the flash-sale demo
 #   make test     lint, cargo test, PHPUnit (each against throwaway redis-servers)
 #   make torture  the fault-injection suite (16 workers, 60 s of chaos)
+#   make memcheck valgrind memcheck; make soak: 1M cycles, memory must stay flat
 #   make bench    benchmarks against phpredis, predis, Laravel, Symfony, malkusch/lock
 #   make install  install the extension and its ini file into this machine's PHP
 
@@ -15,7 +16,7 @@ CARGO_ENV   = PHP="$$(command -v $(PHP))" PHP_CONFIG="$$(command -v $(PHP_CONFIG
 PHP_EXT    := $(PHP) -d extension=$(CURDIR)/$(EXT)
 PHP_FILES   = $(shell git ls-files '*.php' '*.phpt' 2>/dev/null || find . -name '*.php' -not -path './target/*')
 
-.PHONY: all deps deps-bench build demo test lint cargo-test php-test torture bench install uninstall clean
+.PHONY: all deps deps-bench build demo test lint cargo-test php-test torture memcheck soak bench install uninstall clean
 
 all: build
 
@@ -48,8 +49,17 @@ php-test: build
 torture: build
 	REDIS_LOCK_SO=$(CURDIR)/$(EXT) WORKERS=$${WORKERS:-16} SECONDS=$${SECONDS:-60} $(PHP) torture/run.php
 
+# valgrind memcheck over the fuzzer and the single-process PHPUnit classes (about 6 minutes).
+memcheck: build deps-bench
+	REDIS_LOCK_SO=$(CURDIR)/$(EXT) scripts/with-redis.sh scripts/memcheck.sh
+
+# One million acquire/release cycles in one process: memory must stay flat.
+soak: build
+	scripts/with-redis.sh $(PHP_EXT) bench/soak.php
+
 bench: build deps-bench
-	scripts/with-redis.sh sh -c '$(PHP_EXT) bench/run.php && $(PHP_EXT) bench/contention.php'
+	scripts/with-redis.sh sh -c '$(PHP_EXT) bench/run.php && $(PHP_EXT) bench/contention.php \
+		&& REDIS_LOCK_SO=$(CURDIR)/$(EXT) $(PHP) bench/fpm.php && $(PHP) bench/plots.php'
 
 install: build
 	PHP=$(PHP) PHP_CONFIG=$(PHP_CONFIG) scripts/install.sh

@@ -321,3 +321,5 @@ $report = implode("\n", $lines) . "\n";
 echo $report;
 @mkdir(__DIR__ . '/results');
 file_put_contents(__DIR__ . '/results/contention.md', $report);
+file_put_contents(__DIR__ . '/results/contention.json', json_encode(['floor_us' => $floorUs, 'hold_ms' => $holdMs,
+    'workers' => $workers, 'rows' => $rows], JSON_PRETTY_PRINT));

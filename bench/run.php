@@ -141,3 +141,4 @@ $report = implode("\n", $lines) . "\n";
 echo $report;
 @mkdir(__DIR__ . '/results');
 file_put_contents(__DIR__ . '/results/cycle.md', $report);
+file_put_contents(__DIR__ . '/results/cycle.json', json_encode(['wall_us' => $wall, 'instructions' => $ir], JSON_PRETTY_PRINT));

@@ -5,7 +5,8 @@ set -euo pipefail
 
 packages=(php-cli php-dev clang libclang-dev redis-server redis-tools phpunit php-redis)
 if [ "${1:-test}" = bench ]; then
-  packages+=(php-predis valgrind php-symfony-lock php-laravel-framework php-malkusch-lock)
+  packages+=(php-predis valgrind php-symfony-lock php-laravel-framework php-malkusch-lock
+             php8.2-fpm nginx wrk gnuplot-nox)
 fi
 
 missing=()
@@ -22,6 +23,17 @@ if [ "$(id -u)" -ne 0 ]; then
   sudo="sudo"
 fi
 export DEBIAN_FRONTEND=noninteractive
+# Do not let the packages start their services (redis on 6379, nginx on 80, php-fpm): the
+# project starts its own servers on free ports and stops them.
+policy=/usr/sbin/policy-rc.d
+created_policy=""
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+  $sudo chmod +x "$policy"
+  created_policy=1
+fi
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian starts redis-server on 6379 after installing it; we never use that one.
+if [ -n "$created_policy" ]; then
+  $sudo rm -f "$policy"
+fi

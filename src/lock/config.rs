@@ -288,6 +288,17 @@ fn mask_query_password(dsn: &str) -> String {
     format!("{}?{}", &dsn[..q], masked.join("&"))
 }
 
+static DSN_CACHE: OnceLock<Mutex<HashMap<String, (Endpoint, String)>>> = OnceLock::new();
+
+/// Forgets the parsed DSNs (module shutdown).
+pub fn clear_dsn_cache() {
+    if let Some(cache) = DSN_CACHE.get() {
+        drop(std::mem::take(
+            &mut *cache.lock().unwrap_or_else(PoisonError::into_inner),
+        ));
+    }
+}
+
 /// How many distinct DSNs [`parse_dsn_cached`] remembers per process.
 const DSN_CACHE_LIMIT: usize = 64;
 
@@ -295,8 +306,7 @@ const DSN_CACHE_LIMIT: usize = 64;
 /// `RedisLock` per request parses its DSN once per process, not once per request. Errors are
 /// not cached; past [`DSN_CACHE_LIMIT`] distinct DSNs new ones are parsed every time.
 fn parse_dsn_cached(dsn: &str) -> Result<(Endpoint, String)> {
-    static CACHE: OnceLock<Mutex<HashMap<String, (Endpoint, String)>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
+    let cache = DSN_CACHE.get_or_init(Default::default);
     if let Some(hit) = cache
         .lock()
         .unwrap_or_else(PoisonError::into_inner)

@@ -58,6 +58,12 @@ pub fn private(endpoint: Endpoint) -> Arc<Shared> {
     })
 }
 
+/// Forgets every endpoint and closes this process's connections (module shutdown). Lockers
+/// still alive keep their own endpoint state.
+pub fn shutdown() {
+    drop(std::mem::take(&mut *registry()));
+}
+
 /// A snapshot of the registry for `phpinfo()` and tests: each endpoint's safe description and
 /// whether this process has an open connection to it.
 pub fn describe_all() -> Vec<(String, bool)> {

@@ -13,7 +13,7 @@ use ext_php_rs::zend::ModuleEntry;
 use ext_php_rs::{info_table_end, info_table_row, info_table_start};
 
 use crate::lock::config::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_DSN, DEFAULT_LEASE_TTL, DEFAULT_READ_TIMEOUT,
+    self, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DSN, DEFAULT_LEASE_TTL, DEFAULT_READ_TIMEOUT,
 };
 use crate::lock::lease::release_request_leases;
 use crate::lock::{pool, watchdog};
@@ -42,9 +42,14 @@ extern "C" fn request_shutdown(_type: i32, _module: i32) -> i32 {
     0
 }
 
-/// MSHUTDOWN: stops and joins the watchdog thread before the library can be unloaded.
+/// MSHUTDOWN: stops and joins the watchdog thread before the library can be unloaded, then
+/// closes this process's connections and forgets its caches.
 extern "C" fn shutdown(_type: i32, _module: i32) -> i32 {
-    let _ = catch_unwind(watchdog::shutdown);
+    let _ = catch_unwind(|| {
+        watchdog::shutdown();
+        pool::shutdown();
+        config::clear_dsn_cache();
+    });
     0
 }
 

@@ -1,0 +1,10 @@
+<?php
+// Document 001 on phpredis with a persistent connection per worker (pconnect()).
+require __DIR__ . '/common.php';
+$redis = new Redis();
+$redis->pconnect($host, $port, 1.0);
+$token = uniqid('', true);
+if (!$redis->set($key, $token, ['nx', 'ex' => 5]) || $redis->eval($release, [$key, $token], 1) !== 1) {
+    http_response_code(409);
+}
+echo 'ok';
