@@ -19,11 +19,21 @@ function rss_kib(): int
     return (int) ($statm[1] * 4096 / 1024);
 }
 
-function sample(string $phase, int $done, float $t0): array
-{
+/**
+ * Samples live in arrays allocated up front and filled with scalars, so that taking a sample
+ * does not itself grow the heap being measured.
+ */
+$phases = array_fill(0, 8, '');
+$dones = array_fill(0, 8, 0);
+$heaps = array_fill(0, 8, 0);
+$rsses = array_fill(0, 8, 0);
+$times = array_fill(0, 8, 0.0);
+$n = 0;
+$sample = static function (string $phase, int $done, float $t0) use (&$phases, &$dones, &$heaps, &$rsses, &$times, &$n): void {
     gc_collect_cycles();
-    return [$phase, $done, memory_get_usage(), rss_kib(), microtime(true) - $t0];
-}
+    [$phases[$n], $dones[$n], $heaps[$n], $rsses[$n], $times[$n]] = [$phase, $done, memory_get_usage(), rss_kib(), microtime(true) - $t0];
+    $n++;
+};
 
 $lock = new RedisLock($dsn);
 $value = RedisLock::token();
@@ -33,28 +43,28 @@ for ($i = 0; $i < 20_000; $i++) { // warm up: connection, scripts, allocator poo
     $lock->lock('soak:lease', 10)?->release();
 }
 $t0 = microtime(true);
-$rows = [sample('after warm-up', 0, $t0)];
+$sample('after warm-up', 0, $t0);
 for ($i = 1; $i <= $cycles; $i++) {
     if (!$lock->acquire('soak', $value, 10) || !$lock->release('soak', $value)) {
         fwrite(STDERR, "cycle $i failed\n");
         exit(1);
     }
     if ($i % intdiv($cycles, 5) === 0) {
-        $rows[] = sample('acquire/release', $i, $t0);
+        $sample('acquire/release', $i, $t0);
     }
 }
 for ($i = 1; $i <= $leaseCycles; $i++) {
     $lease = $lock->lock('soak:lease', 10) ?? exit("lease $i failed\n");
     $lease->release();
     if ($i % intdiv($leaseCycles, 2) === 0) {
-        $rows[] = sample('lease lock/release', $i, $t0);
+        $sample('lease lock/release', $i, $t0);
     }
 }
 printf("%-18s %10s %14s %10s %9s\n", 'phase', 'cycles', 'PHP heap (B)', 'RSS (KiB)', 'time (s)');
-foreach ($rows as [$phase, $done, $heap, $rss, $t]) {
-    printf("%-18s %10d %14d %10d %9.1f\n", $phase, $done, $heap, $rss, $t);
+for ($i = 0; $i < $n; $i++) {
+    printf("%-18s %10d %14d %10d %9.1f\n", $phases[$i], $dones[$i], $heaps[$i], $rsses[$i], $times[$i]);
 }
-$heapGrowth = end($rows)[2] - $rows[0][2];
-$rssGrowth = end($rows)[3] - $rows[0][3];
+$heapGrowth = $heaps[$n - 1] - $heaps[0];
+$rssGrowth = $rsses[$n - 1] - $rsses[0];
 printf("\ngrowth after warm-up over %d + %d cycles: PHP heap %+d B, RSS %+d KiB\n", $cycles, $leaseCycles, $heapGrowth, $rssGrowth);
 exit($rssGrowth > 1024 || $heapGrowth > 65536 ? 1 : 0);
