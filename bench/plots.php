@@ -14,10 +14,11 @@ if ($gnuplot === '') {
 }
 
 /** Runs a gnuplot script with inline data blocks; returns the PNG path. */
-function plot(string $gnuplot, string $png, string $script): string
+function plot(string $gnuplot, string $png, string $script, string $size = '1000,520'): string
 {
     $file = tempnam(sys_get_temp_dir(), 'plot');
-    file_put_contents($file, "set terminal pngcairo size 1000,520 font 'DejaVu Sans,11'\nset output '$png'\n$script");
+    // noenhanced: names like redis_lock are text, not subscripts.
+    file_put_contents($file, "set terminal pngcairo noenhanced size $size font 'DejaVu Sans,11'\nset output '$png'\n$script");
     exec(escapeshellarg($gnuplot) . ' ' . escapeshellarg($file) . ' 2>&1', $out, $code);
     unlink($file);
     if ($code !== 0) {
@@ -62,7 +63,7 @@ if (is_file("$results/contention.json")) {
     $con = json_decode(file_get_contents("$results/contention.json"), true);
     $data = '';
     foreach ($con['rows'] as $name => $r) {
-        $data .= sprintf("%s %.1f %.1f %.2f\n", label($name), $r['throughput'], $r['p99'], $r['most'] > 0 ? $r['fewest'] / $r['most'] : 0);
+        $data .= sprintf("%s %.1f %.1f %.2f %.1f\n", label($name), $r['throughput'], $r['p99'], $r['most'] > 0 ? $r['fewest'] / $r['most'] : 0, $r['max']);
     }
     $floor = $con['hold_ms'] * 1000 / ($con['hold_ms'] * 1000 + $con['floor_us']) * 100;
     $made[] = plot($gnuplot, "$results/contention.png", <<<GP
@@ -73,7 +74,7 @@ set multiplot layout 1,3 title "{$con['workers']} workers on one key, {$con['hol
 set style data histograms
 set style fill solid 0.8 border -1
 set boxwidth 0.7
-set xtics rotate by -30 scale 0 font ",9"
+set xtics rotate by -35 scale 0 font ",9"
 set grid ytics
 set title "Throughput (higher is better)"
 set ylabel "% of ideal (1000 / hold ms per s)"
@@ -83,18 +84,22 @@ set label 1 sprintf("fair hand-off floor %.1f%%", $floor) at graph 0.02, first $
 plot \$d using 2:xtic(1) notitle lc rgb "#4472c4"
 unset arrow 1
 unset label 1
-set title "p99 wait (lower is better)"
+set title "Waits (lower is better)"
 set ylabel "milliseconds (log scale)"
 set yrange [0.01:*]
 set logscale y
-plot \$d using 3:xtic(1) notitle lc rgb "#ed7d31"
+set style histogram clustered gap 1
+set key top left font ",9"
+plot \$d using 3:xtic(1) title "p99" lc rgb "#ed7d31", '' using 5 title "longest" lc rgb "#a5a5a5"
+set style histogram clustered gap 2
+unset key
 unset logscale y
 set title "Fairness: fewest / most turns (higher is better)"
 set ylabel "ratio"
 set yrange [0:1.05]
 plot \$d using 4:xtic(1) notitle lc rgb "#70ad47"
 unset multiplot
-GP);
+GP, '1500,600');
 }
 if (is_file("$results/fpm.json")) {
     $fpm = json_decode(file_get_contents("$results/fpm.json"), true);
