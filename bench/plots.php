@@ -27,12 +27,21 @@ function plot(string $gnuplot, string $png, string $script, string $size = '1000
     return $png;
 }
 
+/** gnuplot settings shared by the bar charts. */
+const BARS = <<<'GP'
+set style data histograms
+set style fill solid 0.8 border -1
+set boxwidth 0.7
+set grid ytics
+GP;
+
 function label(string $s): string
 {
     return '"' . str_replace('"', "'", $s) . '"';
 }
 
 $made = [];
+$bars = BARS;
 if (is_file("$results/cycle.json")) {
     $cycle = json_decode(file_get_contents("$results/cycle.json"), true);
     $data = '';
@@ -44,11 +53,8 @@ if (is_file("$results/cycle.json")) {
 $data
 EOD
 set multiplot layout 1,2 title "One acquire + release cycle (lower is better)"
-set style data histograms
-set style fill solid 0.8 border -1
-set boxwidth 0.7
+{$bars}
 set xtics rotate by -25 scale 0
-set grid ytics
 set yrange [0:*]
 set title "Wall time per cycle (median)"
 set ylabel "microseconds"
@@ -71,11 +77,8 @@ if (is_file("$results/contention.json")) {
 $data
 EOD
 set multiplot layout 1,3 title "{$con['workers']} workers on one key, {$con['hold_ms']} ms holds"
-set style data histograms
-set style fill solid 0.8 border -1
-set boxwidth 0.7
+{$bars}
 set xtics rotate by -35 scale 0 font ",9"
-set grid ytics
 set title "Throughput (higher is better)"
 set ylabel "% of ideal (1000 / hold ms per s)"
 set yrange [0:100]

@@ -18,7 +18,7 @@ use super::lease_scripts::{
 };
 use super::locker::{Locker, check_nonempty, ttl_ms, wait_duration};
 use super::resp::{self, Reply};
-use super::scripts::{Keys, int_reply, ints_reply};
+use super::scripts::{Keys, LuaScript, int_reply, ints_reply};
 
 /// How often a waiter refreshes its place in the queue.
 pub const HEARTBEAT: Duration = Duration::from_millis(500);
@@ -111,23 +111,24 @@ impl Locker {
             0
         };
         let window = resp::decimal(&mut window_digits, window);
-        let all = keys.all();
-        let reply = self
-            .shared()
-            .run(|conn| {
-                LEASE_ACQUIRE_SCRIPT.run(
-                    conn,
-                    Keys::List(&all),
-                    &[token.as_bytes(), ttl_ms, window, &keys.wake_prefix],
-                    ints_reply,
-                )
-            })
-            .map_err(|e| e.context("lock"))?;
-        match reply.as_deref() {
-            Some([1, fence]) => Ok(Attempt::Held(*fence)),
-            Some([0, pttl, _position]) => Ok(Attempt::Busy(*pttl)),
+        let args: [&[u8]; 4] = [token.as_bytes(), ttl_ms, window, &keys.wake_prefix];
+        match self
+            .run_on_lock(&LEASE_ACQUIRE_SCRIPT, keys, &args)?
+            .as_slice()
+        {
+            [1, fence] => Ok(Attempt::Held(*fence)),
+            [0, pttl, _position] => Ok(Attempt::Busy(*pttl)),
             _ => Err(unexpected("lock")),
         }
+    }
+
+    /// Runs a lease script on the lock's four keys; its reply as integers.
+    fn run_on_lock(&self, script: &LuaScript, keys: &LockKeys, args: &[&[u8]]) -> Result<Vec<i64>> {
+        let all = keys.all();
+        self.shared()
+            .run(|conn| script.run(conn, Keys::List(&all), args, ints_reply))
+            .map_err(|e| e.context("lock"))?
+            .ok_or_else(|| unexpected("lock"))
     }
 
     /// BLPOP on our wake list for up to `block`: `Some(fence)` when a release handed us the
@@ -158,21 +159,13 @@ impl Locker {
     fn cancel(&self, keys: &LockKeys, token: &str, ttl: Duration) -> Result<Option<i64>> {
         let mut digits = [0u8; 20];
         let ttl_ms = resp::decimal(&mut digits, ttl.as_millis() as u64);
-        let all = keys.all();
-        let reply = self
-            .shared()
-            .run(|conn| {
-                LEASE_CANCEL_SCRIPT.run(
-                    conn,
-                    Keys::List(&all),
-                    &[token.as_bytes(), ttl_ms, &keys.wake_prefix],
-                    ints_reply,
-                )
-            })
-            .map_err(|e| e.context("lock"))?;
-        match reply.as_deref() {
-            Some([1, fence]) => Ok(Some(*fence)),
-            Some([0]) => Ok(None),
+        let args: [&[u8]; 3] = [token.as_bytes(), ttl_ms, &keys.wake_prefix];
+        match self
+            .run_on_lock(&LEASE_CANCEL_SCRIPT, keys, &args)?
+            .as_slice()
+        {
+            [1, fence] => Ok(Some(*fence)),
+            [0] => Ok(None),
             _ => Err(unexpected("lock")),
         }
     }
