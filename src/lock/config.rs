@@ -221,14 +221,19 @@ fn wrong_type(name: &str, expected: &str, given: &OptionValue) -> Error {
     )
 }
 
+/// An int|float option as seconds (unchecked).
+fn number_option(name: &str, value: &OptionValue) -> Result<f64> {
+    match *value {
+        OptionValue::Int(i) => Ok(i as f64),
+        OptionValue::Float(f) => Ok(f),
+        ref other => Err(wrong_type(name, "int|float", other)),
+    }
+}
+
 /// A duration in seconds of at least `min` (0 allowed when `min` is 0), at most a year.
 fn seconds_option(name: &str, value: &OptionValue, min: f64) -> Result<Duration> {
     const YEAR: f64 = 365.0 * 86400.0;
-    let seconds = match *value {
-        OptionValue::Int(i) => i as f64,
-        OptionValue::Float(f) => f,
-        ref other => return Err(wrong_type(name, "int|float", other)),
-    };
+    let seconds = number_option(name, value)?;
     if !seconds.is_finite() || seconds < min || seconds > YEAR || (min > 0.0 && seconds == 0.0) {
         return Err(Error::invalid(format!(
             "option \"{name}\" must be a number of seconds from {min} to {YEAR}, {} given",
@@ -239,11 +244,7 @@ fn seconds_option(name: &str, value: &OptionValue, min: f64) -> Result<Duration>
 }
 
 fn timeout_option(name: &str, value: &OptionValue) -> Result<Duration> {
-    let seconds = match *value {
-        OptionValue::Int(i) => i as f64,
-        OptionValue::Float(f) => f,
-        ref other => return Err(wrong_type(name, "int|float", other)),
-    };
+    let seconds = number_option(name, value)?;
     if !seconds.is_finite() || seconds <= 0.0 {
         return Err(Error::invalid(format!(
             "option \"{name}\" must be a finite number of seconds greater than 0, {} given",

@@ -100,11 +100,6 @@ impl Shared {
         self.legacy_set.store(true, Ordering::Relaxed);
     }
 
-    /// Drops this process's connection, if any (the next command reconnects).
-    pub fn disconnect(&self) {
-        *self.slot() = None;
-    }
-
     /// Runs `op` on this process's connection, connecting first if needed. See the module docs
     /// for when the connection is dropped and when `op` runs a second time.
     pub fn run<R>(&self, mut op: impl FnMut(&mut Connection) -> Result<R>) -> Result<R> {
