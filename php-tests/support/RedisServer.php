@@ -57,7 +57,7 @@ final class RedisServer
             if (is_file($this->dir . '/redis.pid') && ($s = @stream_socket_client("tcp://127.0.0.1:{$this->port}", $e, $m, 0.2))) {
                 fclose($s);
                 $this->pid = (int) file_get_contents($this->dir . '/redis.pid');
-                if ($this->pid > 0 && $this->ping()) {
+                if ($this->pid > 0 && $this->ping() && $this->unixSocketAccepts()) {
                     return true;
                 }
             }
@@ -65,6 +65,21 @@ final class RedisServer
         }
         $this->kill();
         return false;
+    }
+
+    /** True unless a --unixsocket was asked for and does not accept yet (its file exists before listen()). */
+    private function unixSocketAccepts(): bool
+    {
+        $i = array_search('--unixsocket', $this->extra, true);
+        if ($i === false) {
+            return true;
+        }
+        $s = @stream_socket_client('unix://' . $this->extra[$i + 1], $e, $m, 0.2);
+        if ($s === false) {
+            return false;
+        }
+        fclose($s);
+        return true;
     }
 
     private function ping(): bool

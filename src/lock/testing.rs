@@ -72,7 +72,10 @@ impl RedisServer {
                 self.child = None;
                 return false;
             }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() && self.socket().exists() {
+            // Ready when both listeners accept: the socket file exists before its listen().
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                && std::os::unix::net::UnixStream::connect(self.socket()).is_ok()
+            {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(10));
