@@ -3,6 +3,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -13,6 +14,27 @@ use super::resp::{self, Reply};
 
 /// Initial size of the read buffer; it grows (and is zero-filled) only when a reply is larger.
 const READ_BUFFER: usize = 4096;
+
+/// How long a call may take: to connect (when it must), and for each reply (and each write).
+/// Connections are shared by every `RedisLock` of a server, whatever their timeouts: these
+/// travel with each call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Connect timeout.
+    pub connect: Duration,
+    /// Read and write timeout.
+    pub read: Duration,
+}
+
+impl Timeouts {
+    /// The timeouts an endpoint was configured with.
+    pub fn of(endpoint: &Endpoint) -> Timeouts {
+        Timeouts {
+            connect: endpoint.connect_timeout,
+            read: endpoint.read_timeout,
+        }
+    }
+}
 
 enum Stream {
     Tcp(TcpStream),
@@ -41,6 +63,13 @@ impl Stream {
         }
     }
 
+    fn fd(&self) -> RawFd {
+        match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        }
+    }
+
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             // std sends with MSG_NOSIGNAL on both (unix sockets since rust-lang/rust#140005): a server
@@ -65,20 +94,23 @@ pub struct Connection {
     rbuf: Vec<u8>,
     rstart: usize,
     rend: usize,
+    /// The read (and write) timeout of the current call.
     read_timeout: Duration,
-    /// True after a slow reply shortened the socket's read timeout; restored before the next
-    /// command.
-    timeout_changed: bool,
+    /// The read and write timeouts set on the socket now (changed only when they differ from
+    /// what a call needs: a system call each).
+    socket_read_timeout: Duration,
+    socket_write_timeout: Duration,
     /// `host:port db N`, for messages.
     name: String,
 }
 
 impl Connection {
-    /// Connects within `endpoint.connect_timeout`, applies timeouts, then sends `AUTH` and
-    /// `SELECT` (pipelined) when the endpoint needs them.
-    pub fn open(endpoint: &Endpoint) -> Result<Connection> {
+    /// Connects to `endpoint` within `timeouts.connect`, applies `timeouts.read`, then sends
+    /// `AUTH` and `SELECT` (pipelined) when the endpoint needs them. (The endpoint's own timeouts
+    /// are not used.)
+    pub fn open(endpoint: &Endpoint, timeouts: Timeouts) -> Result<Connection> {
         let name = endpoint.describe();
-        let stream = connect(endpoint).map_err(|e| {
+        let stream = connect(endpoint, timeouts.connect).map_err(|e| {
             let kind = if is_timeout(&e) {
                 "timed out"
             } else {
@@ -98,12 +130,8 @@ impl Connection {
                 format!("cannot set up the connection to {name}: {e}"),
             )
         };
-        stream
-            .set_read_timeout(endpoint.read_timeout)
-            .map_err(setup)?;
-        stream
-            .set_write_timeout(endpoint.read_timeout)
-            .map_err(setup)?;
+        stream.set_read_timeout(timeouts.read).map_err(setup)?;
+        stream.set_write_timeout(timeouts.read).map_err(setup)?;
         let mut conn = Connection {
             stream,
             pid: std::process::id(),
@@ -111,8 +139,9 @@ impl Connection {
             rbuf: vec![0; READ_BUFFER],
             rstart: 0,
             rend: 0,
-            read_timeout: endpoint.read_timeout,
-            timeout_changed: false,
+            read_timeout: timeouts.read,
+            socket_read_timeout: timeouts.read,
+            socket_write_timeout: timeouts.read,
             name,
         };
         conn.handshake(endpoint)?;
@@ -169,6 +198,36 @@ impl Connection {
         &self.name
     }
 
+    /// Sets the read (and write) timeout for the commands that follow.
+    pub fn set_read_timeout(&mut self, timeout: Duration) {
+        self.read_timeout = timeout;
+    }
+
+    /// False when the connection is known to be unusable before anything is sent on it: the
+    /// server closed it (restart, idle timeout, `CLIENT KILL`) or it holds bytes nobody asked
+    /// for. One non-blocking `recv(MSG_PEEK)`; a command sent on a connection that passed this
+    /// check reached a server that had not closed it.
+    pub fn is_reusable(&self) -> bool {
+        if self.rstart != self.rend {
+            return false;
+        }
+        let mut byte = 0u8;
+        // SAFETY: a valid, open descriptor owned by `self.stream`; one byte of writable
+        // buffer; MSG_PEEK | MSG_DONTWAIT neither consumes data nor blocks.
+        let n = unsafe {
+            libc::recv(
+                self.stream.fd(),
+                (&raw mut byte).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        n < 0 && {
+            let e = io::Error::last_os_error().kind();
+            e == io::ErrorKind::WouldBlock || e == io::ErrorKind::Interrupted
+        }
+    }
+
     /// The buffer the next command is encoded into (see [`resp::begin`] and friends).
     pub fn command_buffer(&mut self) -> &mut Vec<u8> {
         &mut self.wbuf
@@ -176,11 +235,11 @@ impl Connection {
 
     /// Writes the encoded command(s) and clears the buffer.
     pub fn send(&mut self) -> Result<()> {
-        if self.timeout_changed {
+        if self.socket_write_timeout != self.read_timeout {
             self.stream
-                .set_read_timeout(self.read_timeout)
+                .set_write_timeout(self.read_timeout)
                 .map_err(|e| self.io_error(e, "sending", self.read_timeout))?;
-            self.timeout_changed = false;
+            self.socket_write_timeout = self.read_timeout;
         }
         let mut written = 0;
         while written < self.wbuf.len() {
@@ -205,6 +264,21 @@ impl Connection {
         self.read_reply_within(None, f)
     }
 
+    /// [`Connection::read_reply`] with an absolute deadline (for the replies of a pipeline that
+    /// share one): a timeout error once it has passed.
+    pub fn read_reply_until<R>(
+        &mut self,
+        deadline: Instant,
+        f: impl FnOnce(Reply<'_>) -> R,
+    ) -> Result<R> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left < Duration::from_millis(1) {
+            let e = io::Error::from(io::ErrorKind::TimedOut);
+            return Err(self.io_error(e, "waiting for a reply", left));
+        }
+        self.read_reply_within(Some(left), f)
+    }
+
     /// [`Connection::read_reply`] for a command that blocks on the server (BLPOP): the whole
     /// reply may take `limit` instead of the read timeout.
     pub fn read_reply_within<R>(
@@ -212,16 +286,7 @@ impl Connection {
         limit: Option<Duration>,
         f: impl FnOnce(Reply<'_>) -> R,
     ) -> Result<R> {
-        let limit = match limit {
-            Some(limit) => {
-                self.stream
-                    .set_read_timeout(limit)
-                    .map_err(|e| self.io_error(e, "waiting for a reply", limit))?;
-                self.timeout_changed = true;
-                limit
-            }
-            None => self.read_timeout,
-        };
+        let limit = limit.unwrap_or(self.read_timeout);
         let mut started: Option<Instant> = None;
         loop {
             match resp::parse(&self.rbuf[self.rstart..self.rend]) {
@@ -249,19 +314,25 @@ impl Connection {
                 }
             }
             // A reply spread over several reads must still finish within the limit.
-            match started {
-                None => started = Some(Instant::now()),
+            let wait = match started {
+                None => {
+                    started = Some(Instant::now());
+                    limit
+                }
                 Some(t0) => {
                     let left = limit.saturating_sub(t0.elapsed());
                     if left.is_zero() {
                         let e = io::Error::from(io::ErrorKind::TimedOut);
                         return Err(self.io_error(e, "waiting for a reply", limit));
                     }
-                    self.stream
-                        .set_read_timeout(left)
-                        .map_err(|e| self.io_error(e, "waiting for a reply", limit))?;
-                    self.timeout_changed = true;
+                    left
                 }
+            };
+            if self.socket_read_timeout != wait {
+                self.stream
+                    .set_read_timeout(wait)
+                    .map_err(|e| self.io_error(e, "waiting for a reply", limit))?;
+                self.socket_read_timeout = wait;
             }
             self.fill(limit)?;
         }
@@ -340,13 +411,13 @@ fn io_reason(e: &io::Error) -> String {
     }
 }
 
-fn connect(endpoint: &Endpoint) -> io::Result<Stream> {
+fn connect(endpoint: &Endpoint, timeout: Duration) -> io::Result<Stream> {
     match &endpoint.address {
         Address::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path)?)),
         Address::Tcp { host, port } => {
-            let deadline = Instant::now() + endpoint.connect_timeout;
+            let deadline = Instant::now() + timeout;
             let mut last = io::Error::new(io::ErrorKind::NotFound, "host name did not resolve");
-            for addr in resolve(host, *port, endpoint.connect_timeout)? {
+            for addr in resolve(host, *port, timeout)? {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     return Err(io::Error::from(io::ErrorKind::TimedOut));

@@ -1,22 +1,42 @@
-//! The Redis keys behind one lease lock, all in the lock key's Redis Cluster hash slot.
+//! The Redis keys behind one lock, and the rule that keeps lock names and the engine's own
+//! keys apart.
 //!
-//! A lock named `K` (prefix included) uses:
-//! - `K`: the lock itself (value: the owner's token, with a TTL);
-//! - `<base>:fence`: the fencing counter (no TTL: fences must never go backwards);
-//! - `<base>:queue`: waiters in arrival order (sorted set, `<ttl>:<token>` → arrival in µs);
-//! - `<base>:alive`: each waiter's heartbeat deadline (sorted set, `<ttl>:<token>` → ms);
-//! - `<base>:wake:<token>`: one list per waiter; a release pushes the fence of the hand-over.
+//! A lock is named by its full key `L` = prefix + name. Besides `L` itself (value: the holder's
+//! token, with a TTL), the engine writes *companion keys*, all of them starting with the
+//! reserved marker [`RESERVED`] followed by a hash tag `{T}` where `T` is four characters chosen
+//! so that the tag hashes to `L`'s Redis Cluster slot ([`slot_tag`]):
 //!
-//! `<base>` is `K` itself when `K` carries a hash tag (`{user:1}:lock`), else `{K}`: either way
-//! Redis Cluster hashes every companion exactly like `K`. (A key with a `{` but no valid tag,
-//! like `a{}b`, cannot have same-slot companions; that only matters on a Cluster.)
+//! | key | what | lifetime |
+//! |---|---|---|
+//! | `!rl{T}fences` | the last fence handed out in this hash slot (one counter per slot) | kept |
+//! | `!rl{T}fence:L` | the fence of `L`'s current holder | the lock's TTL |
+//! | `!rl{T}queue:L` | waiters in arrival order (sorted set) | while anyone waits |
+//! | `!rl{T}alive:L` | each waiter's heartbeat deadline (sorted set) | while anyone waits |
+//! | `!rl{T}wake:<len of L>:L<token>` | one waiter's wake-up list | seconds |
+//!
+//! Why this is one-to-one: `T` is a function of `L`; the word after `}` says which companion it
+//! is (no word is a prefix of another, and every word but `fences` ends in `:`), and what follows
+//! is `L` verbatim (or, for a wake list, `L`'s length, `:`, `L`, then the token). So no two locks
+//! share a companion key, and a lock name can never be a companion key, because a full lock
+//! name that starts with [`RESERVED`] is refused ([`check_lock_name`]). Redis memory is bounded:
+//! per lock only while it is held or waited for, plus at most 16,384 fence counters.
+
+use super::error::{Error, Result, quote_key};
+
+/// Full lock names (prefix + name) may not start with these bytes: the engine's own keys do.
+pub const RESERVED: &[u8] = b"!rl";
+
+/// Number of Redis Cluster hash slots.
+pub const SLOTS: u16 = 16384;
 
 /// The full names of one lock's keys.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LockKeys {
-    /// The lock key.
+    /// The lock key, `L` = prefix + name.
     pub lock: Vec<u8>,
-    /// The fencing counter.
+    /// The fence counter of `L`'s hash slot.
+    pub fences: Vec<u8>,
+    /// The current holder's fence.
     pub fence: Vec<u8>,
     /// The waiter queue.
     pub queue: Vec<u8>,
@@ -27,28 +47,38 @@ pub struct LockKeys {
 }
 
 impl LockKeys {
-    /// The keys of the lock named `prefix` + `key`.
-    pub fn new(prefix: &[u8], key: &[u8]) -> LockKeys {
-        let mut lock = Vec::with_capacity(prefix.len() + key.len());
-        lock.extend_from_slice(prefix);
-        lock.extend_from_slice(key);
-        let base = if hash_tag(&lock).is_some() {
-            lock.clone()
-        } else {
-            let mut wrapped = Vec::with_capacity(lock.len() + 2);
-            wrapped.push(b'{');
-            wrapped.extend_from_slice(&lock);
-            wrapped.push(b'}');
-            wrapped
+    /// The keys of the lock named `prefix` + `key`; `Err(InvalidArgument)` if that name is empty
+    /// or reserved (see [`check_lock_name`]).
+    pub fn new(prefix: &[u8], key: &[u8]) -> Result<LockKeys> {
+        check_lock_name(prefix, key)?;
+        let lock = [prefix, key].concat();
+        let tag = slot_tag(slot(&lock));
+        let head = |word: &[u8], extra: usize| {
+            let mut k = Vec::with_capacity(RESERVED.len() + 6 + word.len() + extra);
+            k.extend_from_slice(RESERVED);
+            k.push(b'{');
+            k.extend_from_slice(&tag);
+            k.push(b'}');
+            k.extend_from_slice(word);
+            k
         };
-        let with = |suffix: &[u8]| [base.as_slice(), suffix].concat();
-        LockKeys {
-            fence: with(b":fence"),
-            queue: with(b":queue"),
-            alive: with(b":alive"),
-            wake_prefix: with(b":wake:"),
+        let with_lock = |word: &[u8]| {
+            let mut k = head(word, lock.len());
+            k.extend_from_slice(&lock);
+            k
+        };
+        let mut wake_prefix = head(b"wake:", lock.len() + 24);
+        wake_prefix.extend_from_slice(lock.len().to_string().as_bytes());
+        wake_prefix.push(b':');
+        wake_prefix.extend_from_slice(&lock);
+        Ok(LockKeys {
+            fences: head(b"fences", 0),
+            fence: with_lock(b"fence:"),
+            queue: with_lock(b"queue:"),
+            alive: with_lock(b"alive:"),
+            wake_prefix,
             lock,
-        }
+        })
     }
 
     /// The wake list of the waiter with `token`.
@@ -56,10 +86,47 @@ impl LockKeys {
         [self.wake_prefix.as_slice(), token].concat()
     }
 
-    /// The lock, fence, queue and alive keys, in the order the lease scripts take them.
-    pub fn all(&self) -> [&[u8]; 4] {
-        [&self.lock, &self.fence, &self.queue, &self.alive]
+    /// The lock, slot fence counter, holder fence, queue and alive keys, in the order the lease
+    /// scripts take them (KEYS[1] to KEYS[5]).
+    pub fn all(&self) -> [&[u8]; 5] {
+        [
+            &self.lock,
+            &self.fences,
+            &self.fence,
+            &self.queue,
+            &self.alive,
+        ]
     }
+}
+
+/// `Err(InvalidArgument)` unless `prefix` + `key` is a name a lock may have: `key` not empty, and
+/// the full name not starting with [`RESERVED`]. Checks without joining the two.
+pub fn check_lock_name(prefix: &[u8], key: &[u8]) -> Result<()> {
+    if key.is_empty() {
+        return Err(Error::invalid("key must not be empty"));
+    }
+    let n = prefix.len().min(RESERVED.len());
+    if prefix[..n] == RESERVED[..n] && key.starts_with(&RESERVED[n..]) {
+        return Err(Error::invalid(format!(
+            "key \"{}\" (with the prefix) starts with \"{}\", which is reserved for the lock's \
+             own bookkeeping keys; choose another key or prefix",
+            quote_key(&[prefix, key].concat()),
+            quote_key(RESERVED)
+        )));
+    }
+    Ok(())
+}
+
+/// `Err(InvalidArgument)` if a prefix makes every lock name reserved.
+pub fn check_prefix(prefix: &[u8]) -> Result<()> {
+    if prefix.starts_with(RESERVED) {
+        return Err(Error::invalid(format!(
+            "option \"prefix\" must not start with \"{}\": keys starting so are reserved for the \
+             lock's own bookkeeping keys",
+            quote_key(RESERVED)
+        )));
+    }
+    Ok(())
 }
 
 /// The part of `key` Redis Cluster hashes: the bytes between the first `{` and the next `}`
@@ -70,21 +137,113 @@ pub fn hash_tag(key: &[u8]) -> Option<&[u8]> {
     (len > 0).then(|| &key[open + 1..open + 1 + len])
 }
 
-/// The Redis Cluster hash slot of `key` (CRC16-XMODEM of its hash tag or whole name, mod 16384).
-pub fn slot(key: &[u8]) -> u16 {
-    let hashed = hash_tag(key).unwrap_or(key);
+/// CRC16-XMODEM (polynomial 0x1021, initial value 0), the checksum Redis Cluster hashes with.
+const fn crc16(bytes: &[u8]) -> u16 {
     let mut crc: u16 = 0;
-    for &byte in hashed {
-        crc ^= (byte as u16) << 8;
-        for _ in 0..8 {
+    let mut i = 0;
+    while i < bytes.len() {
+        crc ^= (bytes[i] as u16) << 8;
+        let mut bit = 0;
+        while bit < 8 {
             crc = if crc & 0x8000 != 0 {
                 (crc << 1) ^ 0x1021
             } else {
                 crc << 1
             };
+            bit += 1;
+        }
+        i += 1;
+    }
+    crc
+}
+
+/// The Redis Cluster hash slot of `key` (CRC16 of its hash tag or whole name, mod 16384).
+pub fn slot(key: &[u8]) -> u16 {
+    crc16(hash_tag(key).unwrap_or(key)) % SLOTS
+}
+
+/// Slot tags are four bytes `0x40 | n` (`@` to `O`), one nibble `n` each: printable, never a
+/// brace, and enough to reach every slot.
+const TAG_BASE: [u8; 4] = [0x40; 4];
+
+/// For each of the 14 bits of a slot number, the 16 nibble bits to flip in [`TAG_BASE`] to flip
+/// that bit of the slot and no other. CRC16 with initial value 0 is linear over equal-length
+/// inputs (crc(a ^ b) = crc(a) ^ crc(b)), so any slot is reached by flipping the XOR of these:
+/// found once, at compile time, by Gaussian elimination over GF(2).
+const SLOT_BIT_FLIPS: [u16; 14] = slot_bit_flips();
+
+const fn nibble_bytes(flips: u16) -> [u8; 4] {
+    [
+        (flips >> 12) as u8 & 0xF,
+        (flips >> 8) as u8 & 0xF,
+        (flips >> 4) as u8 & 0xF,
+        flips as u8 & 0xF,
+    ]
+}
+
+const fn slot_bit_flips() -> [u16; 14] {
+    // Row j: flipping nibble bit j (the combination `combos[j]`) flips slot bits `values[j]`.
+    let mut values = [0u16; 16];
+    let mut combos = [0u16; 16];
+    let mut j = 0;
+    while j < 16 {
+        combos[j] = 1 << j;
+        values[j] = crc16(&nibble_bytes(1 << j)) % SLOTS;
+        j += 1;
+    }
+    // Reduce to one row per slot bit, each with only that bit set.
+    let mut out = [0u16; 14];
+    let mut used = [false; 16];
+    let mut bit = 0;
+    while bit < 14 {
+        let mut pivot = 16;
+        let mut r = 0;
+        while r < 16 {
+            if !used[r] && values[r] & (1 << bit) != 0 {
+                pivot = r;
+                break;
+            }
+            r += 1;
+        }
+        assert!(pivot < 16, "slot tags cannot reach every slot");
+        used[pivot] = true;
+        let mut r = 0;
+        while r < 16 {
+            if r != pivot && values[r] & (1 << bit) != 0 {
+                values[r] ^= values[pivot];
+                combos[r] ^= combos[pivot];
+            }
+            r += 1;
+        }
+        bit += 1;
+    }
+    let mut r = 0;
+    while r < 16 {
+        if used[r] {
+            let mut bit = 0;
+            while bit < 14 {
+                if values[r] == 1 << bit {
+                    out[bit] = combos[r];
+                }
+                bit += 1;
+            }
+        }
+        r += 1;
+    }
+    out
+}
+
+/// A four-byte hash tag (printable, `@` to `O`) whose Redis Cluster slot is `slot`.
+pub fn slot_tag(slot: u16) -> [u8; 4] {
+    let target = (slot % SLOTS) ^ (crc16(&TAG_BASE) % SLOTS);
+    let mut flips = 0u16;
+    for (bit, combo) in SLOT_BIT_FLIPS.iter().enumerate() {
+        if target & (1 << bit) != 0 {
+            flips ^= combo;
         }
     }
-    crc % 16384
+    let nibbles = nibble_bytes(flips);
+    std::array::from_fn(|i| TAG_BASE[i] | nibbles[i])
 }
 
 #[cfg(test)]
@@ -96,9 +255,21 @@ mod tests {
         // From the Redis Cluster specification: CRC16 of "123456789" is 0x31C3.
         assert_eq!(slot(b"123456789"), 0x31C3); // below 16384, so also the slot
         assert_eq!(slot(b"{user1000}.following"), slot(b"{user1000}.followers"));
-        assert_eq!(slot(b"foo{}{bar}"), slot(b"foo{}{bar}")); // whole key hashed
-        assert_ne!(hash_tag(b"foo{}{bar}"), Some(&b"bar"[..]));
+        assert_eq!(slot(b"foo{}{bar}"), crc16(b"foo{}{bar}") % SLOTS); // whole key hashed
+        assert_eq!(hash_tag(b"foo{}{bar}"), None);
         assert_eq!(hash_tag(b"foo{{bar}}zap"), Some(&b"{bar"[..]));
+    }
+
+    #[test]
+    fn every_slot_has_a_printable_tag_that_hashes_to_it() {
+        let mut seen = std::collections::HashSet::new();
+        for s in 0..SLOTS {
+            let tag = slot_tag(s);
+            assert!(tag.iter().all(|b| (b'@'..=b'O').contains(b)), "{tag:?}");
+            let key = [b"{".as_slice(), &tag, b"}x"].concat();
+            assert_eq!(slot(&key), s);
+            assert!(seen.insert(tag));
+        }
     }
 
     #[test]
@@ -109,27 +280,74 @@ mod tests {
             (b"", b"{user:7}:profile"),
             (b"app:{tenant-3}:", b"report"),
             (b"", b"\x00\xff binary"),
+            (b"", b"{}"),
+            (b"{", b"}"),
         ] {
-            let keys = LockKeys::new(prefix, key);
+            let keys = LockKeys::new(prefix, key).unwrap();
             let lock_slot = slot(&keys.lock);
             for companion in keys.all().into_iter().chain([keys.wake(b"t").as_slice()]) {
-                assert_eq!(
-                    slot(companion),
-                    lock_slot,
-                    "{:?}",
-                    String::from_utf8_lossy(companion)
-                );
+                assert_eq!(slot(companion), lock_slot, "{}", quote_key(companion));
             }
         }
     }
 
     #[test]
+    fn a_name_and_its_braced_form_share_no_key() {
+        let plain = LockKeys::new(b"", b"x").unwrap();
+        let braced = LockKeys::new(b"", b"{x}").unwrap();
+        let a: Vec<&[u8]> = plain.all().into();
+        let b: Vec<&[u8]> = braced.all().into();
+        for k in &a {
+            // Only the per-slot fence counter may be shared: "x" and "{x}" hash alike.
+            if *k != plain.fences.as_slice() {
+                assert!(!b.contains(k), "{}", quote_key(k));
+            }
+        }
+        assert_ne!(plain.wake(b"t"), braced.wake(b"t"));
+    }
+
+    #[test]
+    fn reserved_names_and_prefixes_are_refused() {
+        for (prefix, key) in [
+            (&b""[..], &b"!rl"[..]),
+            (b"", b"!rl{ABCD}fences"),
+            (b"!", b"rl:x"),
+            (b"!r", b"l"),
+            (b"!rl", b"x"),
+        ] {
+            let err = check_lock_name(prefix, key).unwrap_err();
+            assert!(err.is_invalid_argument());
+            assert!(err.message().contains("reserved"), "{}", err.message());
+            assert!(LockKeys::new(prefix, key).is_err());
+        }
+        for (prefix, key) in [
+            (&b""[..], &b"!r"[..]),
+            (b"!", b"r"),
+            (b"x!rl", b""),
+            (b"", b"a!rl"),
+        ] {
+            if !key.is_empty() {
+                assert!(check_lock_name(prefix, key).is_ok(), "{prefix:?} {key:?}");
+            }
+        }
+        assert!(check_lock_name(b"app:", b"").is_err());
+        assert!(check_prefix(b"!rlapp:").is_err());
+        assert!(check_prefix(b"!r").is_ok());
+    }
+
+    #[test]
     fn names_are_readable() {
-        let keys = LockKeys::new(b"app:", b"orders");
+        let keys = LockKeys::new(b"app:", b"orders").unwrap();
+        let tag = String::from_utf8(slot_tag(slot(b"app:orders")).to_vec()).unwrap();
         assert_eq!(keys.lock, b"app:orders");
-        assert_eq!(keys.fence, b"{app:orders}:fence");
-        assert_eq!(keys.wake(b"abc"), b"{app:orders}:wake:abc");
-        let tagged = LockKeys::new(b"", b"{u1}:lock");
-        assert_eq!(tagged.fence, b"{u1}:lock:fence");
+        assert_eq!(
+            keys.fence,
+            format!("!rl{{{tag}}}fence:app:orders").as_bytes()
+        );
+        assert_eq!(keys.fences, format!("!rl{{{tag}}}fences").as_bytes());
+        assert_eq!(
+            keys.wake(b"abc"),
+            format!("!rl{{{tag}}}wake:10:app:ordersabc").as_bytes()
+        );
     }
 }

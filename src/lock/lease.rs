@@ -1,23 +1,23 @@
 //! Leases: a held lock with its token and fencing token, that cannot be lost silently.
 //!
 //! A [`Lease`] is released when it is released explicitly, when it is dropped (the PHP object
-//! is destroyed), or at the end of the request ([`release_request_leases`]), but only by the
-//! process that acquired it: a `pcntl_fork()` child never releases its parent's leases. A lease
-//! taken without a TTL is renewed by the [`super::watchdog`] thread until then.
+//! is destroyed), or at the end of the request ([`super::request::release_request_leases`]), but
+//! only by the process that acquired it: a `pcntl_fork()` child never releases its parent's
+//! leases. A lease taken without a TTL is renewed by the [`super::watchdog`] thread until then.
 
-use std::cell::RefCell;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use super::config::LeaseConfig;
 use super::error::{Error, ErrorKind, Result, quote_key};
 use super::keys::LockKeys;
 use super::lease_scripts::{EXTEND_SCRIPT, LEASE_RELEASE_SCRIPT, OWNER_STATE_SCRIPT};
-use super::pool::Shared;
+use super::leasing::CLAIM_WINDOW;
+use super::pool::{Client, Resend};
 use super::resp;
 use super::scripts::{Keys, int_reply, ints_reply};
-use super::watchdog;
+use super::{request, watchdog};
 
 /// Where a lease stands, as far as this process knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,8 +29,11 @@ pub enum Status {
     Released = 1,
     /// Found gone: expired, or taken over after expiring.
     Lost = 2,
-    /// Handed to another process with [`Lease::detach`]: this one no longer touches it.
+    /// Handed to another process with [`LeaseState::detach`]: this one no longer touches it.
     Detached = 3,
+    /// Left to its TTL: releasing it at request end failed (Redis unreachable), and it is not
+    /// tried again.
+    Abandoned = 4,
 }
 
 /// What an acquisition granted: which lock, to which token, with which fence and TTL.
@@ -39,16 +42,16 @@ pub struct Grant {
     pub key: Vec<u8>,
     /// The lock's Redis keys.
     pub keys: LockKeys,
-    /// The owner's token (a UUID v4, or the one given to `restore`).
-    pub token: String,
+    /// The owner's token (a UUID v4, or the bytes given to `restore`).
+    pub token: Vec<u8>,
     /// The fencing token: strictly increasing per key, assigned with the acquisition.
     pub fence: i64,
     /// The TTL the lock was taken with; for a watchdog lease, the renewal TTL.
     pub ttl: Duration,
     /// True when the watchdog renews this lease.
     pub watchdog: bool,
-    /// The connection (shared with the `RedisLock`) and the options it was taken with.
-    pub shared: Arc<Shared>,
+    /// The connection (shared with the `RedisLock`) and its timeouts.
+    pub client: Client,
     /// Lease options (strict mode, maximum lifetime).
     pub config: LeaseConfig,
 }
@@ -72,7 +75,8 @@ impl LeaseState {
             0 => Status::Held,
             1 => Status::Released,
             2 => Status::Lost,
-            _ => Status::Detached,
+            3 => Status::Detached,
+            _ => Status::Abandoned,
         }
     }
 
@@ -94,7 +98,7 @@ impl LeaseState {
     }
 
     /// The owner's token.
-    pub fn token(&self) -> &str {
+    pub fn token(&self) -> &[u8] {
         &self.grant.token
     }
 
@@ -125,9 +129,9 @@ impl LeaseState {
         match self.status() {
             Status::Held => {}
             Status::Lost => return self.lost("extend"),
-            Status::Released | Status::Detached => return Ok(false),
+            _ => return Ok(false),
         }
-        let held = extend(&self.grant.shared, self, ttl_ms)?;
+        let held = extend(&self.grant.client, self, ttl_ms)?;
         if !held && self.leave_held(Status::Lost) {
             return self.lost("extend");
         }
@@ -139,15 +143,15 @@ impl LeaseState {
         if self.status() != Status::Held {
             return Ok(None);
         }
-        let state = self;
-        let reply = state
+        let keys = self.grant.keys.all();
+        let reply = self
             .grant
-            .shared
+            .client
             .run(|conn| {
                 OWNER_STATE_SCRIPT.run(
                     conn,
-                    Keys::List(&[&state.grant.keys.lock, &state.grant.keys.fence]),
-                    &[state.grant.token.as_bytes()],
+                    Keys::List(&keys[..3]),
+                    &[self.token(), b"0"],
                     ints_reply,
                 )
             })
@@ -156,7 +160,7 @@ impl LeaseState {
             Some([pttl, _]) if *pttl >= 0 => Ok(Some(Duration::from_millis(*pttl as u64))),
             Some([-1, _]) => Ok(Some(Duration::MAX)),
             Some(_) => {
-                state.leave_held(Status::Lost);
+                self.leave_held(Status::Lost);
                 Ok(None)
             }
             None => Err(unexpected("isHeld")),
@@ -179,7 +183,7 @@ impl LeaseState {
         match self.status() {
             Status::Held => {}
             Status::Lost => return self.lost("release"),
-            Status::Released | Status::Detached => return Ok(false),
+            _ => return Ok(false),
         }
         let released = release(self)?;
         if released {
@@ -194,9 +198,17 @@ impl LeaseState {
 
     /// Stops this process from renewing or releasing the lease (it stays held until its TTL),
     /// so that another process can take it over with `restore(key, token)`. Returns the token.
-    pub fn detach(&self) -> &str {
+    pub fn detach(&self) -> &[u8] {
         self.leave_held(Status::Detached);
         &self.grant.token
+    }
+
+    /// The arguments of the release script for this lease.
+    pub(super) fn release_call(&self) -> (Vec<&[u8]>, [&[u8]; 2]) {
+        (
+            self.grant.keys.all().to_vec(),
+            [self.token(), &self.grant.keys.wake_prefix],
+        )
     }
 }
 
@@ -207,8 +219,8 @@ pub struct Lease {
 
 impl Lease {
     /// Wraps a freshly acquired (or restored) lease, registers it for release at request end
-    /// and, for a watchdog lease, with the watchdog. If the watchdog cannot start, the lock is
-    /// released and the error returned.
+    /// and, for a watchdog lease, with the watchdog. If the watchdog cannot start, the error is
+    /// returned (and the lease, dropped, is released).
     pub fn new(grant: Grant) -> Result<Lease> {
         let state = Arc::new(LeaseState {
             grant,
@@ -216,7 +228,7 @@ impl Lease {
             owner_pid: std::process::id(),
             status: AtomicU8::new(Status::Held as u8),
         });
-        register_for_request(&state);
+        request::register(&state);
         let lease = Lease { state };
         if lease.state.grant.watchdog {
             watchdog::register(Arc::clone(&lease.state))?;
@@ -245,47 +257,61 @@ impl Drop for Lease {
 }
 
 /// Releases `state` if this process owns it and it is still held; errors are ignored (the TTL
-/// is the safety net). Used when a lease is dropped and at request end.
+/// is the safety net) and the lease is then not tried again. Used when a lease is dropped.
 pub fn release_quietly(state: &LeaseState) {
     if state.is_owner_process() && state.status() == Status::Held {
-        match release(state) {
-            Ok(true) => state.leave_held(Status::Released),
-            Ok(false) => state.leave_held(Status::Lost),
-            Err(_) => false,
+        let to = match release(state) {
+            Ok(true) => Status::Released,
+            Ok(false) => Status::Lost,
+            Err(_) => Status::Abandoned,
         };
+        state.leave_held(to);
     }
 }
 
-/// The release script for `state`'s lock.
+/// The release script for `state`'s lock. A release resent after a broken connection proves
+/// only a success (a `false` then may mean the first one released it).
 fn release(state: &LeaseState) -> Result<bool> {
-    let keys = state.grant.keys.all();
+    let (keys, args) = state.release_call();
+    let mut digits = [0u8; 20];
+    let claim = resp::decimal(&mut digits, CLAIM_WINDOW.as_millis() as u64);
     state
         .grant
-        .shared
-        .run(|conn| {
-            LEASE_RELEASE_SCRIPT.run(
-                conn,
-                Keys::List(&keys),
-                &[state.grant.token.as_bytes(), &state.grant.keys.wake_prefix],
-                int_reply,
-            )
-        })
-        .map_err(|e| e.context("release"))?
-        .map(|n| n == 1)
-        .ok_or_else(|| unexpected("release"))
+        .client
+        .run_once(
+            Resend::ProvesOnly(|&released| released, "release"),
+            |conn| {
+                LEASE_RELEASE_SCRIPT
+                    .run(
+                        conn,
+                        Keys::List(&keys),
+                        &[args[0], args[1], claim],
+                        int_reply,
+                    )?
+                    .map(|n| n == 1)
+                    .ok_or_else(|| unexpected("release"))
+            },
+        )
+        .map_err(|e| e.context("release"))
 }
 
-/// Owner-checked PEXPIRE of `state`'s lock to `ttl_ms`, over `shared`'s connection (the
-/// watchdog passes its own).
-pub fn extend(shared: &Shared, state: &LeaseState, ttl_ms: u64) -> Result<bool> {
+/// The claim window argument of the release script, as text.
+pub(super) fn claim_window_arg() -> String {
+    CLAIM_WINDOW.as_millis().to_string()
+}
+
+/// Owner-checked PEXPIRE of `state`'s lock (and its fence) to `ttl_ms`, over `client` (the
+/// watchdog passes its own connection).
+pub fn extend(client: &Client, state: &LeaseState, ttl_ms: u64) -> Result<bool> {
     let mut digits = [0u8; 20];
     let ttl = resp::decimal(&mut digits, ttl_ms);
-    shared
+    let keys = state.grant.keys.all();
+    client
         .run(|conn| {
             EXTEND_SCRIPT.run(
                 conn,
-                Keys::List(&[&state.grant.keys.lock]),
-                &[state.grant.token.as_bytes(), ttl],
+                Keys::List(&keys[..3]),
+                &[state.token(), ttl],
                 int_reply,
             )
         })
@@ -296,32 +322,4 @@ pub fn extend(shared: &Shared, state: &LeaseState, ttl_ms: u64) -> Result<bool> 
 
 pub(super) fn unexpected(what: &'static str) -> Error {
     Error::new(ErrorKind::Protocol, "unexpected reply type from a script").context(what)
-}
-
-thread_local! {
-    /// Leases acquired by this thread (PHP runs requests on one thread), released at request
-    /// end if still held. Thread-local: no lock to inherit mid-update across `fork()`.
-    static REQUEST_LEASES: RefCell<Vec<Weak<LeaseState>>> = const { RefCell::new(Vec::new()) };
-}
-
-fn register_for_request(state: &Arc<LeaseState>) {
-    REQUEST_LEASES.with_borrow_mut(|leases| {
-        leases.retain(|weak| weak.upgrade().is_some_and(|s| s.status() == Status::Held));
-        leases.push(Arc::downgrade(state));
-    });
-}
-
-/// Releases every lease this thread still holds (PHP: request shutdown, after uncaught
-/// exceptions, fatal errors and `exit()`). Leases inherited from a parent process are left
-/// alone. Returns how many were released.
-pub fn release_request_leases() -> usize {
-    let leases = REQUEST_LEASES.with_borrow_mut(std::mem::take);
-    let mut released = 0;
-    for state in leases.iter().filter_map(Weak::upgrade) {
-        if state.is_owner_process() && state.status() == Status::Held {
-            release_quietly(&state);
-            released += usize::from(state.status() == Status::Released);
-        }
-    }
-    released
 }

@@ -1,140 +1,183 @@
 //! The Lua scripts of the lease API: fair (FIFO) acquisition with fencing, owner-checked
 //! release with direct hand-over to the next waiter, extension, and queries.
 //!
-//! The four lease keys (see [`super::keys::LockKeys`]) are passed in this order:
-//! KEYS[1] lock, KEYS[2] fence counter, KEYS[3] queue, KEYS[4] alive.
-//! A waiter is the member `<ttl ms>:<token>` of both sorted sets: in the queue scored by arrival
-//! (µs), in `alive` by its heartbeat deadline (ms). Its wake list is `<wake prefix><token>`,
-//! in the same hash slot. The scripts avoid work on the uncontended path: with nobody queued,
-//! acquiring is GET, ZRANGE, SET, INCR and releasing is GET, ZRANGE, DEL.
+//! Every lease script takes the lock's keys (see [`super::keys::LockKeys`]) in this order, or a
+//! leading part of it: KEYS[1] lock, KEYS[2] the slot's fence counter, KEYS[3] the holder's
+//! fence, KEYS[4] queue, KEYS[5] alive.
+//!
+//! - A waiter is the member `<ttl ms>:<token>` of both sorted sets: in the queue scored by
+//!   arrival (µs), in `alive` by its heartbeat deadline (ms). Its wake list is
+//!   `<wake prefix><token>`, in the same hash slot.
+//! - A fence is `max(last fence of the slot + 1, server time in µs)`: strictly increasing per
+//!   slot (so per lock) while the counter lives, and, if the counter is lost (evicted, or a
+//!   restart without persistence), still above every fence handed out before, as long as the
+//!   server clock does not step back.
+//! - A hand-over sets the lock to the next waiter for a short claim window only; the waiter
+//!   extends it to its own TTL when it wakes ([`LEASE_ACQUIRE`] finds the lock already its own).
+//!   A waiter that died just before its turn therefore blocks the others for the claim window,
+//!   not for its whole TTL.
+//! - Scripts check before they write, and write the lock key last, so a script that fails part
+//!   way never leaves a lock taken.
 
 use super::scripts::LuaScript;
 
-/// Lua defining `first_live_waiter()`: the queue's first member whose heartbeat deadline has
-/// not passed, dropping stale ones on the way (they crashed, or gave up without cancelling);
-/// and `server_now_ms()`, the server clock in ms. Spliced into scripts at compile time.
-macro_rules! waiter_functions {
+/// Lua helpers spliced into the scripts at compile time:
+/// `int(n)` (a number as an exact decimal string; Lua's own conversion keeps 14 digits only),
+/// `now_ms()` / `now_us()` (the server clock), `next_fence()`, `claim(token, ttl)` (keep a lock
+/// that is already `token`'s, extending it and its fence to `ttl` ms; returns the fence),
+/// `first_live_waiter()` (the queue's first member whose heartbeat deadline has not passed,
+/// dropping stale ones on the way) and `nudge(wake_prefix, member, ms)` (wake a waiter so it
+/// tries again).
+macro_rules! lease_functions {
     () => {
         r#"
-local now_ms = nil
-local function server_now_ms()
-  if now_ms == nil then
-    local t = redis.call('TIME')
-    now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function int(n)
+  return string.format('%.0f', n)
+end
+local time = nil
+local function now_ms()
+  time = time or redis.call('TIME')
+  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
+local function now_us()
+  time = time or redis.call('TIME')
+  return tonumber(time[1]) * 1000000 + tonumber(time[2])
+end
+local function next_fence()
+  local last = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
+  local fence = math.max(last + 1, now_us())
+  redis.call('SET', KEYS[2], int(fence))
+  return fence
+end
+local function claim(token, ttl)
+  local fence = tonumber(redis.call('GET', KEYS[3]) or '')
+  if fence == nil then
+    fence = next_fence()
+    redis.call('SET', KEYS[3], int(fence), 'PX', ttl)
+  else
+    redis.call('PEXPIRE', KEYS[3], ttl)
   end
-  return now_ms
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  return fence
 end
 local function first_live_waiter()
   while true do
-    local head = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
+    local head = redis.call('ZRANGE', KEYS[4], 0, 0)[1]
     if head == nil then
       return nil
     end
-    local deadline = redis.call('ZSCORE', KEYS[4], head)
-    if deadline and tonumber(deadline) > server_now_ms() then
+    local deadline = redis.call('ZSCORE', KEYS[5], head)
+    if deadline and tonumber(deadline) > now_ms() then
       return head
     end
-    redis.call('ZREM', KEYS[3], head)
     redis.call('ZREM', KEYS[4], head)
+    redis.call('ZREM', KEYS[5], head)
   end
 end
-local function nudge(wake_prefix, member)
+local function nudge(wake_prefix, member, ms)
   local wake = wake_prefix .. string.match(member, '^%d+:(.*)$')
   redis.call('RPUSH', wake, 0)
-  redis.call('PEXPIRE', wake, 60000)
+  redis.call('PEXPIRE', wake, ms)
 end
 "#
     };
 }
 
 /// Takes the lock if it is free and nobody live is queued ahead, else (optionally) joins the
-/// queue or refreshes its place there.
+/// queue or refreshes its place and heartbeat there. If the lock is already ARGV[1]'s (handed
+/// over to it, or taken by an earlier attempt whose reply was lost), claims it: its TTL (and its
+/// fence's) becomes ARGV[2].
 ///
-/// ARGV[1] token, ARGV[2] TTL ms, ARGV[3] heartbeat window ms (0: do not queue),
+/// KEYS: all five. ARGV[1] token, ARGV[2] TTL ms, ARGV[3] heartbeat window ms (0: do not queue),
 /// ARGV[4] wake-list prefix.
-/// Returns `{1, fence}` if ARGV[1] holds the lock now (newly taken with a new fence, or already
-/// handed over to it), or `{0, lock PTTL ms, queue position or -1}`.
+/// Returns `{1, fence}` if ARGV[1] holds the lock now, or `{0, lock PTTL ms, queue position or
+/// -1}`.
 pub const LEASE_ACQUIRE: &str = concat!(
-    waiter_functions!(),
+    lease_functions!(),
     r#"
 local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then
   redis.call('DEL', ARGV[4] .. ARGV[1])
-  return {1, tonumber(redis.call('GET', KEYS[2]) or '0')}
+  return {1, claim(ARGV[1], ARGV[2])}
 end
 local me = ARGV[2] .. ':' .. ARGV[1]
 if holder == false then
   local head = first_live_waiter()
   if head == nil or head == me then
+    local fence = next_fence()
+    redis.call('SET', KEYS[3], int(fence), 'PX', ARGV[2])
     redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-    local fence = redis.call('INCR', KEYS[2])
     if head then
-      redis.call('ZREM', KEYS[3], me)
       redis.call('ZREM', KEYS[4], me)
+      redis.call('ZREM', KEYS[5], me)
     end
     return {1, fence}
   end
 end
 local window = tonumber(ARGV[3])
 if window > 0 then
-  local t = redis.call('TIME')
-  redis.call('ZADD', KEYS[3], 'NX', t[1] .. string.format('%06d', tonumber(t[2])), me)
-  redis.call('ZADD', KEYS[4], string.format('%d', server_now_ms() + window), me)
-  redis.call('PEXPIRE', KEYS[3], window * 2)
+  time = time or redis.call('TIME')
+  redis.call('ZADD', KEYS[4], 'NX', time[1] .. string.format('%06d', tonumber(time[2])), me)
+  redis.call('ZADD', KEYS[5], int(now_ms() + window), me)
   redis.call('PEXPIRE', KEYS[4], window * 2)
-  return {0, redis.call('PTTL', KEYS[1]), redis.call('ZRANK', KEYS[3], me)}
+  redis.call('PEXPIRE', KEYS[5], window * 2)
+  return {0, redis.call('PTTL', KEYS[1]), redis.call('ZRANK', KEYS[4], me)}
 end
 return {0, redis.call('PTTL', KEYS[1]), -1}
 "#
 );
 
-/// Owner-checked release that hands the lock straight to the first live waiter (its TTL, a new
-/// fence, and a push of that fence onto its wake list), or deletes it if nobody waits.
+/// Owner-checked release that hands the lock straight to the first live waiter (a new fence,
+/// the lock set to that waiter for `min(its TTL, claim window)`, and a push of the fence onto
+/// its wake list), or deletes it if nobody waits.
 ///
-/// ARGV[1] token, ARGV[2] wake-list prefix.
+/// KEYS: all five. ARGV[1] token, ARGV[2] wake-list prefix, ARGV[3] claim window ms.
 /// Returns 1 if ARGV[1] held the lock (now released or handed over), 0 otherwise (untouched).
 pub const LEASE_RELEASE: &str = concat!(
-    waiter_functions!(),
+    lease_functions!(),
     r#"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
 local head = first_live_waiter()
 if head == nil then
-  redis.call('DEL', KEYS[1])
+  redis.call('DEL', KEYS[1], KEYS[3])
   return 1
 end
 local ttl, next = string.match(head, '^(%d+):(.*)$')
-redis.call('ZREM', KEYS[3], head)
 redis.call('ZREM', KEYS[4], head)
-redis.call('SET', KEYS[1], next, 'PX', ttl)
-local fence = redis.call('INCR', KEYS[2])
+redis.call('ZREM', KEYS[5], head)
+local window = int(math.min(tonumber(ttl), tonumber(ARGV[3])))
+local fence = next_fence()
+redis.call('SET', KEYS[3], int(fence), 'PX', window)
+redis.call('SET', KEYS[1], next, 'PX', window)
 local wake = ARGV[2] .. next
-redis.call('RPUSH', wake, fence)
-redis.call('PEXPIRE', wake, ttl)
+redis.call('RPUSH', wake, int(fence))
+redis.call('PEXPIRE', wake, window)
 return 1
 "#
 );
 
 /// A waiter gives up: leaves the queue, and nudges the new head if the lock is free. If the lock
-/// was handed to it meanwhile, it keeps it instead.
+/// was handed to it meanwhile, it claims it instead.
 ///
-/// ARGV[1] token, ARGV[2] its TTL ms, ARGV[3] wake-list prefix.
+/// KEYS: all five. ARGV[1] token, ARGV[2] its TTL ms, ARGV[3] wake-list prefix, ARGV[4] how
+/// long a nudge waits for its waiter (ms).
 /// Returns `{1, fence}` if ARGV[1] holds the lock, `{0}` after leaving the queue.
 pub const LEASE_CANCEL: &str = concat!(
-    waiter_functions!(),
+    lease_functions!(),
     r#"
 redis.call('DEL', ARGV[3] .. ARGV[1])
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return {1, tonumber(redis.call('GET', KEYS[2]) or '0')}
+  return {1, claim(ARGV[1], ARGV[2])}
 end
 local me = ARGV[2] .. ':' .. ARGV[1]
-redis.call('ZREM', KEYS[3], me)
 redis.call('ZREM', KEYS[4], me)
+redis.call('ZREM', KEYS[5], me)
 if redis.call('EXISTS', KEYS[1]) == 0 then
   local head = first_live_waiter()
   if head then
-    nudge(ARGV[3], head)
+    nudge(ARGV[3], head, ARGV[4])
   end
 end
 return {0}
@@ -143,40 +186,61 @@ return {0}
 
 /// Deletes the lock whoever holds it (operators' tool), and nudges the first live waiter.
 ///
-/// ARGV[1] wake-list prefix. Returns 1 if a lock was deleted, else 0.
+/// KEYS: all five. ARGV[1] wake-list prefix, ARGV[2] how long a nudge waits (ms).
+/// Returns 1 if a lock was deleted, else 0.
 pub const FORCE_RELEASE: &str = concat!(
-    waiter_functions!(),
+    lease_functions!(),
     r#"
 local existed = redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[3])
 local head = first_live_waiter()
 if head then
-  nudge(ARGV[1], head)
+  nudge(ARGV[1], head, ARGV[2])
 end
 return existed
 "#
 );
 
-/// Owner-checked extension (compare-and-PEXPIRE).
+/// Owner-checked extension (compare-and-PEXPIRE of the lock and its fence).
 ///
-/// KEYS[1] lock. ARGV[1] token, ARGV[2] TTL ms.
+/// KEYS: the first three. ARGV[1] token, ARGV[2] TTL ms.
 /// Returns 1 if ARGV[1] holds the lock and its TTL is now ARGV[2] ms, else 0 (untouched).
 pub const EXTEND: &str = r#"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[3], ARGV[2])
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
 "#;
 
-/// The owner's view of the lock.
+/// The owner's view of the lock: its PTTL and the holder's fence. A lock held by ARGV[1]
+/// without a fence (taken with `acquire()`, or its fence key evicted) gets a fresh one when
+/// ARGV[2] is `1`.
 ///
-/// KEYS[1] lock, KEYS[2] fence counter. ARGV[1] token.
-/// Returns `{PTTL ms, fence}` if ARGV[1] holds the lock, `{-2, 0}` otherwise.
-pub const OWNER_STATE: &str = r#"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return {redis.call('PTTL', KEYS[1]), tonumber(redis.call('GET', KEYS[2]) or '0')}
+/// KEYS: the first three. ARGV[1] token, ARGV[2] `1` to assign a missing fence, else `0`.
+/// Returns `{PTTL ms, fence (0: none)}` if ARGV[1] holds the lock, `{-2, 0}` otherwise.
+pub const OWNER_STATE: &str = concat!(
+    lease_functions!(),
+    r#"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return {-2, 0}
 end
-return {-2, 0}
-"#;
+local pttl = redis.call('PTTL', KEYS[1])
+local fence = tonumber(redis.call('GET', KEYS[3]) or '')
+if fence == nil then
+  if ARGV[2] ~= '1' then
+    return {pttl, 0}
+  end
+  fence = next_fence()
+  if pttl > 0 then
+    redis.call('SET', KEYS[3], int(fence), 'PX', pttl)
+  else
+    redis.call('SET', KEYS[3], int(fence))
+  end
+end
+return {pttl, fence}
+"#
+);
 
 /// [`LEASE_ACQUIRE`], hashed once.
 pub static LEASE_ACQUIRE_SCRIPT: LuaScript = LuaScript::new(LEASE_ACQUIRE);

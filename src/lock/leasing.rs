@@ -1,36 +1,223 @@
 //! Taking leases: fair blocking acquisition, `restore`, and the operators' queries.
 //!
 //! Fair waiting (see [`super::lease_scripts`]): a waiter joins a per-key queue in arrival order
-//! and blocks on its own wake list (BLPOP). A release hands the lock straight to the first
-//! live waiter and pushes the new fence onto its wake list, so the lock passes in arrival
-//! order with one round trip on each side and no sleeping. Waiters refresh a heartbeat every
-//! [`HEARTBEAT`]; one that stops (killed, or gave up without cancelling) is skipped after
-//! [`ALIVE_WINDOW`]. A waiter also wakes when the holder's TTL runs out, so a holder that dies
-//! without releasing strands nobody.
+//! and blocks on its own wake list (BLPOP). A release hands the lock straight to the first live
+//! waiter for a [`CLAIM_WINDOW`] and pushes the new fence onto its wake list; the waiter wakes
+//! and claims it (extends it to its own TTL), so the lock passes in arrival order without
+//! sleeping or polling, and a waiter that died just before its turn holds the others up for the
+//! claim window only. Waiters refresh a heartbeat every [`HEARTBEAT`]; one that stops is
+//! skipped after [`ALIVE_WINDOW`]. A waiter also wakes when the holder's TTL runs out, so a
+//! holder that dies without releasing strands nobody.
+//!
+//! Inside a wait, a lost connection, a timeout or a server that is loading or busy is retried
+//! until the deadline (the place in the queue is kept while heartbeats reach the server); the
+//! error is returned only if the deadline passes without an answer. On every way out without the
+//! lock, the waiter leaves the queue (best effort: if Redis is unreachable its place expires
+//! with its heartbeat).
 
 use std::time::{Duration, Instant};
 
 use super::error::{Error, ErrorKind, Result, quote_key};
-use super::keys::LockKeys;
+use super::keys::{LockKeys, check_lock_name};
 use super::lease::{Grant, Lease, unexpected};
 use super::lease_scripts::{
     FORCE_RELEASE_SCRIPT, LEASE_ACQUIRE_SCRIPT, LEASE_CANCEL_SCRIPT, OWNER_STATE_SCRIPT,
 };
 use super::locker::{Locker, check_nonempty, ttl_ms, wait_duration};
-use super::resp::{self, Reply};
+use super::pool::Resend;
+use super::resp;
 use super::scripts::{Keys, LuaScript, int_reply, ints_reply};
 
 /// How often a waiter refreshes its place in the queue.
 pub const HEARTBEAT: Duration = Duration::from_millis(500);
 /// How long a waiter keeps its place without a heartbeat.
 pub const ALIVE_WINDOW: Duration = Duration::from_millis(2000);
+/// How long a lock handed over to a waiter stays its own before the waiter claims it (extends
+/// it to its TTL). Locks with a shorter TTL are handed over with their TTL and need no claim.
+pub const CLAIM_WINDOW: Duration = ALIVE_WINDOW;
+/// The pause before retrying after a transient failure inside a wait.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
 /// The outcome of one acquisition attempt.
-enum Attempt {
+#[derive(Debug, PartialEq, Eq)]
+pub enum Attempt {
     /// Held, with this fence.
     Held(i64),
     /// Busy; the holder's lock has this PTTL (ms; -1 none, -2 free but not our turn).
     Busy(i64),
+}
+
+/// One `lock()` call's place in line for one lock: its token, TTL and wake list. `lock()` drives
+/// it; tests drive its steps one by one.
+pub struct Waiter<'a> {
+    locker: &'a Locker,
+    /// The lock's keys.
+    pub keys: LockKeys,
+    /// The token this waiter will hold the lock with.
+    pub token: Vec<u8>,
+    ttl: Duration,
+    wake: Vec<u8>,
+}
+
+impl<'a> Waiter<'a> {
+    /// A waiter for the lock named by `keys`, holding it with `token` for `ttl` once it gets it.
+    pub fn new(locker: &'a Locker, keys: LockKeys, token: Vec<u8>, ttl: Duration) -> Self {
+        let wake = keys.wake(&token);
+        Waiter {
+            locker,
+            keys,
+            token,
+            ttl,
+            wake,
+        }
+    }
+
+    /// One attempt: takes (or claims) the lock, or, with `queue`, joins or refreshes its place
+    /// in the queue.
+    pub fn attempt(&self, queue: bool) -> Result<Attempt> {
+        let (mut ttl_digits, mut window_digits) = ([0u8; 20], [0u8; 20]);
+        let ttl_ms = resp::decimal(&mut ttl_digits, self.ttl.as_millis() as u64);
+        let window = if queue {
+            ALIVE_WINDOW.as_millis() as u64
+        } else {
+            0
+        };
+        let window = resp::decimal(&mut window_digits, window);
+        let args: [&[u8]; 4] = [&self.token, ttl_ms, window, &self.keys.wake_prefix];
+        attempt_reply(Some(self.run(&LEASE_ACQUIRE_SCRIPT, &args)?))
+    }
+
+    /// Blocks on the wake list for up to `block` (BLPOP), then attempts again in the same
+    /// round trip (the attempt is pipelined behind the BLPOP, so the server runs it the moment
+    /// the BLPOP returns): it claims the lock if a release handed it over, else it refreshes the
+    /// heartbeat and tells the lock's PTTL.
+    pub fn wait_then_attempt(&self, block: Duration) -> Result<Attempt> {
+        let seconds = format!("{:.3}", block.as_secs_f64().max(0.001));
+        let (mut ttl_digits, mut window_digits) = ([0u8; 20], [0u8; 20]);
+        let ttl_ms = resp::decimal(&mut ttl_digits, self.ttl.as_millis() as u64);
+        let window = resp::decimal(&mut window_digits, ALIVE_WINDOW.as_millis() as u64);
+        let args: [&[u8]; 4] = [&self.token, ttl_ms, window, &self.keys.wake_prefix];
+        let all = self.keys.all();
+        let client = self.locker.client();
+        let limit = block + client.timeouts().read;
+        let reply = client
+            .run(|conn| {
+                resp::command(
+                    conn.command_buffer(),
+                    &[b"BLPOP", &self.wake, seconds.as_bytes()],
+                );
+                LEASE_ACQUIRE_SCRIPT.pipelined(conn, Keys::List(&all), &args);
+                conn.send()?;
+                conn.read_reply_within(Some(limit), |_| ())?;
+                LEASE_ACQUIRE_SCRIPT.read_pipelined(conn, Keys::List(&all), &args, ints_reply)
+            })
+            .map_err(|e| e.context("lock"))?;
+        attempt_reply(reply)
+    }
+
+    /// Leaves the queue; `Some(fence)` if the lock was handed over meanwhile (then it is claimed
+    /// and held).
+    pub fn cancel(&self) -> Result<Option<i64>> {
+        let (mut ttl_digits, mut nudge_digits) = ([0u8; 20], [0u8; 20]);
+        let ttl_ms = resp::decimal(&mut ttl_digits, self.ttl.as_millis() as u64);
+        let nudge = resp::decimal(&mut nudge_digits, ALIVE_WINDOW.as_millis() as u64);
+        let args: [&[u8]; 4] = [&self.token, ttl_ms, &self.keys.wake_prefix, nudge];
+        match self.run(&LEASE_CANCEL_SCRIPT, &args)?.as_slice() {
+            [1, fence] => Ok(Some(*fence)),
+            [0] => Ok(None),
+            _ => Err(unexpected("lock")),
+        }
+    }
+
+    /// Runs a lease script on the lock's five keys; its reply as integers.
+    fn run(&self, script: &LuaScript, args: &[&[u8]]) -> Result<Vec<i64>> {
+        let all = self.keys.all();
+        self.locker
+            .client()
+            .run(|conn| script.run(conn, Keys::List(&all), args, ints_reply))
+            .map_err(|e| e.context("lock"))?
+            .ok_or_else(|| unexpected("lock"))
+    }
+
+    /// Waits in line until the lock is ours (`Some(fence)`) or `deadline` passes (`None`).
+    /// `wait` false: one attempt, no queueing.
+    pub fn acquire_by(&self, deadline: Instant, wait: bool) -> Result<Option<i64>> {
+        if !wait {
+            return match self.attempt(false)? {
+                Attempt::Held(fence) => Ok(Some(fence)),
+                Attempt::Busy(_) => Ok(None),
+            };
+        }
+        match self.wait_in_line(deadline) {
+            Ok(Some(fence)) => Ok(Some(fence)),
+            // The wait is over without the lock: leave the queue, unless it was handed over at
+            // the last moment (then keep it). If Redis does not answer, the place expires.
+            Ok(None) => Ok(self.cancel().unwrap_or(None)),
+            Err(e) => match self.cancel() {
+                Ok(Some(fence)) => Ok(Some(fence)),
+                _ => Err(e),
+            },
+        }
+    }
+
+    fn wait_in_line(&self, deadline: Instant) -> Result<Option<i64>> {
+        let mut pttl = loop {
+            match self.attempt(true) {
+                Ok(Attempt::Held(fence)) => return Ok(Some(fence)),
+                Ok(Attempt::Busy(pttl)) => break pttl,
+                Err(e) => self.pause_after(e, deadline)?,
+            }
+        };
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            // Sleep until handed the lock, nudged, due for a heartbeat, or the holder's TTL
+            // runs out (it may have died), whichever comes first; then attempt again.
+            let mut block = left.min(HEARTBEAT);
+            if pttl >= 0 {
+                block = block.min(Duration::from_millis(pttl as u64 + 1));
+            }
+            match self.wait_then_attempt(block) {
+                Ok(Attempt::Held(fence)) => return Ok(Some(fence)),
+                Ok(Attempt::Busy(now)) => pttl = now,
+                Err(e) => {
+                    self.pause_after(e, deadline)?;
+                    pttl = -2;
+                }
+            }
+        }
+    }
+
+    /// After a failed command inside a wait: `Ok` (after a short pause) to try again if the
+    /// failure is transient and the deadline has not passed, else the error.
+    fn pause_after(&self, e: Error, deadline: Instant) -> Result<()> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if !is_transient(&e) || left.is_zero() {
+            return Err(e);
+        }
+        std::thread::sleep(left.min(RETRY_PAUSE));
+        Ok(())
+    }
+}
+
+fn attempt_reply(reply: Option<Vec<i64>>) -> Result<Attempt> {
+    match reply.as_deref() {
+        Some([1, fence]) => Ok(Attempt::Held(*fence)),
+        Some([0, pttl, _position]) => Ok(Attempt::Busy(*pttl)),
+        _ => Err(unexpected("lock")),
+    }
+}
+
+/// Failures a wait rides out: the connection, a timeout, or a server that is restarting,
+/// loading, running a long script, or failing over.
+pub fn is_transient(e: &Error) -> bool {
+    e.is_connection()
+        || e.is_timeout()
+        || ["LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN", "CLUSTERDOWN"]
+            .iter()
+            .any(|code| e.is_server_code(code))
 }
 
 impl Locker {
@@ -45,147 +232,41 @@ impl Locker {
         ttl_seconds: Option<f64>,
         wait_seconds: f64,
     ) -> Result<Option<Lease>> {
-        check_nonempty(key, "key")?;
+        check_lock_name(self.prefix(), key)?;
         let (ttl, watchdog) = match ttl_seconds {
             Some(seconds) => (Duration::from_millis(ttl_ms(seconds, "ttl")?), false),
             None => (self.lease_config().lease_ttl, true),
         };
         let wait = wait_duration(wait_seconds, "wait")?;
-        let keys = LockKeys::new(self.prefix(), key);
-        let token = super::token();
-        let Some(fence) = self.acquire_fairly(&keys, &token, ttl, wait)? else {
+        let keys = LockKeys::new(self.prefix(), key)?;
+        let waiter = Waiter::new(self, keys, super::token().into_bytes(), ttl);
+        let Some(fence) = waiter.acquire_by(Instant::now() + wait, !wait.is_zero())? else {
             return Ok(None);
         };
         Ok(Some(Lease::new(Grant {
             key: key.to_vec(),
-            keys,
-            token,
+            keys: waiter.keys,
+            token: waiter.token,
             fence,
             ttl,
             watchdog,
-            shared: self.shared().clone(),
+            client: self.client().clone(),
             config: self.lease_config(),
         })?))
     }
 
-    fn acquire_fairly(
-        &self,
-        keys: &LockKeys,
-        token: &str,
-        ttl: Duration,
-        wait: Duration,
-    ) -> Result<Option<i64>> {
-        let deadline = Instant::now() + wait;
-        let wake = keys.wake(token.as_bytes());
-        loop {
-            let queue = !wait.is_zero();
-            let pttl = match self.attempt(keys, token, ttl, queue)? {
-                Attempt::Held(fence) => return Ok(Some(fence)),
-                Attempt::Busy(pttl) => pttl,
-            };
-            let left = deadline.saturating_duration_since(Instant::now());
-            if !queue {
-                return Ok(None);
-            }
-            if left.is_zero() {
-                return self.cancel(keys, token, ttl);
-            }
-            // Sleep until handed the lock, nudged, due for a heartbeat, or the holder's TTL
-            // runs out (it may have died), whichever comes first.
-            let mut block = left.min(HEARTBEAT);
-            if pttl >= 0 {
-                block = block.min(Duration::from_millis(pttl as u64 + 1));
-            }
-            if let Some(fence) = self.wait_for_wake(&wake, block)? {
-                return Ok(Some(fence));
-            }
-        }
-    }
-
-    fn attempt(&self, keys: &LockKeys, token: &str, ttl: Duration, queue: bool) -> Result<Attempt> {
-        let (mut ttl_digits, mut window_digits) = ([0u8; 20], [0u8; 20]);
-        let ttl_ms = resp::decimal(&mut ttl_digits, ttl.as_millis() as u64);
-        let window = if queue {
-            ALIVE_WINDOW.as_millis() as u64
-        } else {
-            0
-        };
-        let window = resp::decimal(&mut window_digits, window);
-        let args: [&[u8]; 4] = [token.as_bytes(), ttl_ms, window, &keys.wake_prefix];
-        match self
-            .run_on_lock(&LEASE_ACQUIRE_SCRIPT, keys, &args)?
-            .as_slice()
-        {
-            [1, fence] => Ok(Attempt::Held(*fence)),
-            [0, pttl, _position] => Ok(Attempt::Busy(*pttl)),
-            _ => Err(unexpected("lock")),
-        }
-    }
-
-    /// Runs a lease script on the lock's four keys; its reply as integers.
-    fn run_on_lock(&self, script: &LuaScript, keys: &LockKeys, args: &[&[u8]]) -> Result<Vec<i64>> {
-        let all = keys.all();
-        self.shared()
-            .run(|conn| script.run(conn, Keys::List(&all), args, ints_reply))
-            .map_err(|e| e.context("lock"))?
-            .ok_or_else(|| unexpected("lock"))
-    }
-
-    /// BLPOP on our wake list for up to `block`: `Some(fence)` when a release handed us the
-    /// lock, `None` on a nudge or timeout (then try again).
-    fn wait_for_wake(&self, wake: &[u8], block: Duration) -> Result<Option<i64>> {
-        let seconds = format!("{:.3}", block.as_secs_f64().max(0.001));
-        let limit = block + self.shared().endpoint().read_timeout;
-        let fence = self
-            .shared()
-            .run(|conn| {
-                resp::command(conn.command_buffer(), &[b"BLPOP", wake, seconds.as_bytes()]);
-                conn.send()?;
-                conn.read_reply_within(Some(limit), |reply| match reply {
-                    Reply::Array(items) => match items.as_slice() {
-                        [_, Reply::Bulk(value)] => std::str::from_utf8(value)
-                            .ok()
-                            .and_then(|v| v.parse::<i64>().ok()),
-                        _ => None,
-                    },
-                    _ => None,
-                })
-            })
-            .map_err(|e| e.context("lock"))?;
-        Ok(fence.filter(|&fence| fence > 0))
-    }
-
-    /// Leaves the queue; `Some(fence)` if the lock was handed over meanwhile.
-    fn cancel(&self, keys: &LockKeys, token: &str, ttl: Duration) -> Result<Option<i64>> {
-        let mut digits = [0u8; 20];
-        let ttl_ms = resp::decimal(&mut digits, ttl.as_millis() as u64);
-        let args: [&[u8]; 3] = [token.as_bytes(), ttl_ms, &keys.wake_prefix];
-        match self
-            .run_on_lock(&LEASE_CANCEL_SCRIPT, keys, &args)?
-            .as_slice()
-        {
-            [1, fence] => Ok(Some(*fence)),
-            [0] => Ok(None),
-            _ => Err(unexpected("lock")),
-        }
-    }
-
     /// A lease on `key` held by `token`, taken over from another process (which called
-    /// `detach()`, or stopped caring). Manual mode: it keeps the lock's remaining TTL.
-    /// `Err(Lost)` if `token` does not hold the lock.
+    /// `detach()`, or stopped caring). Manual mode: it keeps the lock's remaining TTL. A lock
+    /// taken without a fence (with `acquire()`) gets a fresh one. `Err(Lost)` if `token` does
+    /// not hold the lock.
     pub fn restore(&self, key: &[u8], token: &[u8]) -> Result<Lease> {
-        check_nonempty(key, "key")?;
         check_nonempty(token, "token")?;
-        let keys = LockKeys::new(self.prefix(), key);
+        let keys = LockKeys::new(self.prefix(), key)?;
+        let all = keys.all();
         let reply = self
-            .shared()
+            .client()
             .run(|conn| {
-                OWNER_STATE_SCRIPT.run(
-                    conn,
-                    Keys::List(&[&keys.lock, &keys.fence]),
-                    &[token],
-                    ints_reply,
-                )
+                OWNER_STATE_SCRIPT.run(conn, Keys::List(&all[..3]), &[token, b"1"], ints_reply)
             })
             .map_err(|e| e.context("restore"))?;
         let (pttl, fence) = match reply.as_deref() {
@@ -204,11 +285,11 @@ impl Locker {
         Lease::new(Grant {
             key: key.to_vec(),
             keys,
-            token: String::from_utf8_lossy(token).into_owned(),
+            token: token.to_vec(),
             fence,
             ttl: Duration::from_millis(pttl.max(0) as u64),
             watchdog: false,
-            shared: self.shared().clone(),
+            client: self.client().clone(),
             config: self.lease_config(),
         })
     }
@@ -228,8 +309,8 @@ impl Locker {
     }
 
     fn pttl(&self, key: &[u8], what: &'static str) -> Result<i64> {
-        check_nonempty(key, "key")?;
-        self.shared()
+        check_lock_name(self.prefix(), key)?;
+        self.client()
             .run(|conn| {
                 let buf = conn.command_buffer();
                 resp::begin(buf, 2);
@@ -245,15 +326,25 @@ impl Locker {
     /// Deletes the lock `key` whoever holds it, and wakes the first waiter. True if a lock was
     /// deleted. For operators: the holder's lease reports lost on its next call.
     pub fn force_release(&self, key: &[u8]) -> Result<bool> {
-        check_nonempty(key, "key")?;
-        let keys = LockKeys::new(self.prefix(), key);
+        let keys = LockKeys::new(self.prefix(), key)?;
         let all = keys.all();
-        self.shared()
-            .run(|conn| {
-                FORCE_RELEASE_SCRIPT.run(conn, Keys::List(&all), &[&keys.wake_prefix], int_reply)
-            })
-            .map_err(|e| e.context("forceRelease"))?
-            .map(|n| n == 1)
-            .ok_or_else(|| unexpected("forceRelease"))
+        let mut digits = [0u8; 20];
+        let nudge = resp::decimal(&mut digits, ALIVE_WINDOW.as_millis() as u64);
+        self.client()
+            .run_once(
+                Resend::ProvesOnly(|&deleted| deleted, "forceRelease"),
+                |conn| {
+                    FORCE_RELEASE_SCRIPT
+                        .run(
+                            conn,
+                            Keys::List(&all),
+                            &[&keys.wake_prefix, nudge],
+                            int_reply,
+                        )?
+                        .map(|n| n == 1)
+                        .ok_or_else(|| unexpected("forceRelease"))
+                },
+            )
+            .map_err(|e| e.context("forceRelease"))
     }
 }

@@ -11,12 +11,13 @@
 //! - A lost reply: `SET key value NX GET` returns the current value when the key exists, so
 //!   repeating an acquire with the same value recognises the caller's own lock and reports true.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::config::{Config, LeaseConfig, php_float};
+use super::conn::Timeouts;
 use super::error::{Error, Result};
-use super::pool::{self, Shared};
+use super::keys::{check_lock_name, check_prefix};
+use super::pool::{self, Client, Resend};
 use super::resp::{self, Reply};
 use super::scripts::{ACQUIRE_SCRIPT, Keys, RELEASE_SCRIPT, int_reply};
 
@@ -27,7 +28,7 @@ pub const MAX_TTL_MS: u64 = 1_000_000_000_000;
 /// A lock client: a shared connection plus a key prefix.
 #[derive(Clone)]
 pub struct Locker {
-    shared: Arc<Shared>,
+    client: Client,
     prefix: Vec<u8>,
     masked_dsn: String,
     lease: LeaseConfig,
@@ -85,30 +86,39 @@ pub fn check_nonempty(bytes: &[u8], name: &str) -> Result<()> {
 }
 
 impl Locker {
-    /// A locker for `config`. Shares the connection of every other locker with the same
-    /// endpoint; does no I/O.
-    pub fn new(config: Config) -> Locker {
-        Locker {
-            shared: pool::shared(config.endpoint),
-            prefix: config.prefix,
-            masked_dsn: config.masked_dsn,
-            lease: config.lease,
-        }
+    /// A locker for `config`. Shares the connection of every other locker of the same server
+    /// (address, credentials, database); does no I/O. Errors if the prefix is reserved.
+    pub fn new(config: Config) -> Result<Locker> {
+        check_prefix(&config.prefix)?;
+        let client = Client::new(
+            pool::shared(&config.endpoint),
+            Timeouts::of(&config.endpoint),
+        );
+        Ok(Locker::with_client(client, config))
     }
 
     /// A locker with a connection of its own (not shared with other lockers). No I/O.
-    pub fn unshared(config: Config) -> Locker {
+    pub fn unshared(config: Config) -> Result<Locker> {
+        check_prefix(&config.prefix)?;
+        let client = Client::new(
+            pool::private(&config.endpoint),
+            Timeouts::of(&config.endpoint),
+        );
+        Ok(Locker::with_client(client, config))
+    }
+
+    fn with_client(client: Client, config: Config) -> Locker {
         Locker {
-            shared: pool::private(config.endpoint),
+            client,
             prefix: config.prefix,
             masked_dsn: config.masked_dsn,
             lease: config.lease,
         }
     }
 
-    /// The shared connection state.
-    pub fn shared(&self) -> &Arc<Shared> {
-        &self.shared
+    /// The connection and this locker's timeouts.
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     /// The DSN it was built from, user name and password masked.
@@ -132,7 +142,7 @@ impl Locker {
     /// `value` (then its TTL is reset to `ttl_seconds`). Returns false if another value holds
     /// it; that lock and its TTL are left untouched.
     pub fn acquire(&self, key: &[u8], value: &[u8], ttl_seconds: f64) -> Result<bool> {
-        check_nonempty(key, "key")?;
+        check_lock_name(&self.prefix, key)?;
         check_nonempty(value, "value")?;
         let ms = ttl_ms(ttl_seconds, "expireTime")?;
         self.acquire_ms(key, value, ms)
@@ -141,9 +151,10 @@ impl Locker {
     fn acquire_ms(&self, key: &[u8], value: &[u8], ms: u64) -> Result<bool> {
         let mut ms_buf = [0u8; 20];
         let ms_text = resp::decimal(&mut ms_buf, ms);
-        self.shared
+        let shared = self.client.shared();
+        self.client
             .run(|conn| {
-                if !self.shared.legacy_set() {
+                if !shared.legacy_set() {
                     let buf = conn.command_buffer();
                     resp::raw(buf, b"*7\r\n$3\r\nSET\r\n");
                     resp::arg2(buf, &self.prefix, key);
@@ -164,7 +175,7 @@ impl Locker {
                         Ok(SetOutcome::Unexpected) => return Err(unexpected("SET")),
                         Err(e) if e.is_server_code("ERR") && e.message().contains("syntax") => {
                             // Redis < 7.0 cannot combine NX and GET: use the script from now on.
-                            self.shared.set_legacy_set();
+                            shared.set_legacy_set();
                         }
                         Err(e) => return Err(e),
                     }
@@ -195,7 +206,7 @@ impl Locker {
         max_retries: i64,
         retry_interval: f64,
     ) -> Result<bool> {
-        check_nonempty(key, "key")?;
+        check_lock_name(&self.prefix, key)?;
         check_nonempty(value, "value")?;
         let ms = ttl_ms(ttl_seconds, "expireTime")?;
         if max_retries < 0 {
@@ -204,11 +215,14 @@ impl Locker {
             )));
         }
         let interval = wait_duration(retry_interval, "retryInterval")?;
-        let total = retry_interval * max_retries as f64;
-        if total > ttl_seconds {
+        // Compared in whole milliseconds, as Redis counts: 0.1 × 3 is not more than 0.3.
+        let interval_ms = (retry_interval * 1000.0).round() as u128;
+        let total_ms = interval_ms * max_retries as u128;
+        if total_ms > u128::from(ms) {
             return Err(Error::invalid(format!(
-                "retryInterval × maxRetries ({total} s) must not exceed expireTime \
-                 ({ttl_seconds} s)"
+                "retryInterval × maxRetries ({} s) must not exceed expireTime ({} s)",
+                total_ms as f64 / 1000.0,
+                ms as f64 / 1000.0
             )));
         }
         let mut attempt = 0;
@@ -229,15 +243,18 @@ impl Locker {
     /// Returns true if `value` held the lock and it is now deleted; false if the lock had
     /// expired or belongs to another value (which stays untouched).
     pub fn release(&self, key: &[u8], value: &[u8]) -> Result<bool> {
-        check_nonempty(key, "key")?;
+        check_lock_name(&self.prefix, key)?;
         check_nonempty(value, "value")?;
-        self.shared
-            .run(|conn| {
-                RELEASE_SCRIPT
-                    .run(conn, Keys::One(&self.prefix, key), &[value], int_reply)?
-                    .map(|n| n == 1)
-                    .ok_or_else(|| unexpected("the release script"))
-            })
+        self.client
+            .run_once(
+                Resend::ProvesOnly(|&released| released, "release"),
+                |conn| {
+                    RELEASE_SCRIPT
+                        .run(conn, Keys::One(&self.prefix, key), &[value], int_reply)?
+                        .map(|n| n == 1)
+                        .ok_or_else(|| unexpected("the release script"))
+                },
+            )
             .map_err(|e| e.context("release"))
     }
 }

@@ -7,8 +7,8 @@
 //! - [`pool`]: one connection per endpoint per process; fork safety; reconnects.
 //! - [`scripts`]: the Lua scripts.
 //! - [`locker`]: the documents' API: acquire, retry_acquire, release.
-//! - [`keys`], [`lease_scripts`], [`leasing`], [`lease`], [`watchdog`]: leases with fencing,
-//!   fair blocking waits, renewal, and release at request end.
+//! - [`keys`], [`lease_scripts`], [`leasing`], [`lease`], [`watchdog`], [`request`]: leases
+//!   with fencing, fair blocking waits, renewal, and release at request end.
 
 pub mod config;
 pub mod conn;
@@ -19,6 +19,7 @@ pub mod lease_scripts;
 pub mod leasing;
 pub mod locker;
 pub mod pool;
+pub mod request;
 pub mod resp;
 pub mod scripts;
 pub mod watchdog;

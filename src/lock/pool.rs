@@ -1,85 +1,150 @@
-//! One connection per endpoint per process, shared by every `RedisLock` built with that DSN and
-//! kept across PHP requests.
+//! The per-process registry of connections: one per server (address, credentials, database),
+//! shared by every `RedisLock` built for that server whatever its timeouts, and kept across PHP
+//! requests.
 //!
 //! Rules enforced here, and nowhere else:
 //! - The first command connects; building a lock does no I/O.
+//! - Timeouts travel with each call ([`Client`]), not with the connection: 2,000 objects with
+//!   2,000 different `readTimeout`s share one socket.
+//! - The registry is bounded: when it holds [`IDLE_LIMIT`] servers, adding one closes the
+//!   connections no object uses any more. Sockets open in a process are therefore at most the
+//!   servers used by live objects, plus [`IDLE_LIMIT`].
 //! - A connection opened by another process (we are a `pcntl_fork()` child, or an FPM worker
 //!   forked after the master connected) is never used: the child opens its own. Dropping the
 //!   inherited socket only closes the child's copy of the descriptor; the parent's connection
 //!   is untouched.
 //! - After a timeout, a lost connection or a protocol error the connection is dropped.
-//! - When a *reused* connection turns out to be dead (the server restarted, or closed an idle
-//!   client), the command is sent once more on a fresh connection. Every command the engine
-//!   sends is safe to repeat with the same arguments (see `Locker`), so this resolves to the
-//!   truth instead of reporting a stale socket as an error.
+//! - Before a command goes out on a reused connection, a non-blocking peek checks that the server
+//!   has not closed it (restart, idle timeout): then a fresh connection is opened first and the
+//!   command is sent exactly once. If a reused connection breaks *after* the command went out,
+//!   the command is sent once more on a fresh connection only when the caller says what a resent
+//!   reply proves ([`Resend`]): a release that finds its lock gone on the second try cannot tell
+//!   whether its first try released it, so that outcome is an error saying so, never a `false`.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
-use super::config::Endpoint;
-use super::conn::Connection;
-use super::error::{ErrorKind, Result};
+use super::config::{Address, Endpoint};
+use super::conn::{Connection, Timeouts};
+use super::error::{Error, ErrorKind, Result};
 
-/// The shared state of one endpoint.
+/// How many servers the registry keeps connections to before it closes unused ones.
+pub const IDLE_LIMIT: usize = 16;
+
+/// What identifies one connection: where, as whom, which database (not the timeouts).
+#[derive(Clone)]
+pub struct ServerKey(Endpoint);
+
+impl ServerKey {
+    fn parts(&self) -> (&Address, &Option<String>, &Option<String>, i64) {
+        let e = &self.0;
+        (&e.address, &e.username, &e.password, e.database)
+    }
+}
+
+impl PartialEq for ServerKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for ServerKey {}
+
+impl Hash for ServerKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.parts().hash(state);
+    }
+}
+
+/// What a command's reply proves when it had to be sent a second time, because the connection
+/// broke after the first send (which may or may not have taken effect).
+#[derive(Clone, Copy)]
+pub enum Resend<R> {
+    /// The command is idempotent: the second reply is the truth.
+    Safe,
+    /// The second reply is the truth only when this says so; otherwise the outcome is unknown and
+    /// the call fails with a connection error naming `what`.
+    ProvesOnly(fn(&R) -> bool, &'static str),
+}
+
+/// The shared state of one server.
 pub struct Shared {
-    endpoint: Endpoint,
+    server: ServerKey,
     conn: Mutex<Option<Connection>>,
     /// Set once the server has shown it does not know `SET ... NX GET` (Redis < 7.0).
     legacy_set: AtomicBool,
 }
 
-fn registry() -> MutexGuard<'static, HashMap<Endpoint, Arc<Shared>>> {
-    static REGISTRY: OnceLock<Mutex<HashMap<Endpoint, Arc<Shared>>>> = OnceLock::new();
+fn registry() -> MutexGuard<'static, HashMap<ServerKey, Arc<Shared>>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<ServerKey, Arc<Shared>>>> = OnceLock::new();
     REGISTRY
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The shared state for `endpoint`, created on first use. No I/O.
-pub fn shared(endpoint: Endpoint) -> Arc<Shared> {
+/// The shared state for `endpoint`'s server, created on first use. No I/O.
+pub fn shared(endpoint: &Endpoint) -> Arc<Shared> {
+    let key = ServerKey(endpoint.clone());
     let mut map = registry();
-    if let Some(existing) = map.get(&endpoint) {
+    if let Some(existing) = map.get(&key) {
         return Arc::clone(existing);
     }
-    let created = private(endpoint.clone());
-    map.insert(endpoint, Arc::clone(&created));
+    if map.len() >= IDLE_LIMIT {
+        // Only the registry holds these: no object uses them.
+        map.retain(|_, shared| Arc::strong_count(shared) > 1);
+    }
+    let created = private(endpoint);
+    map.insert(key, Arc::clone(&created));
     created
 }
 
 /// State with a connection of its own, not shared through the registry (for a background
 /// thread, or a test that needs several clients in one process). No I/O.
-pub fn private(endpoint: Endpoint) -> Arc<Shared> {
+pub fn private(endpoint: &Endpoint) -> Arc<Shared> {
     Arc::new(Shared {
-        endpoint,
+        server: ServerKey(endpoint.clone()),
         conn: Mutex::new(None),
         legacy_set: AtomicBool::new(false),
     })
 }
 
-/// Forgets every endpoint and closes this process's connections (module shutdown). Lockers
-/// still alive keep their own endpoint state.
+/// Forgets every server and closes this process's connections (module shutdown). Lockers
+/// still alive keep their own state.
 pub fn shutdown() {
     drop(std::mem::take(&mut *registry()));
 }
 
-/// A snapshot of the registry for `phpinfo()` and tests: each endpoint's safe description and
+/// A snapshot of the registry for `phpinfo()` and tests: each server's safe description and
 /// whether this process has an open connection to it.
 pub fn describe_all() -> Vec<(String, bool)> {
     let pid = std::process::id();
     let mut rows: Vec<(String, bool)> = registry()
         .values()
-        .map(|s| (s.endpoint.describe(), s.is_connected(pid)))
+        .map(|s| (s.server.0.describe(), s.is_connected(pid)))
         .collect();
     rows.sort();
     rows
 }
 
+/// How many connections of the registry are open in this process (for tests).
+pub fn open_connections() -> usize {
+    let pid = std::process::id();
+    registry().values().filter(|s| s.is_connected(pid)).count()
+}
+
 impl Shared {
-    /// The endpoint this state belongs to.
+    /// The server this state belongs to (its timeouts are those of the first user; calls bring
+    /// their own).
     pub fn endpoint(&self) -> &Endpoint {
-        &self.endpoint
+        &self.server.0
+    }
+
+    /// The identity of the server (for maps keyed by connection).
+    pub fn key(&self) -> &ServerKey {
+        &self.server
     }
 
     fn slot(&self) -> MutexGuard<'_, Option<Connection>> {
@@ -100,29 +165,40 @@ impl Shared {
         self.legacy_set.store(true, Ordering::Relaxed);
     }
 
-    /// Runs `op` on this process's connection, connecting first if needed. See the module docs
-    /// for when the connection is dropped and when `op` runs a second time.
-    pub fn run<R>(&self, mut op: impl FnMut(&mut Connection) -> Result<R>) -> Result<R> {
+    fn open(&self, timeouts: Timeouts) -> Result<Connection> {
+        Connection::open(&self.server.0, timeouts)
+    }
+
+    /// Runs `op` on this process's connection with `timeouts`, connecting first if needed. See
+    /// the module docs for when the connection is dropped and when `op` runs a second time.
+    pub fn run<R>(
+        &self,
+        timeouts: Timeouts,
+        resend: Resend<R>,
+        mut op: impl FnMut(&mut Connection) -> Result<R>,
+    ) -> Result<R> {
         let mut slot = self.slot();
         let pid = std::process::id();
         let reused = match slot.as_ref() {
-            Some(conn) if conn.pid() == pid => true,
+            Some(conn) if conn.pid() == pid && conn.is_reusable() => true,
             _ => {
-                // Either none, or inherited across fork: never talk over the parent's socket.
+                // None, closed by the server, or inherited across fork: never talk over the
+                // parent's socket.
                 *slot = None;
-                *slot = Some(Connection::open(&self.endpoint)?);
+                *slot = Some(self.open(timeouts)?);
                 false
             }
         };
         let conn = slot
             .as_mut()
             .expect("connection was just checked or opened");
+        conn.set_read_timeout(timeouts.read);
         match op(conn) {
             Ok(r) => Ok(r),
             Err(e) if e.kind() == ErrorKind::Server => Err(e),
             Err(e) if reused && e.kind() == ErrorKind::Connection => {
                 *slot = None;
-                let fresh = slot.insert(Connection::open(&self.endpoint)?);
+                let fresh = slot.insert(self.open(timeouts)?);
                 let result = op(fresh);
                 if result
                     .as_ref()
@@ -130,12 +206,75 @@ impl Shared {
                 {
                     *slot = None;
                 }
-                result
+                match (result, resend) {
+                    (Ok(r), Resend::ProvesOnly(proves, what)) if !proves(&r) => {
+                        Err(unknown_outcome(&e, what))
+                    }
+                    (result, _) => result,
+                }
             }
             Err(e) => {
                 *slot = None;
                 Err(e)
             }
         }
+    }
+}
+
+fn unknown_outcome(first: &Error, what: &str) -> Error {
+    Error::new(
+        ErrorKind::Connection,
+        format!(
+            "{}; sent again on a new connection, it found nothing left to do, so whether the \
+             first {what} took effect is unknown",
+            first.message()
+        ),
+    )
+}
+
+/// A connection to one server plus the timeouts of the `RedisLock` that uses it: what every
+/// operation runs on. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    shared: Arc<Shared>,
+    timeouts: Timeouts,
+}
+
+impl Client {
+    /// A client of `shared` with `timeouts`.
+    pub fn new(shared: Arc<Shared>, timeouts: Timeouts) -> Client {
+        Client { shared, timeouts }
+    }
+
+    /// The shared connection state.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// This client's timeouts.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// The same connection with other timeouts.
+    pub fn with_timeouts(&self, timeouts: Timeouts) -> Client {
+        Client {
+            shared: Arc::clone(&self.shared),
+            timeouts,
+        }
+    }
+
+    /// Runs an idempotent operation (see [`Shared::run`]).
+    pub fn run<R>(&self, op: impl FnMut(&mut Connection) -> Result<R>) -> Result<R> {
+        self.shared.run(self.timeouts, Resend::Safe, op)
+    }
+
+    /// Runs an operation whose resent reply proves only what `resend` says.
+    pub fn run_once<R>(
+        &self,
+        resend: Resend<R>,
+        op: impl FnMut(&mut Connection) -> Result<R>,
+    ) -> Result<R> {
+        self.shared.run(self.timeouts, resend, op)
     }
 }

@@ -4,6 +4,7 @@
 //! The documents' API scripts are here; the lease scripts are in [`super::lease_scripts`].
 
 use std::sync::OnceLock;
+use std::time::Instant;
 
 use super::conn::Connection;
 use super::error::Result;
@@ -35,6 +36,9 @@ if current == ARGV[1] then
   return 1
 end
 return 0"#;
+
+/// One call of a script in a pipeline: its keys and its arguments.
+pub type Call<'a> = (Vec<&'a [u8]>, Vec<&'a [u8]>);
 
 /// The keys a script call passes.
 #[derive(Clone, Copy)]
@@ -97,8 +101,25 @@ impl LuaScript {
         args: &[&[u8]],
         f: impl Fn(Reply<'_>) -> R,
     ) -> Result<R> {
-        Self::encode(conn.command_buffer(), self.evalsha_head(), keys, args);
+        self.pipelined(conn, keys, args);
         conn.send()?;
+        self.read_pipelined(conn, keys, args, f)
+    }
+
+    /// Encodes an EVALSHA of the script after whatever the command buffer already holds (send it
+    /// with the rest, then read its reply with [`LuaScript::read_pipelined`]).
+    pub fn pipelined(&self, conn: &mut Connection, keys: Keys<'_>, args: &[&[u8]]) {
+        Self::encode(conn.command_buffer(), self.evalsha_head(), keys, args);
+    }
+
+    /// Reads the reply of a [`LuaScript::pipelined`] call; on NOSCRIPT, runs it again by EVAL.
+    pub fn read_pipelined<R>(
+        &self,
+        conn: &mut Connection,
+        keys: Keys<'_>,
+        args: &[&[u8]],
+        f: impl Fn(Reply<'_>) -> R,
+    ) -> Result<R> {
         match conn.read_reply(&f) {
             Err(e) if e.is_server_code("NOSCRIPT") => {
                 let head = resp::encode_args(&[b"EVAL", self.body.as_bytes()]);
@@ -108,6 +129,54 @@ impl LuaScript {
             }
             other => other,
         }
+    }
+
+    /// Runs the script once per call in `calls` (keys, args) in one pipeline: one write, then
+    /// the replies in order, all read by `deadline`. A server error fails only its own call;
+    /// after NOSCRIPT the failed calls are sent again (the first by EVAL, which loads the
+    /// script). The outer error is a connection, timeout or protocol failure: then which calls
+    /// took effect is unknown.
+    pub fn run_many<R>(
+        &self,
+        conn: &mut Connection,
+        calls: &[Call<'_>],
+        deadline: Instant,
+        f: impl Fn(Reply<'_>) -> R,
+    ) -> Result<Vec<Result<R>>> {
+        for (keys, args) in calls {
+            Self::encode(
+                conn.command_buffer(),
+                self.evalsha_head(),
+                Keys::List(keys),
+                args,
+            );
+        }
+        conn.send()?;
+        let mut results = Vec::with_capacity(calls.len());
+        for _ in calls {
+            results.push(read_one(conn, deadline, &f)?);
+        }
+        let missing: Vec<usize> = (0..calls.len())
+            .filter(|&i| matches!(&results[i], Err(e) if e.is_server_code("NOSCRIPT")))
+            .collect();
+        if missing.is_empty() {
+            return Ok(results);
+        }
+        let eval_head = resp::encode_args(&[b"EVAL", self.body.as_bytes()]);
+        for (n, &i) in missing.iter().enumerate() {
+            let head = if n == 0 {
+                &eval_head
+            } else {
+                self.evalsha_head()
+            };
+            let (keys, args) = &calls[i];
+            Self::encode(conn.command_buffer(), head, Keys::List(keys), args);
+        }
+        conn.send()?;
+        for &i in &missing {
+            results[i] = read_one(conn, deadline, &f)?;
+        }
+        Ok(results)
     }
 
     /// `head` is the verb and the script (body or hash), already encoded.
@@ -126,6 +195,20 @@ impl LuaScript {
         for a in args {
             resp::arg(buf, a);
         }
+    }
+}
+
+/// Reads one reply of a pipeline: `Ok(Err(_))` for a server error reply, `Err(_)` when the
+/// connection failed.
+fn read_one<R>(
+    conn: &mut Connection,
+    deadline: Instant,
+    f: &impl Fn(Reply<'_>) -> R,
+) -> Result<Result<R>> {
+    match conn.read_reply_until(deadline, f) {
+        Ok(r) => Ok(Ok(r)),
+        Err(e) if e.is_server() => Ok(Err(e)),
+        Err(e) => Err(e),
     }
 }
 

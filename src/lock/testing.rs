@@ -153,3 +153,81 @@ pub fn q<T: redis::FromRedisValue>(conn: &mut redis::Connection, args: &[&str]) 
     }
     cmd.query(conn).expect("query")
 }
+
+/// A TCP proxy in front of a server that can lose a reply: armed with [`Proxy::lose_next_reply`],
+/// it lets the next command reach the server (which runs it) and then closes the client's
+/// connection instead of passing the reply on, as a network fault after the command would.
+pub struct Proxy {
+    /// The port clients connect to.
+    pub port: u16,
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Proxy {
+    /// Starts a proxy to `127.0.0.1:upstream` on a free port (threads run until the test ends).
+    pub fn start(upstream: u16) -> Proxy {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&armed);
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let (mut c_in, mut s_out) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 65536];
+                    while let Ok(n) = c_in.read(&mut buf) {
+                        if n == 0 || s_out.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = s_out.shutdown(std::net::Shutdown::Both);
+                });
+                let flag = std::sync::Arc::clone(&flag);
+                let (mut s_in, mut c_out) = (server, client);
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 65536];
+                    while let Ok(n) = s_in.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        if flag.swap(false, Ordering::AcqRel) {
+                            break; // the reply is lost
+                        }
+                        if c_out.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = c_out.shutdown(std::net::Shutdown::Both);
+                    let _ = s_in.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        Proxy { port, armed }
+    }
+
+    /// Loses the reply to the next command sent through the proxy (and that connection).
+    pub fn lose_next_reply(&self) {
+        self.armed.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// `redis://127.0.0.1:<proxy port>`
+    pub fn dsn(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+/// Connections the server counts now (`INFO clients`), the asking one included.
+pub fn connected_clients(server: &RedisServer) -> i64 {
+    let info: String = q(&mut server.client(), &["INFO", "clients"]);
+    info.lines()
+        .find_map(|l| l.strip_prefix("connected_clients:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("connected_clients in INFO")
+}

@@ -11,6 +11,7 @@ use ext_php_rs::prelude::*;
 use ext_php_rs::types::ZendHashTable;
 
 use super::args::FloatArg;
+use crate::lock::error::quote_key;
 use crate::lock::lease::{Lease, Status};
 use crate::lock::locker::ttl_ms;
 
@@ -36,9 +37,9 @@ impl RedisLockLease {
         Binary::from(self.lease.grant.key.clone())
     }
 
-    /// The owner's token.
-    pub fn token(&self) -> String {
-        self.lease.token().to_string()
+    /// The owner's token (bytes: `restore()` accepts any string).
+    pub fn token(&self) -> Binary<u8> {
+        Binary::from(self.lease.token().to_vec())
     }
 
     /// The fencing token.
@@ -68,8 +69,8 @@ impl RedisLockLease {
     }
 
     /// Stops renewing and auto-releasing it here; returns the token for `restore()`.
-    pub fn detach(&self) -> String {
-        self.lease.detach().to_string()
+    pub fn detach(&self) -> Binary<u8> {
+        Binary::from(self.lease.detach().to_vec())
     }
 
     /// What `var_dump()` shows. The token is a capability (whoever has it can release the
@@ -84,7 +85,7 @@ impl RedisLockLease {
         let token = self.lease.token();
         info.insert(
             "token",
-            format!("{}…", token.chars().take(8).collect::<String>()),
+            format!("{}…", quote_key(&token[..token.len().min(8)])),
         )?;
         info.insert("fence", self.lease.fence())?;
         info.insert("watchdog", self.lease.grant.watchdog)?;
@@ -93,6 +94,7 @@ impl RedisLockLease {
             Status::Released => "released",
             Status::Lost => "lost",
             Status::Detached => "detached",
+            Status::Abandoned => "abandoned",
         };
         info.insert("status", status)?;
         Ok(info)

@@ -15,7 +15,7 @@ use ext_php_rs::{info_table_end, info_table_row, info_table_start};
 use crate::lock::config::{
     self, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DSN, DEFAULT_LEASE_TTL, DEFAULT_READ_TIMEOUT,
 };
-use crate::lock::lease::release_request_leases;
+use crate::lock::request::release_request_leases;
 use crate::lock::{pool, watchdog};
 
 pub use redis_lock::RedisLock;

@@ -46,7 +46,7 @@ impl RedisLock {
                 .map(|(name, value)| (name.as_str(), value.clone())),
         )?;
         Ok(RedisLock {
-            locker: Locker::new(config),
+            locker: Locker::new(config)?,
         })
     }
 
@@ -162,7 +162,8 @@ impl RedisLock {
     /// What `var_dump()` and `print_r()` show: never the password.
     #[php(name = "__debugInfo")]
     pub fn debug_info(&self) -> PhpResult<ZBox<ZendHashTable>> {
-        let endpoint = self.locker.shared().endpoint();
+        let endpoint = self.locker.client().shared().endpoint();
+        let timeouts = self.locker.client().timeouts();
         let mut info = ZendHashTable::new();
         info.insert("dsn", self.locker.masked_dsn())?;
         info.insert("endpoint", endpoint.describe())?;
@@ -171,8 +172,8 @@ impl RedisLock {
             String::from_utf8_lossy(self.locker.prefix()).into_owned(),
         )?;
         info.insert("database", endpoint.database)?;
-        info.insert("connectTimeout", endpoint.connect_timeout.as_secs_f64())?;
-        info.insert("readTimeout", endpoint.read_timeout.as_secs_f64())?;
+        info.insert("connectTimeout", timeouts.connect.as_secs_f64())?;
+        info.insert("readTimeout", timeouts.read.as_secs_f64())?;
         Ok(info)
     }
 }

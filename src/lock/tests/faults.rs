@@ -6,7 +6,6 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use super::{config, get, locker, sleep_ms};
-use crate::lock::Locker;
 use crate::lock::config::OptionValue;
 use crate::lock::testing::{RedisServer, q};
 
@@ -76,7 +75,7 @@ fn a_lost_reply_never_leaves_the_lock_held_behind_a_false() {
     // DEBUG SLEEP blocks the server; our SET waits in its socket, we time out and close. When the
     // server wakes it runs the SET anyway: the lock is ours although the call failed.
     let server = RedisServer::start();
-    let l = Locker::unshared(config(
+    let l = super::unshared(config(
         &server.dsn(),
         &[("readTimeout", OptionValue::Float(0.2))],
     ));

@@ -14,11 +14,16 @@ use crate::lock::testing::{RedisServer, q};
 use crate::lock::watchdog;
 
 fn locker_with(server: &RedisServer, extra: &[(&str, OptionValue)]) -> Locker {
-    Locker::unshared(config(&server.dsn(), extra))
+    super::unshared(config(&server.dsn(), extra))
 }
 
 fn locker(server: &RedisServer) -> Locker {
     locker_with(server, &[])
+}
+
+/// A token (our tokens are UUIDs) as text.
+fn text(token: &[u8]) -> &str {
+    std::str::from_utf8(token).expect("a UUID")
 }
 
 /// The watchdog is one thread per process: tests that start or stop it take turns.
@@ -59,10 +64,20 @@ fn every_acquisition_gets_a_strictly_higher_fence() {
         let lease = l.lock(b"k", Some(5.0), 0.0).unwrap().expect("free");
         assert!(lease.fence() > last);
         last = lease.fence();
-        assert_eq!(get(&server, "k").as_deref(), Some(lease.token()));
+        assert_eq!(get(&server, "k").as_deref(), Some(text(lease.token())));
         assert!(lease.release().unwrap());
     }
-    assert_eq!(get(&server, "{k}:fence").as_deref(), Some("5"));
+    let keys = LockKeys::new(b"", b"k").unwrap();
+    let counter: i64 = q(
+        &mut server.client(),
+        &["GET", std::str::from_utf8(&keys.fences).unwrap()],
+    );
+    assert_eq!(counter, last, "the slot's counter holds the last fence");
+    let holder_fence: Option<String> = q(
+        &mut server.client(),
+        &["GET", std::str::from_utf8(&keys.fence).unwrap()],
+    );
+    assert_eq!(holder_fence, None, "released: no holder fence left");
 }
 
 #[test]
@@ -90,9 +105,11 @@ fn a_waiter_is_handed_the_lock_on_release_with_the_next_fence() {
     sleep_ms(200);
     assert!(held.release().unwrap());
     let (lease, waited) = waiter.join().unwrap();
-    assert_eq!(lease.fence(), first_fence + 1);
+    assert!(lease.fence() > first_fence);
     assert!(waited >= Duration::from_millis(190) && waited < Duration::from_millis(400));
-    assert_eq!(get(&server, "k").as_deref(), Some(lease.token()));
+    assert_eq!(get(&server, "k").as_deref(), Some(text(lease.token())));
+    // Handed over for the claim window, then claimed: the waiter's own TTL.
+    assert!(pttl(&server, "k") > 4500, "claimed to its TTL");
 }
 
 #[test]
@@ -162,10 +179,10 @@ fn a_waiter_that_vanished_is_skipped_after_its_heartbeat_window() {
     let (a, b) = (locker(&server), locker(&server));
     let held = a.lock(b"k", Some(10.0), 0.0).unwrap().expect("free");
     // A ghost joins the queue with a 200 ms heartbeat window and never comes back.
-    let keys = LockKeys::new(b"", b"k");
+    let keys = LockKeys::new(b"", b"k").unwrap();
     let all = keys.all();
     let reply = a
-        .shared()
+        .client()
         .run(|conn| {
             LEASE_ACQUIRE_SCRIPT.run(
                 conn,
@@ -204,7 +221,7 @@ fn extend_is_owner_checked_and_reports_loss() {
         "the new owner's TTL is untouched"
     );
     assert!(!lease.release().unwrap());
-    assert_eq!(get(&server, "k").as_deref(), Some(other.token()));
+    assert_eq!(get(&server, "k").as_deref(), Some(text(other.token())));
     assert!(!lease.is_held().unwrap());
     assert_eq!(lease.remaining().unwrap(), 0.0);
 }
@@ -225,7 +242,7 @@ fn detach_and_restore_hand_a_lease_to_another_owner() {
     let (a, b) = (locker(&server), locker(&server));
     let lease = a.lock(b"job", Some(10.0), 0.0).unwrap().expect("free");
     let fence = lease.fence();
-    let token = lease.detach().to_string();
+    let token = text(lease.detach()).to_string();
     drop(lease); // detached: dropping it does not release
     assert_eq!(get(&server, "job"), Some(token.clone()));
     let restored = b.restore(b"job", token.as_bytes()).unwrap();
@@ -257,7 +274,7 @@ fn the_watchdog_keeps_a_lease_held_for_many_ttls_then_stops_at_release() {
     let lease = l.lock(b"k", None, 0.0).unwrap().expect("free");
     let until = Instant::now() + Duration::from_millis(1200); // 4 TTLs
     while Instant::now() < until {
-        assert_eq!(get(&server, "k").as_deref(), Some(lease.token()));
+        assert_eq!(get(&server, "k").as_deref(), Some(text(lease.token())));
         sleep_ms(50);
     }
     assert!(lease.is_held().unwrap());
@@ -377,11 +394,11 @@ fn request_end_releases_what_this_thread_still_holds() {
     // Leaked: its destructor never runs (as for an object PHP has not freed yet).
     std::mem::forget(l.lock(b"leaked", Some(30.0), 0.0).unwrap().expect("free"));
     std::mem::forget(detached);
-    assert_eq!(crate::lock::lease::release_request_leases(), 1);
+    assert_eq!(crate::lock::request::release_request_leases(), 1);
     assert!(!l.is_locked(b"leaked").unwrap());
     assert!(l.is_locked(b"detached").unwrap());
     assert_eq!(
-        crate::lock::lease::release_request_leases(),
+        crate::lock::request::release_request_leases(),
         0,
         "nothing twice"
     );

@@ -17,7 +17,7 @@ fn both_modes(scenario: impl Fn(&RedisServer, &dyn Fn() -> Locker)) {
         let make = || {
             let l = locker(&server);
             if legacy {
-                l.shared().set_legacy_set();
+                l.client().shared().set_legacy_set();
             }
             l
         };
@@ -179,7 +179,7 @@ fn keys_and_values_are_binary_safe() {
 #[test]
 fn the_prefix_is_prepended_to_every_key() {
     let server = RedisServer::start();
-    let l = Locker::unshared(config(
+    let l = super::unshared(config(
         &server.dsn(),
         &[("prefix", OptionValue::Str(b"app:".to_vec()))],
     ));

@@ -5,6 +5,7 @@ mod leases;
 mod locker;
 mod pool;
 mod scripts;
+mod trust;
 
 use std::time::Duration;
 
@@ -18,7 +19,17 @@ fn locker(server: &RedisServer) -> Locker {
 }
 
 fn locker_for(dsn: &str) -> Locker {
-    Locker::unshared(config(dsn, &[]))
+    unshared(config(dsn, &[]))
+}
+
+/// A locker with a connection of its own.
+fn unshared(config: Config) -> Locker {
+    Locker::unshared(config).expect("valid prefix")
+}
+
+/// A locker on the process's shared connection to its server.
+fn shared(config: Config) -> Locker {
+    Locker::new(config).expect("valid prefix")
 }
 
 fn config(dsn: &str, extra: &[(&str, OptionValue)]) -> Config {

@@ -1,5 +1,7 @@
 //! Connection sharing, handshake (AUTH, SELECT), unix sockets.
 
+use std::time::Duration;
+
 use super::{config, get};
 use crate::lock::config::OptionValue;
 use crate::lock::pool;
@@ -18,7 +20,7 @@ fn connected_clients(server: &RedisServer) -> i64 {
 fn a_thousand_lockers_with_one_dsn_share_one_connection() {
     let server = RedisServer::start();
     let lockers: Vec<Locker> = (0..1000)
-        .map(|_| Locker::new(config(&server.dsn(), &[])))
+        .map(|_| super::shared(config(&server.dsn(), &[])))
         .collect();
     for (i, l) in lockers.iter().enumerate() {
         let key = format!("k{i}");
@@ -36,7 +38,7 @@ fn a_thousand_lockers_with_one_dsn_share_one_connection() {
 #[test]
 fn building_a_locker_does_no_io() {
     // Port 1 refuses connections: building still succeeds, the first command fails.
-    let l = Locker::new(config("redis://127.0.0.1:1", &[]));
+    let l = super::shared(config("redis://127.0.0.1:1", &[]));
     let err = l.acquire(b"k", b"v", 1.0).unwrap_err();
     assert!(err.is_connection(), "{err:?}");
     assert!(err.message().contains("127.0.0.1:1"), "{err}");
@@ -45,8 +47,8 @@ fn building_a_locker_does_no_io() {
 #[test]
 fn different_databases_are_different_connections_and_keys_land_in_the_right_one() {
     let server = RedisServer::start();
-    let db3 = Locker::unshared(config(&format!("{}/3", server.dsn()), &[]));
-    let db5 = Locker::unshared(config(
+    let db3 = super::unshared(config(&format!("{}/3", server.dsn()), &[]));
+    let db5 = super::unshared(config(
         &format!("{}/3", server.dsn()),
         &[("database", OptionValue::Int(5))],
     ));
@@ -64,7 +66,7 @@ fn different_databases_are_different_connections_and_keys_land_in_the_right_one(
 fn unix_sockets_work() {
     let server = RedisServer::start();
     let dsn = format!("unix://{}?db=2", server.socket().display());
-    let l = Locker::unshared(config(&dsn, &[]));
+    let l = super::unshared(config(&dsn, &[]));
     assert!(l.acquire(b"k", b"v", 5.0).unwrap());
     let mut c = server.client();
     let _: () = q(&mut c, &["SELECT", "2"]);
@@ -75,7 +77,7 @@ fn unix_sockets_work() {
 #[test]
 fn password_and_acl_user_authenticate() {
     let server = RedisServer::start_with(&["--requirepass", "s3cret"]);
-    let with_pw = Locker::unshared(config(
+    let with_pw = super::unshared(config(
         &format!("redis://:s3cret@127.0.0.1:{}", server.port),
         &[],
     ));
@@ -84,7 +86,7 @@ fn password_and_acl_user_authenticate() {
         &mut server.client(),
         &["ACL", "SETUSER", "locker", "on", ">p@ss/w", "~*", "+@all"],
     );
-    let user = Locker::unshared(config(
+    let user = super::unshared(config(
         &format!("redis://locker:p%40ss%2Fw@127.0.0.1:{}", server.port),
         &[],
     ));
@@ -94,7 +96,7 @@ fn password_and_acl_user_authenticate() {
 #[test]
 fn a_wrong_password_is_a_connection_error_that_does_not_show_it() {
     let server = RedisServer::start_with(&["--requirepass", "s3cret"]);
-    let l = Locker::unshared(config(
+    let l = super::unshared(config(
         &format!("redis://:hunter2@127.0.0.1:{}", server.port),
         &[],
     ));
@@ -102,7 +104,7 @@ fn a_wrong_password_is_a_connection_error_that_does_not_show_it() {
     assert!(err.is_connection(), "{err:?}");
     assert!(err.message().contains("WRONGPASS"), "{err}");
     assert!(!err.message().contains("hunter2"), "{err}");
-    let no_pw = Locker::unshared(config(&server.dsn(), &[]));
+    let no_pw = super::unshared(config(&server.dsn(), &[]));
     let err = no_pw.acquire(b"k", b"v", 5.0).unwrap_err();
     assert!(err.is_server_code("NOAUTH"), "{err:?}");
 }
@@ -110,33 +112,40 @@ fn a_wrong_password_is_a_connection_error_that_does_not_show_it() {
 #[test]
 fn an_out_of_range_database_is_a_connection_error() {
     let server = RedisServer::start();
-    let l = Locker::unshared(config(&format!("{}/99", server.dsn()), &[]));
+    let l = super::unshared(config(&format!("{}/99", server.dsn()), &[]));
     let err = l.acquire(b"k", b"v", 5.0).unwrap_err();
     assert!(err.is_connection(), "{err:?}");
     assert!(err.message().contains("DB index is out of range"), "{err}");
 }
 
 #[test]
-fn equal_configs_share_state_and_different_timeouts_do_not() {
-    let a = Locker::new(Config::parse("redis://127.0.0.1:2", []).unwrap());
-    let b = Locker::new(Config::parse("redis://127.0.0.1:2", []).unwrap());
-    let c = Locker::new(
+fn equal_servers_share_state_whatever_their_timeouts() {
+    let a = super::shared(Config::parse("redis://127.0.0.1:2", []).unwrap());
+    let b = super::shared(Config::parse("redis://127.0.0.1:2", []).unwrap());
+    let c = super::shared(
         Config::parse(
             "redis://127.0.0.1:2",
             [("readTimeout", OptionValue::Float(0.3))],
         )
         .unwrap(),
     );
-    assert!(std::sync::Arc::ptr_eq(a.shared(), b.shared()));
-    assert!(!std::sync::Arc::ptr_eq(a.shared(), c.shared()));
+    assert!(std::sync::Arc::ptr_eq(
+        a.client().shared(),
+        b.client().shared()
+    ));
+    assert!(std::sync::Arc::ptr_eq(
+        a.client().shared(),
+        c.client().shared()
+    ));
+    assert_eq!(c.client().timeouts().read, Duration::from_millis(300));
 }
 
 #[test]
 fn host_names_resolve_and_ip_addresses_need_no_lookup() {
     let server = RedisServer::start();
-    let by_name = Locker::unshared(config(&format!("redis://localhost:{}", server.port), &[]));
+    let by_name = super::unshared(config(&format!("redis://localhost:{}", server.port), &[]));
     assert!(by_name.acquire(b"k", b"v", 5.0).unwrap());
-    let unknown = Locker::unshared(config("redis://no-such-host.invalid:6379", &[]));
+    let unknown = super::unshared(config("redis://no-such-host.invalid:6379", &[]));
     let err = unknown.acquire(b"k", b"v", 5.0).unwrap_err();
     assert!(err.is_connection(), "{err:?}");
 }

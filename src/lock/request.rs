@@ -1,0 +1,153 @@
+//! Release at request end: every lease this thread acquired and still holds is released when
+//! the PHP request ends (after a normal return, an uncaught exception, `exit()` or a fatal
+//! error), within one deadline for all of them.
+//!
+//! - Registration is O(1) (amortised): a list of weak references, pruned of finished leases
+//!   whenever it has doubled since the last pruning.
+//! - At request end the releases of leases sharing a connection go out in one pipeline; the
+//!   whole request end waits at most about one `readTimeout` (the longest among the leases) plus
+//!   one connect. On the first connection or timeout failure it stops: the leases not released
+//!   are *abandoned* (left to their TTL, never tried again, not renewed by the watchdog), so
+//!   a stalled Redis costs the request one timeout, not two per lease.
+//! - Leases inherited from a parent process (`pcntl_fork()`) are left alone.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use super::conn::Timeouts;
+use super::error::Result;
+use super::lease::{LeaseState, Status, claim_window_arg, unexpected};
+use super::lease_scripts::LEASE_RELEASE_SCRIPT;
+use super::pool::{Client, Resend};
+use super::scripts::int_reply;
+
+struct Registry {
+    leases: Vec<Weak<LeaseState>>,
+    /// Prune when the list reaches this length.
+    prune_at: usize,
+}
+
+thread_local! {
+    /// Leases acquired by this thread (PHP runs requests on one thread). Thread-local: no lock
+    /// to inherit mid-update across `fork()`.
+    static REQUEST_LEASES: RefCell<Registry> = const {
+        RefCell::new(Registry { leases: Vec::new(), prune_at: 64 })
+    };
+}
+
+fn still_held(weak: &Weak<LeaseState>) -> bool {
+    weak.upgrade().is_some_and(|s| s.status() == Status::Held)
+}
+
+/// Registers `state` for release at request end. O(1) amortised.
+pub fn register(state: &Arc<LeaseState>) {
+    REQUEST_LEASES.with_borrow_mut(|registry| {
+        if registry.leases.len() >= registry.prune_at {
+            registry.leases.retain(still_held);
+            registry.prune_at = (registry.leases.len() * 2).max(64);
+        }
+        registry.leases.push(Arc::downgrade(state));
+    });
+}
+
+/// How many leases the request registry tracks (held or not yet pruned), for tests.
+pub fn tracked() -> usize {
+    REQUEST_LEASES.with_borrow(|registry| registry.leases.len())
+}
+
+/// Releases every lease this thread still holds (PHP: request shutdown). Returns how many were
+/// released. See the module docs for the deadline.
+pub fn release_request_leases() -> usize {
+    let taken = REQUEST_LEASES.with_borrow_mut(|registry| {
+        registry.prune_at = 64;
+        std::mem::take(&mut registry.leases)
+    });
+    let held: Vec<Arc<LeaseState>> = taken
+        .iter()
+        .filter_map(Weak::upgrade)
+        .filter(|s| s.is_owner_process() && s.status() == Status::Held)
+        .collect();
+    let Some(budget) = held.iter().map(|s| s.grant.client.timeouts().read).max() else {
+        return 0;
+    };
+    let deadline = Instant::now() + budget;
+    let mut groups: HashMap<*const (), (Client, Vec<Arc<LeaseState>>)> = HashMap::new();
+    for state in held {
+        let id = Arc::as_ptr(state.grant.client.shared()).cast::<()>();
+        groups
+            .entry(id)
+            .or_insert_with(|| (state.grant.client.clone(), Vec::new()))
+            .1
+            .push(state);
+    }
+    let mut released = 0;
+    let mut failed = false;
+    for (client, leases) in groups.into_values() {
+        let outcome = if failed {
+            None
+        } else {
+            release_all(&client, &leases, deadline).ok()
+        };
+        match outcome {
+            Some(results) => {
+                for (state, result) in leases.iter().zip(results) {
+                    let to = match result {
+                        Ok(true) => Status::Released,
+                        Ok(false) => Status::Lost,
+                        Err(_) => Status::Abandoned,
+                    };
+                    released += usize::from(state.leave_held(to) && to == Status::Released);
+                }
+            }
+            None => {
+                failed = true;
+                for state in &leases {
+                    state.leave_held(Status::Abandoned);
+                }
+            }
+        }
+    }
+    released
+}
+
+/// The release scripts of `leases` (all on `client`'s connection) in one pipeline, by
+/// `deadline`.
+fn release_all(
+    client: &Client,
+    leases: &[Arc<LeaseState>],
+    deadline: Instant,
+) -> Result<Vec<Result<bool>>> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left < Duration::from_millis(1) {
+        return Err(unexpected("release at request end"));
+    }
+    let timeouts = Timeouts {
+        connect: client.timeouts().connect.min(left),
+        read: left,
+    };
+    let claim = claim_window_arg();
+    let calls: Vec<_> = leases
+        .iter()
+        .map(|state| {
+            let (keys, [token, wake]) = state.release_call();
+            (keys, vec![token, wake, claim.as_bytes()])
+        })
+        .collect();
+    let all_released = |results: &Vec<Result<bool>>| results.iter().all(|r| *r == Ok(true));
+    client.with_timeouts(timeouts).run_once(
+        Resend::ProvesOnly(all_released, "release at request end"),
+        |conn| {
+            let replies = LEASE_RELEASE_SCRIPT.run_many(conn, &calls, deadline, int_reply)?;
+            Ok(replies
+                .into_iter()
+                .map(|reply| match reply {
+                    Ok(Some(n)) => Ok(n == 1),
+                    Ok(None) => Err(unexpected("release")),
+                    Err(e) => Err(e),
+                })
+                .collect())
+        },
+    )
+}
