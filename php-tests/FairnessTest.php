@@ -35,12 +35,14 @@ final class FairnessTest extends LockTestCase
         $stats = $server->client()->info('commandstats');
         $commands = 0;
         foreach ($stats as $name => $line) {
-            if (preg_match('/^cmdstat_(evalsha|eval|blpop|pttl)$/', $name) && preg_match('/calls=(\d+)/', $line, $m)) {
+            // What the clients send (commands a script runs inside Redis are counted apart).
+            if (preg_match('/^cmdstat_(evalsha|eval|blpop)$/', $name) && preg_match('/calls=(\d+)/', $line, $m)) {
                 $commands += (int) $m[1];
             }
         }
         $perAcquisition = $commands / array_sum($turns);
-        $this->assertLessThan(5.0, $perAcquisition, 'commands per acquisition stay bounded (no polling storm)');
+        // A waiter's first attempt, its BLPOP with the claim pipelined behind it, the release.
+        $this->assertLessThan(4.3, $perAcquisition, 'commands per acquisition stay bounded (no polling storm)');
     }
 
     public function testWaitersAreServedInArrivalOrder(): void

@@ -20,7 +20,8 @@ final class LeaseTest extends LockTestCase
             $fences[] = $lease->fence();
             $this->assertTrue($lease->release());
         }
-        $this->assertSame([$fences[0], $fences[0] + 1, $fences[0] + 2], $fences);
+        $this->assertGreaterThan($fences[0], $fences[1]);
+        $this->assertGreaterThan($fences[1], $fences[2]);
     }
 
     public function testFencesGrowAcrossProcesses(): void
@@ -64,7 +65,8 @@ final class LeaseTest extends LockTestCase
         $elapsed = microtime(true) - $start;
         $this->assertGreaterThanOrEqual(0.29, $elapsed);
         $this->assertLessThan(0.6, $elapsed);
-        $this->assertSame(0, $this->oracle()->zCard('{' . $this->key . '}:queue'), 'the waiter left the queue');
+        $left = preg_grep('/\}(queue|alive|wake):/', $this->engineKeysOf($this->key));
+        $this->assertSame([], $left, 'the waiter left the queue');
         $this->assertTrue($held->release());
     }
 
@@ -81,7 +83,7 @@ final class LeaseTest extends LockTestCase
         $releasedAt = microtime(true);
         $this->assertTrue($held->release());
         [$gotAt, $waited, $fence] = $waiter->wait();
-        $this->assertSame($held->fence() + 1, $fence);
+        $this->assertGreaterThan($held->fence(), $fence);
         $this->assertGreaterThan(0.25, $waited);
         $this->assertLessThan(0.05, $gotAt - $releasedAt, 'woken by the release, not by a poll');
     }

@@ -39,6 +39,27 @@ abstract class LockTestCase extends TestCase
         return $this->oracle;
     }
 
+    /**
+     * The engine's own keys that belong to the lock `$lockKey` (its holder's fence, queue,
+     * heartbeats, wake lists), found by their documented shape: `!rl{TTTT}<word>:<lock key>`,
+     * wake lists `!rl{TTTT}wake:<length>:<lock key><token>`. The slot's fence counter is not
+     * one of them (it is shared by every lock of the slot).
+     */
+    protected function engineKeysOf(string $lockKey): array
+    {
+        $found = [];
+        foreach ($this->oracle()->keys('!rl{*') as $key) {
+            if (!preg_match('/^!rl\{[@-O]{4}\}(fence|queue|alive|wake):(.*)$/s', $key, $m)) {
+                continue;
+            }
+            $rest = $m[1] === 'wake' ? preg_replace('/^' . strlen($lockKey) . ':/', '', $m[2], 1, $n) : $m[2];
+            if ($m[1] === 'wake' ? ($n === 1 && str_starts_with($rest, $lockKey)) : $rest === $lockKey) {
+                $found[] = $key;
+            }
+        }
+        return $found;
+    }
+
     protected function lock(array $options = []): \RedisLock
     {
         return new \RedisLock($this->dsn, $options);

@@ -20,7 +20,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -36,7 +36,9 @@ const RETRY: Duration = Duration::from_secs(1);
 pub const BATCH: usize = 100;
 
 struct Entry {
-    state: Arc<LeaseState>,
+    /// Weak: a lease whose handle is gone (released, or dropped) needs no renewal, and its
+    /// memory is not kept alive until its next due time.
+    state: Weak<LeaseState>,
     due: Instant,
     last_renewed: Instant,
 }
@@ -67,7 +69,11 @@ impl Book {
                 self.due.pop();
                 continue;
             }
-            if current.is_some_and(|e| e.state.status() != Status::Held) {
+            if current.is_some_and(|e| {
+                !e.state
+                    .upgrade()
+                    .is_some_and(|s| s.status() == Status::Held)
+            }) {
                 self.due.pop();
                 self.entries.remove(&id);
                 continue;
@@ -151,7 +157,7 @@ pub fn register(state: Arc<LeaseState>) -> Result<()> {
         Entry {
             due,
             last_renewed: now,
-            state,
+            state: Arc::downgrade(&state),
         },
     );
     book.due.push(Reverse((due, id)));
@@ -168,7 +174,11 @@ pub fn active() -> usize {
         lock_book(&w.inner)
             .entries
             .values()
-            .filter(|e| e.state.status() == Status::Held)
+            .filter(|e| {
+                e.state
+                    .upgrade()
+                    .is_some_and(|s| s.status() == Status::Held)
+            })
             .count()
     })
 }
@@ -230,11 +240,18 @@ fn next_due(inner: &Inner) -> Option<Vec<(u64, Arc<LeaseState>)>> {
         let now = Instant::now();
         book = match book.take_due(now) {
             Ok(ids) => {
-                return Some(
-                    ids.into_iter()
-                        .map(|id| (id, Arc::clone(&book.entries[&id].state)))
-                        .collect(),
-                );
+                let mut due = Vec::with_capacity(ids.len());
+                for id in ids {
+                    // Its handle may have been dropped since `take_due` looked.
+                    match book.entries[&id].state.upgrade() {
+                        Some(state) => due.push((id, state)),
+                        None => drop(book.entries.remove(&id)),
+                    }
+                }
+                if due.is_empty() {
+                    continue;
+                }
+                return Some(due);
             }
             Err(Some(soonest)) => {
                 inner
@@ -355,8 +372,14 @@ fn settle(inner: &Inner, leases: &[(u64, Arc<LeaseState>)], outcomes: Vec<Renewa
 fn prune(inner: &Inner, connections: &mut Connections) {
     let book = lock_book(inner);
     let mut used: HashMap<&ServerKey, ()> = HashMap::new();
-    for entry in book.entries.values() {
-        used.insert(entry.state.grant.client.shared().key(), ());
+    let states: Vec<_> = book
+        .entries
+        .values()
+        .filter_map(|e| e.state.upgrade())
+        .collect();
+    drop(book);
+    for state in &states {
+        used.insert(state.grant.client.shared().key(), ());
     }
     connections.retain(|key, _| used.contains_key(key));
 }
