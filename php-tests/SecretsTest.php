@@ -8,6 +8,8 @@ namespace RedisLockTests;
 final class SecretsTest extends LockTestCase
 {
     private const SECRET = 'hunter2-Secret-Pw';
+    /** "Secret123" as the DSNs of encodedCredentials() write it. */
+    private const ENCODED_FORMS = ['Secret123', 'Secret%31%323', '%53ecret123'];
 
     private function dsnWithPassword(int $port): string
     {
@@ -28,6 +30,47 @@ final class SecretsTest extends LockTestCase
         $this->assertStringNotContainsString('alice', $dump);
         $this->assertStringContainsString('redis://***@127.0.0.1:6390/2', $dump);
         $this->assertStringContainsString('app:', $dump);
+    }
+
+    /** @return iterable<string, array{string, string}> DSN with "Secret123" in it, its masked form */
+    public static function encodedCredentials(): iterable
+    {
+        yield 'encoded key (issue 7)' => ['unix:///tmp/x.sock?p%61ss=Secret123', 'unix:///tmp/x.sock?pass=***'];
+        yield 'all of the key encoded, lower hex' => ['unix:///tmp/x.sock?db=2&%70%61%73%73=Secret123', 'unix:///tmp/x.sock?db=2&pass=***'];
+        yield 'encoded user key, repeated pass' => ['redis+unix:///tmp/x.sock?%75ser=Secret123&pass=a&p%61ss=Secret123', 'redis+unix:///tmp/x.sock?user=***&pass=***&pass=***'];
+        yield 'other case, unknown key' => ['unix:///tmp/x.sock?PASS=Secret123&Secret123', 'unix:///tmp/x.sock?***&***'];
+        yield 'in the userinfo, partly encoded' => ['redis://al%69ce:Secret%31%323@127.0.0.1:6390', 'redis://***@127.0.0.1:6390'];
+    }
+
+    /** @dataProvider encodedCredentials */
+    public function testDumpsMaskCredentialsWhateverTheirEncoding(string $dsn, string $masked): void
+    {
+        $lock = new \RedisLock($dsn);
+        ob_start();
+        var_dump($lock);
+        print_r($lock);
+        var_export($lock);
+        $dump = ob_get_clean();
+        foreach (self::ENCODED_FORMS as $form) {
+            $this->assertStringNotContainsString($form, $dump);
+        }
+        $this->assertStringContainsString($masked, $dump);
+    }
+
+    /** @dataProvider encodedCredentials */
+    public function testAnInvalidDsnWithAnEncodedCredentialShowsOnlyItsScheme(string $dsn): void
+    {
+        try {
+            new \RedisLock($dsn . ':notaport&db=x');
+            $this->fail('no exception');
+        } catch (\ValueError $e) {
+            // The constructor's frame only: PHPUnit's own frames hold this test's arguments.
+            foreach (self::ENCODED_FORMS as $form) {
+                $this->assertStringNotContainsString($form, $e->getMessage());
+                $this->assertStringNotContainsString($form, print_r($e->getTrace()[0], true));
+            }
+            $this->assertMatchesRegularExpression('~^invalid DSN "[a-z+]+://…": ~', $e->getMessage());
+        }
     }
 
     public function testObjectsCannotBeSerialized(): void

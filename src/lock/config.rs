@@ -1,19 +1,15 @@
 //! DSN and option parsing: everything a `RedisLock` needs to know before the first command.
 //!
-//! The DSN is parsed by the `redis` crate (`redis::IntoConnectionInfo`), so the URL forms are the
-//! ones redis-rs documents: `redis://[user][:password@]host[:port][/db]` and
-//! `unix:///path/to/socket?db=N&user=U&pass=P` (also `redis+unix://`). Options come from the PHP
-//! array and are validated here so that `cargo test` covers them.
+//! The DSN is parsed in [`super::dsn`] (re-exported here). Options come from the PHP array and
+//! are validated here so that `cargo test` covers them.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use redis::{ConnectionAddr, IntoConnectionInfo, ProtocolVersion};
-
+use super::dsn::parse_dsn_cached;
+pub use super::dsn::{clear_dsn_cache, mask_dsn, parse_dsn};
 use super::error::{Error, ErrorKind, Result};
 
 /// The DSN used when none is given.
@@ -124,7 +120,8 @@ pub struct Config {
     pub endpoint: Endpoint,
     /// Prepended to every key (`"app:"` turns `orders` into `app:orders`).
     pub prefix: Vec<u8>,
-    /// The DSN as given, with user name and password replaced by `***` (see [`mask_dsn`]).
+    /// What may be shown of the DSN: its parsed parts with the user name, the password and every
+    /// query pair but `db`/`protocol` replaced by `***` (see [`mask_dsn`]).
     pub masked_dsn: String,
     /// The lease options.
     pub lease: LeaseConfig,
@@ -262,145 +259,6 @@ fn timeout_option(name: &str, value: &OptionValue) -> Result<Duration> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
-/// Replaces everything between `://` and the last `@` with `***`, so a DSN can be quoted in an
-/// error message without its user name or password.
-pub fn mask_dsn(dsn: &str) -> String {
-    let (Some(scheme_end), Some(at)) = (dsn.find("://"), dsn.rfind('@')) else {
-        return mask_query_password(dsn);
-    };
-    if at < scheme_end + 3 {
-        return mask_query_password(dsn);
-    }
-    mask_query_password(&format!("{}***{}", &dsn[..scheme_end + 3], &dsn[at..]))
-}
-
-/// `unix:///sock?pass=secret` carries the password in the query: hide it too.
-fn mask_query_password(dsn: &str) -> String {
-    let Some(q) = dsn.find('?') else {
-        return dsn.to_string();
-    };
-    let masked: Vec<String> = dsn[q + 1..]
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((k, _)) if k == "pass" || k == "password" || k == "user" => format!("{k}=***"),
-            _ => pair.to_string(),
-        })
-        .collect();
-    format!("{}?{}", &dsn[..q], masked.join("&"))
-}
-
-static DSN_CACHE: OnceLock<Mutex<HashMap<String, (Endpoint, String)>>> = OnceLock::new();
-
-/// Forgets the parsed DSNs (module shutdown).
-pub fn clear_dsn_cache() {
-    if let Some(cache) = DSN_CACHE.get() {
-        drop(std::mem::take(
-            &mut *cache.lock().unwrap_or_else(PoisonError::into_inner),
-        ));
-    }
-}
-
-/// How many distinct DSNs [`parse_dsn_cached`] remembers per process.
-const DSN_CACHE_LIMIT: usize = 64;
-
-/// [`parse_dsn`] plus [`mask_dsn`], remembered per DSN text: an application that builds a
-/// `RedisLock` per request parses its DSN once per process, not once per request. Errors are
-/// not cached; past [`DSN_CACHE_LIMIT`] distinct DSNs new ones are parsed every time.
-fn parse_dsn_cached(dsn: &str) -> Result<(Endpoint, String)> {
-    let cache = DSN_CACHE.get_or_init(Default::default);
-    if let Some(hit) = cache
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(dsn)
-    {
-        return Ok(hit.clone());
-    }
-    let parsed = (parse_dsn(dsn)?, mask_dsn(dsn));
-    let mut map = cache.lock().unwrap_or_else(PoisonError::into_inner);
-    if map.len() < DSN_CACHE_LIMIT {
-        map.insert(dsn.to_owned(), parsed.clone());
-    }
-    Ok(parsed)
-}
-
-/// Parses a DSN into an [`Endpoint`] with default timeouts.
-pub fn parse_dsn(dsn: &str) -> Result<Endpoint> {
-    let invalid = |why: &str| {
-        Error::invalid(format!(
-            "invalid DSN \"{}\": {why}",
-            mask_dsn(dsn).escape_debug()
-        ))
-    };
-    if dsn.is_empty() {
-        return Err(Error::invalid(
-            "the DSN must not be empty; expected e.g. redis://127.0.0.1:6379",
-        ));
-    }
-    let lower = dsn.to_ascii_lowercase();
-    if lower.starts_with("rediss://") || lower.starts_with("valkeys://") {
-        return Err(invalid("TLS (rediss://) is not supported by this build"));
-    }
-    if ![
-        "redis://",
-        "valkey://",
-        "unix://",
-        "redis+unix://",
-        "valkey+unix://",
-    ]
-    .iter()
-    .any(|scheme| lower.starts_with(scheme))
-    {
-        return Err(invalid(
-            "expected redis://[user:password@]host[:port][/db] or unix:///path/to/socket",
-        ));
-    }
-    let info = dsn
-        .into_connection_info()
-        .map_err(|e| invalid(&redis_reason(&e)))?;
-    let settings = info.redis_settings();
-    if settings.protocol() != ProtocolVersion::RESP2 {
-        return Err(invalid(
-            "only RESP2 is supported; remove the protocol parameter",
-        ));
-    }
-    let address = match info.addr() {
-        ConnectionAddr::Tcp(host, port) => {
-            if host.is_empty() {
-                return Err(invalid("missing host name"));
-            }
-            Address::Tcp {
-                host: host.clone(),
-                port: *port,
-            }
-        }
-        ConnectionAddr::Unix(path) => Address::Unix(path.clone()),
-        _ => return Err(invalid("unsupported address type")),
-    };
-    if settings.db() < 0 {
-        return Err(invalid("the database number must be 0 or greater"));
-    }
-    Ok(Endpoint {
-        address,
-        username: settings.username().map(str::to_owned),
-        password: settings.password().map(str::to_owned),
-        database: settings.db(),
-        connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-        read_timeout: DEFAULT_READ_TIMEOUT,
-    })
-}
-
-/// The reason a redis-rs parse error gives ("Invalid database number"), without its kind
-/// suffix. redis-rs messages never quote the URL.
-fn redis_reason(e: &redis::RedisError) -> String {
-    let text = e.to_string();
-    let reason = text.split(" - ").next().unwrap_or(&text);
-    if reason == "Redis URL did not parse" {
-        "not a valid URL".to_string()
-    } else {
-        reason.to_string()
-    }
-}
-
 /// Formats seconds for messages the way PHP prints floats (`NAN`, `INF`, `1.5`).
 pub fn php_float(f: f64) -> String {
     if f.is_nan() {
@@ -415,92 +273,6 @@ pub fn php_float(f: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn tcp(host: &str, port: u16) -> Address {
-        Address::Tcp {
-            host: host.into(),
-            port,
-        }
-    }
-
-    #[test]
-    fn parses_host_port_db_user_password() {
-        let e = parse_dsn("redis://alice:s3cret@10.0.0.5:6380/3").unwrap();
-        assert!(e.address == tcp("10.0.0.5", 6380));
-        assert_eq!(e.username.as_deref(), Some("alice"));
-        assert_eq!(e.password.as_deref(), Some("s3cret"));
-        assert_eq!(e.database, 3);
-        assert_eq!(e.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
-    }
-
-    #[test]
-    fn parses_password_only_default_port_and_ipv6() {
-        let e = parse_dsn("redis://:pw@localhost").unwrap();
-        assert!(e.address == tcp("localhost", 6379));
-        assert_eq!(e.username, None);
-        assert_eq!(e.password.as_deref(), Some("pw"));
-        let v6 = parse_dsn("redis://[::1]:7000").unwrap();
-        assert!(v6.address == tcp("::1", 7000));
-        assert_eq!(v6.describe(), "[::1]:7000 db 0");
-    }
-
-    #[test]
-    fn percent_encoded_password_is_decoded() {
-        let e = parse_dsn("redis://:p%40ss%2Fw@h:1").unwrap();
-        assert_eq!(e.password.as_deref(), Some("p@ss/w"));
-    }
-
-    #[test]
-    fn parses_unix_sockets() {
-        let e = parse_dsn("unix:///tmp/redis.sock?db=2&pass=pw").unwrap();
-        assert!(e.address == Address::Unix("/tmp/redis.sock".into()));
-        assert_eq!(e.database, 2);
-        assert_eq!(e.password.as_deref(), Some("pw"));
-        assert!(parse_dsn("redis+unix:///tmp/r.sock").is_ok());
-    }
-
-    #[test]
-    fn rejects_malformed_dsns_with_value_errors() {
-        for bad in [
-            "",
-            "127.0.0.1:6379",
-            "http://localhost",
-            "redis://",
-            "redis://h:notaport",
-            "redis://h/notadb",
-            "rediss://h",
-            "redis://0.0.0.0",
-            "redis://h?protocol=resp3",
-            "redis://h/-1",
-        ] {
-            let err = parse_dsn(bad).expect_err(bad);
-            assert!(err.is_invalid_argument(), "{bad}: {err:?}");
-        }
-    }
-
-    #[test]
-    fn error_messages_and_debug_never_show_the_password() {
-        for dsn in [
-            "redis://u:hunter2@h:notaport",
-            "redis://:hunter2@h/x",
-            "rediss://:hunter2@h",
-            "unix:///s?pass=hunter2&protocol=9",
-        ] {
-            let err = parse_dsn(dsn).unwrap_err();
-            assert!(!err.message().contains("hunter2"), "{}", err.message());
-        }
-        let e = parse_dsn("redis://u:hunter2@h").unwrap();
-        assert!(!format!("{e:?}").contains("hunter2"));
-        assert!(!e.describe().contains("hunter2"));
-    }
-
-    #[test]
-    fn mask_dsn_hides_userinfo_and_query_passwords() {
-        assert_eq!(mask_dsn("redis://u:p@h:1/2"), "redis://***@h:1/2");
-        assert_eq!(mask_dsn("redis://h:1"), "redis://h:1");
-        assert_eq!(mask_dsn("unix:///s?db=1&pass=x"), "unix:///s?db=1&pass=***");
-        assert_eq!(mask_dsn("redis://a@b@h"), "redis://***@h");
-    }
 
     #[test]
     fn options_apply_and_validate() {
@@ -591,8 +363,8 @@ mod tests {
 
 #[cfg(test)]
 mod fuzz {
-    //! Property tests: any input to the DSN and options parser gives a value or a clean error,
-    //! never a panic, and errors never echo a password.
+    //! Property tests: any input to the options parser gives a value or a clean error, never a
+    //! panic.
 
     use proptest::prelude::*;
 
@@ -617,54 +389,6 @@ mod fuzz {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
-
-        #[test]
-        fn arbitrary_dsns_parse_or_fail_cleanly(dsn in ".{0,80}") {
-            match parse_dsn(&dsn) {
-                Ok(endpoint) => prop_assert!(!endpoint.describe().is_empty()),
-                Err(e) => prop_assert!(e.is_invalid_argument(), "{e:?}"),
-            }
-        }
-
-        #[test]
-        fn dsn_shaped_inputs_parse_or_fail_cleanly(
-            scheme in proptest::sample::select(vec!["redis", "rediss", "unix", "redis+unix", "valkey", "http", ""]),
-            user in "[a-z%@:/]{0,8}",
-            password in "[A-Za-z0-9%@:/?#]{0,12}",
-            host in "[a-z0-9.:\\[\\]-]{0,20}",
-            port in "[0-9a-z]{0,7}",
-            path in "[/0-9a-z?=&#]{0,12}",
-        ) {
-            let dsn = format!("{scheme}://{user}:{password}@{host}:{port}{path}");
-            match parse_dsn(&dsn) {
-                Ok(endpoint) => {
-                    prop_assert!(endpoint.database >= 0);
-                    if let Some(secret) = endpoint.password.as_deref().filter(|p| p.len() >= 3) {
-                        let debug = format!("{endpoint:?}");
-                        prop_assert!(!debug.contains(secret));
-                        prop_assert!(!endpoint.describe().contains(secret));
-                    }
-                }
-                Err(e) => prop_assert!(e.is_invalid_argument()),
-            }
-        }
-
-        #[test]
-        fn passwords_never_reach_error_messages(
-            password in "[A-Za-z0-9]{6,12}",
-            tail in proptest::sample::select(vec![":notaport", "/x", ":99999", "?protocol=9", "/-1"]),
-        ) {
-            let secret = format!("Pw{password}");
-            for dsn in [
-                format!("redis://user:{secret}@host{tail}"),
-                format!("rediss://:{secret}@host{tail}"),
-                format!("unix:///s?pass={secret}&db=x{tail}"),
-            ] {
-                if let Err(e) = parse_dsn(&dsn) {
-                    prop_assert!(!e.to_string().contains(&secret), "{}", e);
-                }
-            }
-        }
 
         #[test]
         fn arbitrary_options_apply_or_fail_cleanly(

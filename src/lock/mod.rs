@@ -1,7 +1,7 @@
 //! The lock engine, in pure Rust: no Zend types, so `cargo test` runs all of it against real
 //! redis-server processes.
 //!
-//! - [`config`]: DSN and option parsing, defaults.
+//! - [`config`]: option parsing, defaults; [`dsn`]: DSN parsing and masking.
 //! - [`resp`]: the lean RESP2 encoder and reply parser.
 //! - [`conn`]: one socket, its handshake and timeouts.
 //! - [`pool`]: one connection per endpoint per process; fork safety; reconnects.
@@ -12,6 +12,7 @@
 
 pub mod config;
 pub mod conn;
+pub mod dsn;
 pub mod error;
 pub mod keys;
 pub mod lease;
