@@ -8,6 +8,9 @@
 //! - A waiter is the member `<ttl ms>:<token>` of both sorted sets: in the queue scored by
 //!   arrival (µs), in `alive` by its heartbeat deadline (ms). Its wake list is
 //!   `<wake prefix><token>`, in the same hash slot.
+//! - The holder's fence is kept as `<fence>:<token>` and counts only for that token: a record
+//!   left behind (the lock deleted by the documents' `release()`, or expired) is never taken for
+//!   a later holder's.
 //! - A fence is `max(last fence of the slot + 1, server time in µs)`: strictly increasing per
 //!   slot (so per lock) while the counter lives, and, if the counter is lost (evicted, or a
 //!   restart without persistence), still above every fence handed out before, as long as the
@@ -49,11 +52,28 @@ local function next_fence()
   redis.call('SET', KEYS[2], int(fence))
   return fence
 end
+local function holder_fence(token)
+  local record = redis.call('GET', KEYS[3])
+  if record then
+    local fence, owner = string.match(record, '^(%d+):(.*)$')
+    if owner == token then
+      return tonumber(fence)
+    end
+  end
+  return nil
+end
+local function set_fence(fence, token, ttl)
+  if ttl then
+    redis.call('SET', KEYS[3], int(fence) .. ':' .. token, 'PX', ttl)
+  else
+    redis.call('SET', KEYS[3], int(fence) .. ':' .. token)
+  end
+end
 local function claim(token, ttl)
-  local fence = tonumber(redis.call('GET', KEYS[3]) or '')
+  local fence = holder_fence(token)
   if fence == nil then
     fence = next_fence()
-    redis.call('SET', KEYS[3], int(fence), 'PX', ttl)
+    set_fence(fence, token, ttl)
   else
     redis.call('PEXPIRE', KEYS[3], ttl)
   end
@@ -105,7 +125,7 @@ if holder == false then
   local head = first_live_waiter()
   if head == nil or head == me then
     local fence = next_fence()
-    redis.call('SET', KEYS[3], int(fence), 'PX', ARGV[2])
+    set_fence(fence, ARGV[1], ARGV[2])
     redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
     if head then
       redis.call('ZREM', KEYS[4], me)
@@ -149,7 +169,7 @@ redis.call('ZREM', KEYS[4], head)
 redis.call('ZREM', KEYS[5], head)
 local window = int(math.min(tonumber(ttl), tonumber(ARGV[3])))
 local fence = next_fence()
-redis.call('SET', KEYS[3], int(fence), 'PX', window)
+set_fence(fence, next, window)
 redis.call('SET', KEYS[1], next, 'PX', window)
 local wake = ARGV[2] .. next
 redis.call('RPUSH', wake, int(fence))
@@ -226,17 +246,13 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return {-2, 0}
 end
 local pttl = redis.call('PTTL', KEYS[1])
-local fence = tonumber(redis.call('GET', KEYS[3]) or '')
+local fence = holder_fence(ARGV[1])
 if fence == nil then
   if ARGV[2] ~= '1' then
     return {pttl, 0}
   end
   fence = next_fence()
-  if pttl > 0 then
-    redis.call('SET', KEYS[3], int(fence), 'PX', pttl)
-  else
-    redis.call('SET', KEYS[3], int(fence))
-  end
+  set_fence(fence, ARGV[1], pttl > 0 and pttl or nil)
 end
 return {pttl, fence}
 "#

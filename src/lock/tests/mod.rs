@@ -3,6 +3,7 @@
 mod faults;
 mod leases;
 mod locker;
+mod model;
 mod pool;
 mod scripts;
 mod trust;
