@@ -1,13 +1,17 @@
 <?php
 /**
  * `make torture`: N worker processes take leases on a few keys for T seconds, writing through a
- * fenced ledger, while a chaos loop kills holders with SIGKILL, stops them past their TTL with
- * SIGSTOP, kills their connections (CLIENT KILL), stalls the server (DEBUG SLEEP) and restarts
- * it (kill -9, then start again from its append-only file). Then the invariants are checked
- * and printed as a table, ending with one line: "N passed, M failed".
+ * fenced ledger, while a chaos loop kills holders with SIGKILL, kills waiters in line with
+ * SIGKILL, stops holders past their TTL with SIGSTOP, kills their connections (CLIENT KILL),
+ * stalls the server (DEBUG SLEEP), restarts it (kill -9, then start again from its append-only
+ * file), wipes it (kill -9, then start without its data: every fence counter lost) and makes it
+ * evict (maxmemory with allkeys-lru, filled with junk: lock keys and counters are evicted). The
+ * lock names include pairs that shared keys under the old naming scheme (`N` and `{N}`, `{T}:a`
+ * and `{T}:a:fence`). Then the invariants are checked and printed as a table, ending with one
+ * line: "N passed, M failed".
  *
- * Environment: WORKERS (16), SECONDS (60), KEYS (3), SEED (random), SABOTAGE=1 (workers skip the
- * lock: the run must then fail, which shows the checks can).
+ * Environment: WORKERS (16), SECONDS (60), SEED (random), SABOTAGE=1 (workers skip the lock:
+ * the run must then fail, which shows the checks can).
  * Needs no REDIS_URL: it runs its own redis-server (AOF, fsync always) on a free port.
  */
 
@@ -18,7 +22,6 @@ require __DIR__ . '/analysis.php';
 
 $workers = (int) (getenv('WORKERS') ?: 16);
 $seconds = (float) (getenv('SECONDS') ?: 60);
-$keyCount = (int) (getenv('KEYS') ?: 3);
 $seed = (int) (getenv('SEED') ?: random_int(1, PHP_INT_MAX));
 mt_srand($seed);
 $so = getenv('REDIS_LOCK_SO') ?: dirname(__DIR__) . '/target/release/libredis_lock.so';
@@ -34,7 +37,10 @@ $port = (static function (): int {
     return (int) substr(strrchr($name, ':'), 1);
 })();
 $serverPid = null;
-$startServer = static function () use ($port, $dir, &$serverPid): void {
+$startServer = static function (bool $wipe = false) use ($port, $dir, &$serverPid): void {
+    if ($wipe) {
+        exec('rm -rf ' . escapeshellarg("$dir/appendonlydir") . ' ' . escapeshellarg("$dir/appendonly.aof"));
+    }
     $cmd = sprintf('redis-server --port %d --bind 127.0.0.1 --dir %s --appendonly yes --appendfsync always --save "" '
         . '--enable-debug-command local --daemonize yes --pidfile %s/redis.pid --logfile %s/redis.log',
         $port, escapeshellarg($dir), escapeshellarg($dir), escapeshellarg($dir));
@@ -81,7 +87,11 @@ $admin = static function () use ($port): Redis {
 };
 
 // ---- the workers --------------------------------------------------------------------------
-$keys = implode(',', array_map(static fn ($i) => "torture:key$i", range(1, $keyCount)));
+// Pairs that shared companion keys under the old naming scheme: `N` and `{N}`, and a tagged
+// name and the name of its old fence counter.
+$lockNames = ['torture:k1', '{torture:k1}', '{torture}:a', '{torture}:a:fence'];
+$keyCount = count($lockNames);
+$keys = implode(',', $lockNames);
 $end = microtime(true) + $seconds;
 $procs = [];   // id => ['proc', 'pid', 'exit' => null|array]
 $nextId = 0;
@@ -118,7 +128,19 @@ $holders = static function () use (&$procs, $dir): array {
 // ---- chaos --------------------------------------------------------------------------------
 $events = []; // each: [type, t0, t1, pid|null]
 $stopped = []; // pid => [id, t_stop]
-$actions = ['kill9' => 3, 'stop' => 3, 'clientkill' => 2, 'debugsleep' => 2, 'restart' => 1];
+$actions = ['kill9' => 3, 'killwaiter' => 3, 'stop' => 3, 'clientkill' => 2, 'debugsleep' => 2, 'restart' => 1,
+    'wipe' => 1, 'evict' => 1];
+$waiters = static function () use (&$procs, $dir): array {
+    $found = [];
+    foreach ($procs as $id => $w) {
+        $p = json_decode((string) @file_get_contents("$dir/progress-$id"), true);
+        // In line for a while (not just arrived): queued, heartbeating.
+        if ($w['exit'] === null && is_array($p) && str_starts_with($p['state'], 'waiting') && microtime(true) - $p['t'] > 0.1) {
+            $found[] = $id;
+        }
+    }
+    return $found;
+};
 $next = microtime(true) + 1.0;
 while (microtime(true) < $end) {
     $poll();
@@ -156,6 +178,45 @@ while (microtime(true) < $end) {
                     } else {
                         posix_kill($pid, SIGSTOP);
                         $stopped[$pid] = [$id, $t0];
+                    }
+                    break;
+                case 'killwaiter':
+                    $candidates = $waiters();
+                    if (!$candidates) {
+                        break;
+                    }
+                    $id = $candidates[array_rand($candidates)];
+                    $procs[$id]['killed'] = true;
+                    posix_kill($procs[$id]['pid'], SIGKILL);
+                    $events[] = ['killwaiter', $t0, microtime(true), $procs[$id]['pid']];
+                    $spawn();
+                    break;
+                case 'wipe':
+                    $killServer();
+                    $startServer(true);
+                    $events[] = ['wipe', $t0, microtime(true), null];
+                    break;
+                case 'evict':
+                    // Just above what is used, then junk: allkeys-lru evicts whatever is least
+                    // recently used, lock keys and fence counters included. (Writes that find
+                    // nothing left to evict fail with OOM: expected, workers see it too.)
+                    $r = $admin();
+                    try {
+                        $used = (int) $r->info('memory')['used_memory'];
+                        $r->rawCommand('CONFIG', 'SET', 'maxmemory-policy', 'allkeys-lru');
+                        $r->rawCommand('CONFIG', 'SET', 'maxmemory', (string) ($used + 200_000));
+                        for ($j = 0; $j < 400; $j++) {
+                            try {
+                                $r->set("junk:$j", str_repeat('x', 1000));
+                            } catch (RedisException) {
+                            }
+                        }
+                        usleep(300_000);
+                    } finally {
+                        $r->rawCommand('CONFIG', 'SET', 'maxmemory', '0');
+                        $r->rawCommand('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
+                        $r->del(array_map(static fn ($j) => "junk:$j", range(0, 399)));
+                        $events[] = ['evict', $t0, microtime(true), null];
                     }
                     break;
                 case 'clientkill':

@@ -62,6 +62,7 @@ while (microtime(true) < $end) {
             $record(['overran' => $t1 - $t0, 't0' => $t0, 't1' => $t1]);
         }
     }
+    $record(['wait' => ['key' => $key, 't0' => $t0, 't1' => $t1, 'got' => $lease !== null]]);
     if ($lease === null) {
         continue;
     }
