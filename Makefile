@@ -60,7 +60,7 @@ soak: build
 
 bench: build deps-bench
 	scripts/with-redis.sh sh -c '$(PHP_EXT) bench/run.php && $(PHP_EXT) bench/contention.php \
-		&& REDIS_LOCK_SO=$(CURDIR)/$(EXT) $(PHP) bench/fpm.php && $(PHP) bench/plots.php'
+		&& $(PHP_EXT) bench/waiters.php && REDIS_LOCK_SO=$(CURDIR)/$(EXT) $(PHP) bench/fpm.php && $(PHP) bench/plots.php'
 
 install: build
 	PHP=$(PHP) PHP_CONFIG=$(PHP_CONFIG) scripts/install.sh
