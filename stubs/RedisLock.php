@@ -10,9 +10,14 @@
  * A distributed lock on Redis: the API of the classic PHP recipe (`SET NX EX` to take, a Lua
  * compare-and-delete to release), made safe and fast in native code.
  *
- * One native connection per DSN per process is shared by every `RedisLock` object and kept
- * across requests (PHP-FPM workers live for many requests), so create objects freely: the
- * constructor does no network I/O. A process made by `pcntl_fork()` opens its own connection.
+ * One native connection per server (address, credentials, database) per process is shared by
+ * every `RedisLock` object of that server, whatever its timeouts, and kept across requests
+ * (PHP-FPM workers live for many requests), so create objects freely: the constructor does no
+ * network I/O. A process made by `pcntl_fork()` opens its own connection.
+ *
+ * Lock names are binary-safe, but a full name (prefix + key) may not start with `!rl`: the
+ * lock's own bookkeeping keys (fence counters, wait queues) live there, out of reach of any
+ * lock name (a `ValueError` says so).
  *
  * ```php
  * $lock  = new RedisLock('redis://127.0.0.1:6379', ['prefix' => 'shop:']);
@@ -43,7 +48,7 @@ class RedisLock
      * - `connectTimeout` (int|float, seconds, default 1.0): how long connecting may take.
      * - `readTimeout` (int|float, seconds, default 1.0): how long to wait for a reply (and for a
      *   write to be accepted). A call that times out throws {@see RedisLockTimeoutException}.
-     * - `prefix` (string, default ''): prepended to every key.
+     * - `prefix` (string, default ''): prepended to every key; may not start with `!rl`.
      * - `database` (int >= 0): the database to `SELECT`; overrides the DSN's.
      * - `leaseTtl` (int|float, seconds, default 30): the TTL of a watchdog lease (one taken by
      *   {@see RedisLock::lock()} without a TTL); the watchdog renews it every third of this.
@@ -52,7 +57,8 @@ class RedisLock
      * - `strict` (bool, default false): a lost lease makes `extend()` and `release()` throw
      *   {@see RedisLockLostException} instead of returning false.
      *
-     * Connections are shared between objects whose DSN and timeouts are equal.
+     * Connections are shared between objects of the same server (address, user, password,
+     * database); each call uses its own object's timeouts.
      *
      * @param string $dsn where Redis listens
      * @param array{connectTimeout?: int|float, readTimeout?: int|float, prefix?: string, database?: int, leaseTtl?: int|float, maxLifetime?: int|float, strict?: bool} $options
@@ -81,8 +87,9 @@ class RedisLock
      * @param string $value the owner's secret, e.g. {@see RedisLock::token()} (binary-safe)
      * @param float $expireTime seconds (int or float), kept to the millisecond; at least 0.001
      * @return bool true if `$value` holds the lock
-     * @throws ValueError for an empty key or value, or an expire time that is not a finite
-     *         number of seconds from 0.001 to 1e9
+     * @throws ValueError for an empty key or value, a key starting with the reserved `!rl`
+     *         (prefix included), or an expire time that is not a finite number of seconds
+     *         from 0.001 to 1e9
      * @throws RedisLockConnectionException when Redis cannot be reached
      * @throws RedisLockTimeoutException when Redis does not answer within `readTimeout`: the
      *         outcome is unknown; call acquire() again with the same value to learn it
@@ -95,7 +102,7 @@ class RedisLock
      * seconds between attempts (never after the last).
      *
      * As the recipe this API comes from requires, `$retryInterval × $maxRetries` must not
-     * exceed `$expireTime`.
+     * exceed `$expireTime` (compared in whole milliseconds: `0.3, 3, 0.1` is accepted).
      *
      * ```php
      * // up to 5 attempts, 2 s apart, for a lock held at most 10 s
@@ -124,9 +131,13 @@ class RedisLock
      * @param string $value the value it was acquired with
      * @return bool true if `$value` held the lock and it is now deleted; false if it had expired
      *         or belongs to someone else (whose lock stays untouched)
-     * @throws ValueError for an empty key or value
-     * @throws RedisLockConnectionException when Redis cannot be reached
-     * @throws RedisLockTimeoutException when Redis does not answer within `readTimeout`
+     * @throws ValueError for an empty key or value, or a reserved key
+     * @throws RedisLockConnectionException when Redis cannot be reached; also when the
+     *         connection broke after the release was sent and a second try found nothing to
+     *         release: the first may have released it, so the outcome is unknown (never a
+     *         false that might be wrong)
+     * @throws RedisLockTimeoutException when Redis does not answer within `readTimeout`: the
+     *         outcome is unknown
      * @throws RedisLockServerException when Redis answers with an error
      */
     public function release(string $key, string $value): bool {}
@@ -143,8 +154,11 @@ class RedisLock
      *
      * With `$wait > 0` it waits up to `$wait` seconds, in arrival order (first come, first
      * served: no starvation). A release hands the lock straight to the next waiter, who is
-     * woken at once (no polling); a holder that dies without releasing wakes the waiters when
-     * its TTL runs out.
+     * woken at once (no polling) and claims it; a holder that dies without releasing wakes the
+     * waiters when its TTL runs out, and a waiter that dies in line (SIGKILL, FPM's
+     * `request_terminate_timeout`) holds the others up for at most about 2 s. Inside the wait,
+     * lost connections, timeouts and a busy or restarting server are ridden out until the
+     * deadline; an exception means Redis did not answer by then.
      *
      * ```php
      * $lease = $lock->lock('invoice:42', wait: 5);      // watchdog lease, wait up to 5 s
@@ -162,7 +176,7 @@ class RedisLock
      * @param float|null $ttl seconds, kept to the millisecond; null for a watchdog lease
      * @param float $wait seconds to wait for the lock; 0 for a single attempt
      * @return RedisLockLease|null null if someone else still held the lock when the wait ended
-     * @throws ValueError for an empty key, or a ttl or wait out of range
+     * @throws ValueError for an empty or reserved key, or a ttl or wait out of range
      * @throws RedisLockConnectionException when Redis cannot be reached
      * @throws RedisLockTimeoutException when Redis does not answer within `readTimeout`
      * @throws RedisLockServerException when Redis answers with an error
@@ -188,7 +202,7 @@ class RedisLock
      * @throws RedisLockConflictException when the lock was still held by someone else after
      *         `$wait` seconds (the callback did not run)
      * @throws RedisLockLostException in strict mode, when the lease was lost before the release
-     * @throws ValueError for an empty key, or a ttl or wait out of range
+     * @throws ValueError for an empty or reserved key, or a ttl or wait out of range
      * @throws RedisLockConnectionException when Redis cannot be reached
      * @throws RedisLockTimeoutException when Redis does not answer within `readTimeout`
      * @throws RedisLockServerException when Redis answers with an error
@@ -198,14 +212,16 @@ class RedisLock
     /**
      * Takes over a lease from another process: the one that got it called
      * {@see RedisLockLease::detach()} and passed you the key and token (for example in a queued
-     * job). The restored lease keeps the lock's remaining TTL (no watchdog); extend it as
-     * needed. It is released by this process from now on (request end, destruction).
+     * job). The restored lease keeps the lock's remaining TTL (no watchdog) and its fence;
+     * extend it as needed. It is released by this process from now on (request end,
+     * destruction). A lock taken with {@see RedisLock::acquire()} carries no fence: restoring
+     * it gives it a fresh one, above every earlier fence of the key.
      *
      * @param string $key the lock's name, as given to lock()
-     * @param string $token the lease's token
+     * @param string $token the lease's token (binary-safe: any value acquire() took)
      * @throws RedisLockLostException when `$token` does not hold the lock (it expired, or was
      *         released or taken over)
-     * @throws ValueError for an empty key or token
+     * @throws ValueError for an empty or reserved key, or an empty token
      * @throws RedisLockConnectionException when Redis cannot be reached
      * @throws RedisLockTimeoutException when Redis does not answer within `readTimeout`
      * @throws RedisLockServerException when Redis answers with an error
@@ -215,7 +231,7 @@ class RedisLock
     /**
      * Whether anyone holds the lock `$key` (any API: lease or acquire()).
      *
-     * @throws ValueError for an empty key
+     * @throws ValueError for an empty or reserved key
      * @throws RedisLockException when Redis cannot be asked
      */
     public function isLocked(string $key): bool {}
@@ -224,7 +240,7 @@ class RedisLock
      * Seconds the lock `$key` has left.
      *
      * @return float|null null when nobody holds it; INF when it was set without a TTL
-     * @throws ValueError for an empty key
+     * @throws ValueError for an empty or reserved key
      * @throws RedisLockException when Redis cannot be asked
      */
     public function ttl(string $key): ?float {}
@@ -234,7 +250,10 @@ class RedisLock
      * (stuck jobs, maintenance): the former holder's lease reports lost on its next call.
      *
      * @return bool true if there was a lock to delete
-     * @throws ValueError for an empty key
+     * @throws ValueError for an empty or reserved key
+     * @throws RedisLockConnectionException when Redis cannot be reached, or the connection
+     *         broke after the command was sent and a second try found nothing to delete (the
+     *         outcome is unknown)
      * @throws RedisLockException when Redis cannot be asked
      */
     public function forceRelease(string $key): bool {}

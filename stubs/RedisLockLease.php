@@ -35,13 +35,17 @@ final class RedisLockLease
 
     /**
      * The lease's token: its proof of ownership in Redis. Whoever has it can release the lock;
-     * pass it only to the process that will {@see RedisLock::restore()} the lease.
+     * pass it only to the process that will {@see RedisLock::restore()} the lease. A UUID for
+     * leases from `lock()`; the exact bytes given to `restore()` otherwise.
      */
     public function token(): string {}
 
     /**
      * The fencing token: an integer assigned atomically with the acquisition, strictly greater
-     * than that of every earlier acquisition of the same key (it never resets).
+     * than that of every earlier acquisition of the same key. It is at least the Redis server's
+     * clock in microseconds (a 16-digit number: store it as BIGINT), so it stays above every
+     * earlier fence even when Redis loses its counters (eviction, a restart without
+     * persistence), as long as the server's clock does not step back.
      */
     public function fence(): int {}
 
@@ -77,6 +81,9 @@ final class RedisLockLease
      * @return bool true if it was released; false if it had been lost (expired, taken over) or
      *         was already released
      * @throws RedisLockLostException in strict mode, when the lease was lost
+     * @throws RedisLockConnectionException when Redis cannot be reached, or the connection
+     *         broke after the release was sent and a second try found nothing to release (the
+     *         outcome is unknown: never a false that might be wrong)
      * @throws RedisLockException when Redis cannot be asked
      */
     public function release(): bool {}
@@ -93,7 +100,8 @@ final class RedisLockLease
 
     /**
      * What `var_dump()` shows: key, the token's first 8 characters, fence, whether the watchdog
-     * renews it, and its status (`held`, `released`, `lost`, `detached`).
+     * renews it, and its status (`held`, `released`, `lost`, `detached`, or `abandoned`: its
+     * release at request end failed and it was left to its TTL).
      *
      * @return array{key: string, token: string, fence: int, watchdog: bool, status: string}
      */

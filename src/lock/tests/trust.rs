@@ -504,3 +504,38 @@ fn a_wait_rides_out_a_stall_and_killed_connections() {
     let lease = handle.join().unwrap().expect("no error").expect("its turn");
     assert!(lease.is_held().unwrap());
 }
+
+/// An ACL user allowed only its own key pattern and the engine's `~!rl*` can use every kind of
+/// lock (the README's advice for ACLs).
+#[test]
+fn an_acl_user_needs_only_its_keys_and_the_reserved_pattern() {
+    let server = RedisServer::start();
+    let _: () = q(
+        &mut server.client(),
+        &[
+            "ACL", "SETUSER", "app", "on", ">pw", "~app:*", "~!rl*", "+@all",
+        ],
+    );
+    let dsn = format!("redis://app:pw@127.0.0.1:{}", server.port);
+    let l = unshared(config(
+        &dsn,
+        &[("prefix", OptionValue::Str(b"app:".to_vec()))],
+    ));
+    let held = l.lock(b"k", Some(10.0), 0.0).unwrap().expect("free");
+    let other = unshared(config(
+        &dsn,
+        &[("prefix", OptionValue::Str(b"app:".to_vec()))],
+    ));
+    let waiter = std::thread::spawn(move || other.lock(b"k", Some(10.0), 3.0).unwrap().is_some());
+    sleep_ms(200);
+    assert!(held.release().unwrap());
+    assert!(waiter.join().unwrap(), "handed over");
+    assert!(l.acquire(b"doc", b"v", 5.0).unwrap());
+    assert!(l.restore(b"doc", b"v").unwrap().release().unwrap());
+    let outside = unshared(config(&dsn, &[]));
+    let err = outside
+        .lock(b"k", Some(10.0), 0.0)
+        .err()
+        .expect("no permission");
+    assert!(err.is_server_code("NOPERM"), "{err:?}");
+}
