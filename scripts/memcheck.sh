@@ -15,10 +15,10 @@ php=(php -d pcre.jit=0 -d extension="$so")
 
 echo "memcheck: API fuzzer (2000 calls) ..." >&2
 "${vg[@]}" "${php[@]}" "$here/php-tests/support/fuzz.php" "$REDIS_URL" 5 2000 > "$logs/fuzz.json"
-echo "memcheck: PHPUnit (Api, Errors, Secrets, Stubs, Lease, Synchronized) ..." >&2
+echo "memcheck: PHPUnit (Api, Errors, Secrets, Stubs, Lease, Synchronized, Uninitialised) ..." >&2
 set +e
 "${vg[@]}" "${php[@]}" /usr/bin/phpunit -c "$here/php-tests/phpunit.xml" \
-    --filter '(ApiTest|ErrorsTest|SecretsTest|StubsTest|LeaseTest|SynchronizedTest)' > "$logs/phpunit.out" 2>&1
+    --filter '(ApiTest|ErrorsTest|SecretsTest|StubsTest|LeaseTest|SynchronizedTest|UninitialisedTest)' > "$logs/phpunit.out" 2>&1
 phpunit_status=$?
 set -e
 tail -n 3 "$logs/phpunit.out" >&2

@@ -30,6 +30,11 @@
  *     }
  * }
  * ```
+ *
+ * A subclass that defines `__construct()` must call `parent::__construct()`: until the
+ * constructor has run (also for an object made by `ReflectionClass::newInstanceWithoutConstructor()`)
+ * every method throws an {@see Error} that says so, and `var_dump()` shows `state` =>
+ * `"not initialised: …"`.
  */
 class RedisLock
 {
@@ -267,9 +272,10 @@ class RedisLock
 
     /**
      * What `var_dump()` and `print_r()` show: the DSN with user and password masked, the
-     * endpoint, prefix, database and timeouts (seconds).
+     * endpoint, prefix, database and timeouts (seconds); only `state` for an object whose
+     * constructor was not called. Never throws.
      *
-     * @return array{dsn: string, endpoint: string, prefix: string, database: int, connectTimeout: float, readTimeout: float}
+     * @return array{dsn: string, endpoint: string, prefix: string, database: int, connectTimeout: float, readTimeout: float}|array{state: string}
      */
     public function __debugInfo(): array {}
 }

@@ -3,7 +3,8 @@
  * The API fuzzer, run by FuzzTest in a subprocess: random public calls with randomly typed,
  * sized and encoded arguments. Every call must return or throw a TypeError, a ValueError, a
  * RedisLockException, or the exception the fuzzer's own callback threw; anything else (a
- * "Rust panic" Error, a crash) is a finding.
+ * "Rust panic" Error, a crash) is a finding. A call on the object made without its constructor
+ * must throw the Error that says so (or a TypeError for its arguments).
  *
  * Usage: php -d extension=... fuzz.php <redis dsn> <seed> <calls>
  * Prints one JSON line: {"calls": n, "outcomes": {class: count}, "findings": [...]}.
@@ -102,6 +103,9 @@ function arg(string $kind): mixed
 
 $lock = new RedisLock($dsn, ['connectTimeout' => 0.2, 'readTimeout' => 0.5]);
 $cleanup = new RedisLock($dsn);
+$uninitialised = (new ReflectionClass(RedisLock::class))->newInstanceWithoutConstructor();
+const NOT_INITIALISED = 'RedisLock object is not initialised: RedisLock::__construct() was not called'
+    . ' (a subclass that defines __construct() must call parent::__construct())';
 $leases = [];
 $methods = [
     'new' => ['dsn', 'options'],
@@ -132,23 +136,31 @@ for ($i = 0; $i < (int) $calls; $i++) {
     if (mt_rand(0, 9) === 0) {
         mt_rand(0, 1) ? array_pop($args) : $args[] = fuzz_value();
     }
+    $target = mt_rand(0, 19) === 0 ? $uninitialised : $lock;
     try {
         $result = match ($method) {
             'new' => new RedisLock(...$args),
             'token' => RedisLock::token(),
             default => str_starts_with($method, 'lease.')
                 ? ($leases ? $leases[array_rand($leases)]->{substr($method, 6)}(...$args) : null)
-                : $lock->{$method}(...$args),
+                : $target->{$method}(...$args),
         };
         if ($result instanceof RedisLockLease) {
             $leases[] = $result;
         }
         $outcome = 'returned';
+        if ($target === $uninitialised && !in_array($method, ['new', 'token'], true) && !str_starts_with($method, 'lease.')) {
+            $findings[] = sprintf('%s(%s) on an uninitialised object returned', $method, substr(var_export($args, true), 0, 300));
+        }
     } catch (TypeError | ValueError | RedisLockException | FuzzCallbackException $e) {
         $outcome = get_class($e);
     } catch (Throwable $e) {
         $outcome = get_class($e);
-        $findings[] = sprintf('%s(%s): %s: %s', $method, substr(var_export($args, true), 0, 300), get_class($e), $e->getMessage());
+        if ($target === $uninitialised && $outcome === Error::class && $e->getMessage() === NOT_INITIALISED) {
+            $outcome = 'Error (not initialised)';
+        } else {
+            $findings[] = sprintf('%s(%s): %s: %s', $method, substr(var_export($args, true), 0, 300), get_class($e), $e->getMessage());
+        }
     }
     $outcomes[$outcome] = ($outcomes[$outcome] ?? 0) + 1;
     // Free every key this call used, so that a valid but enormous wait or retry count in a

@@ -1,4 +1,5 @@
-//! The exception classes and the one mapping from engine errors to PHP exceptions.
+//! The exception classes, the one mapping from engine errors to PHP exceptions, and the one
+//! error of the PHP face alone: a `RedisLock` whose constructor never ran.
 //!
 //! The classes are registered by hand (not with `#[php_class]`) so that they are ordinary PHP
 //! exceptions: created by PHP's own exception handlers they carry file, line and trace, and PHP
@@ -133,4 +134,24 @@ impl From<Error> for PhpException {
         // impossible to throw. Keys in messages are already escaped (`quote_key`).
         PhpException::new(e.to_string().replace('\0', "\\0"), 0, class)
     }
+}
+
+/// What is wrong with a `RedisLock` whose constructor never ran (also its `var_dump()`).
+pub const NOT_INITIALISED: &str = "not initialised: RedisLock::__construct() was not called";
+
+/// The `\Error` for calling a method of a `RedisLock` whose constructor never ran: one made by
+/// `ReflectionClass::newInstanceWithoutConstructor()`, or by a subclass whose `__construct()`
+/// does not call `parent::__construct()`. An `\Error`, as PHP's own errors for misusing an
+/// object are: it is a bug in the calling code, not a failure to retry or report. Not an engine
+/// error ([`Error`]): the engine never sees such an object. `class` is the object's class as
+/// `get_class()` names it.
+pub fn not_initialised(class: &str) -> PhpException {
+    PhpException::new(
+        format!(
+            "{class} object is {NOT_INITIALISED} (a subclass that defines __construct() must \
+             call parent::__construct())"
+        ),
+        0,
+        ce::error(),
+    )
 }

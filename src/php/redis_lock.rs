@@ -11,10 +11,12 @@ use ext_php_rs::types::ZendHashTable;
 use std::sync::Arc;
 
 use ext_php_rs::convert::IntoZval;
+use ext_php_rs::ffi::zend_object;
 use ext_php_rs::types::{ZendCallable, ZendClassObject, Zval};
-use ext_php_rs::zend::BailoutGuard;
+use ext_php_rs::zend::{BailoutGuard, ClassEntry, ExecutorGlobals};
 
 use super::args::{ArgDefault, ArrayArg, FloatArg, IntArg, NullableFloatArg, StrArg};
+use super::errors;
 use super::lease::RedisLockLease;
 use crate::lock::config::{DEFAULT_DSN, php_float};
 use crate::lock::error::quote_key;
@@ -24,7 +26,67 @@ use crate::lock::{self, Config, Error, ErrorKind, Locker};
 #[php_class]
 #[php(name = "RedisLock")]
 pub struct RedisLock {
-    locker: Locker,
+    /// `None` until the constructor runs: objects start uninitialised ([`create_object`]), and
+    /// one made by `newInstanceWithoutConstructor()`, or by a subclass whose `__construct()`
+    /// does not call `parent::__construct()`, stays so.
+    locker: Option<Locker>,
+}
+
+impl RedisLock {
+    /// The locker, or the `\Error` for an object whose constructor never ran. Every method
+    /// but `__debugInfo` starts here; the check is one compare of a pointer with null.
+    #[inline]
+    fn locker(&self) -> PhpResult<&Locker> {
+        match &self.locker {
+            Some(locker) => Ok(locker),
+            None => Err(not_initialised()),
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn not_initialised() -> PhpException {
+    errors::not_initialised(&this_class())
+}
+
+/// The class of `$this` in the method being run, as `get_class()` names it (up to the NUL of
+/// an anonymous class's name, as PHP's own messages show it).
+fn this_class() -> String {
+    let globals = ExecutorGlobals::get();
+    // SAFETY: while a method of ours runs, the engine's current frame is that method's (the VM
+    // and `zend_call_function` both set it before calling an internal function), and it lives
+    // until the method returns.
+    let frame = unsafe { globals.current_execute_data.as_ref() };
+    let name = frame
+        .and_then(|frame| frame.This.object())
+        .and_then(|object| object.get_class_name().ok());
+    match name {
+        Some(mut name) => {
+            name.truncate(name.find('\0').unwrap_or(name.len()));
+            name
+        }
+        None => "RedisLock".to_owned(),
+    }
+}
+
+/// `create_object` of `RedisLock` and its subclasses, installed by [`super::tweaks`]: every
+/// object starts with a Rust value (`locker: None`), so a method of an object whose constructor
+/// never ran reaches [`RedisLock::locker`] and its `\Error`, instead of ext-php-rs refusing the
+/// call with a bare "Failed to retrieve reference to `$this`" `\Exception`.
+///
+/// Not `#[derive(Default)]`, which ext-php-rs 0.16.4 also uses to initialise new objects: its
+/// `create_object` then builds the object with `RedisLock`'s class entry instead of the one it
+/// is given, so `new Sub()` of a subclass would be a plain `RedisLock`.
+pub(super) extern "C" fn create_object(ce: *mut ClassEntry) -> *mut zend_object {
+    // SAFETY: the engine passes the class being instantiated, `RedisLock` or a subclass, whose
+    // entry lives at least as long as its objects. The object is initialised right away, and
+    // it has the handlers of `RedisLock`, so the engine frees it through them.
+    let mut object = unsafe { ZendClassObject::<RedisLock>::new_uninit(ce.as_ref()) };
+    object.initialize(RedisLock { locker: None });
+    let object = object.into_raw();
+    // SAFETY: `into_raw` yields a valid object the engine takes over.
+    unsafe { (*object).get_mut_zend_obj() }
 }
 
 #[php_impl]
@@ -46,14 +108,15 @@ impl RedisLock {
                 .map(|(name, value)| (name.as_str(), value.clone())),
         )?;
         Ok(RedisLock {
-            locker: Locker::new(config)?,
+            locker: Some(Locker::new(config)?),
         })
     }
 
     /// `SET key value NX GET PX ms`: true if `value` holds the lock afterwards.
     pub fn acquire(&self, key: StrArg, value: StrArg, expireTime: FloatArg) -> PhpResult<bool> {
+        let locker = self.locker()?;
         let (key, value, ttl) = (key.bytes(1)?, value.bytes(2)?, expireTime.float(3)?);
-        Ok(self.locker.acquire(key, value, ttl)?)
+        Ok(locker.acquire(key, value, ttl)?)
     }
 
     /// Up to `1 + maxRetries` attempts, `retryInterval` seconds apart.
@@ -65,16 +128,16 @@ impl RedisLock {
         maxRetries: IntArg,
         retryInterval: FloatArg,
     ) -> PhpResult<bool> {
+        let locker = self.locker()?;
         let (key, value, ttl) = (key.bytes(1)?, value.bytes(2)?, expireTime.float(3)?);
         let (retries, interval) = (maxRetries.int(4)?, retryInterval.float(5)?);
-        Ok(self
-            .locker
-            .retry_acquire(key, value, ttl, retries, interval)?)
+        Ok(locker.retry_acquire(key, value, ttl, retries, interval)?)
     }
 
     /// Atomic compare-and-delete: true only if `value` held the lock.
     pub fn release(&self, key: StrArg, value: StrArg) -> PhpResult<bool> {
-        Ok(self.locker.release(key.bytes(1)?, value.bytes(2)?)?)
+        let locker = self.locker()?;
+        Ok(locker.release(key.bytes(1)?, value.bytes(2)?)?)
     }
 
     /// A lease on `key`: `ttl` seconds, or `null` for a watchdog lease; waits up to `wait`
@@ -86,8 +149,9 @@ impl RedisLock {
         ttl: NullableFloatArg,
         wait: FloatArg,
     ) -> PhpResult<Option<RedisLockLease>> {
+        let locker = self.locker()?;
         let (key, ttl, wait) = (key.bytes(1)?, ttl.float(2)?, wait.float(3)?);
-        Ok(self.locker.lock(key, ttl, wait)?.map(RedisLockLease::new))
+        Ok(locker.lock(key, ttl, wait)?.map(RedisLockLease::new))
     }
 
     /// Runs `fn($lease)` under a lease on `key`, releasing it in every case; returns what `fn`
@@ -100,8 +164,9 @@ impl RedisLock {
         ttl: NullableFloatArg,
         wait: FloatArg,
     ) -> PhpResult<Zval> {
+        let locker = self.locker()?;
         let (key, ttl, wait) = (key.bytes(1)?, ttl.float(3)?, wait.float(4)?);
-        let Some(lease) = self.locker.lock(key, ttl, wait)? else {
+        let Some(lease) = locker.lock(key, ttl, wait)? else {
             return Err(Error::new(
                 ErrorKind::Conflict,
                 format!(
@@ -135,23 +200,27 @@ impl RedisLock {
 
     /// A lease on `key` held by `token`, taken over from another process.
     pub fn restore(&self, key: StrArg, token: StrArg) -> PhpResult<RedisLockLease> {
-        let lease = self.locker.restore(key.bytes(1)?, token.bytes(2)?)?;
+        let locker = self.locker()?;
+        let lease = locker.restore(key.bytes(1)?, token.bytes(2)?)?;
         Ok(RedisLockLease::new(lease))
     }
 
     /// Whether someone holds the lock `key`.
     pub fn is_locked(&self, key: StrArg) -> PhpResult<bool> {
-        Ok(self.locker.is_locked(key.bytes(1)?)?)
+        let locker = self.locker()?;
+        Ok(locker.is_locked(key.bytes(1)?)?)
     }
 
     /// Seconds the lock `key` has left; null when free, INF when it has no TTL.
     pub fn ttl(&self, key: StrArg) -> PhpResult<Option<f64>> {
-        Ok(self.locker.ttl(key.bytes(1)?)?)
+        let locker = self.locker()?;
+        Ok(locker.ttl(key.bytes(1)?)?)
     }
 
     /// Deletes the lock `key` whoever holds it, and wakes the first waiter.
     pub fn force_release(&self, key: StrArg) -> PhpResult<bool> {
-        Ok(self.locker.force_release(key.bytes(1)?)?)
+        let locker = self.locker()?;
+        Ok(locker.force_release(key.bytes(1)?)?)
     }
 
     /// A fresh UUID v4 to use as a lock value.
@@ -159,17 +228,22 @@ impl RedisLock {
         lock::token()
     }
 
-    /// What `var_dump()` and `print_r()` show: never the password.
+    /// What `var_dump()` and `print_r()` show: never the password. Never throws: PHP makes a
+    /// `__debugInfo()` that throws a fatal error in `var_dump()`.
     #[php(name = "__debugInfo")]
     pub fn debug_info(&self) -> PhpResult<ZBox<ZendHashTable>> {
-        let endpoint = self.locker.client().shared().endpoint();
-        let timeouts = self.locker.client().timeouts();
         let mut info = ZendHashTable::new();
-        info.insert("dsn", self.locker.masked_dsn())?;
+        let Some(locker) = &self.locker else {
+            info.insert("state", errors::NOT_INITIALISED)?;
+            return Ok(info);
+        };
+        let endpoint = locker.client().shared().endpoint();
+        let timeouts = locker.client().timeouts();
+        info.insert("dsn", locker.masked_dsn())?;
         info.insert("endpoint", endpoint.describe())?;
         info.insert(
             "prefix",
-            String::from_utf8_lossy(self.locker.prefix()).into_owned(),
+            String::from_utf8_lossy(locker.prefix()).into_owned(),
         )?;
         info.insert("database", endpoint.database)?;
         info.insert("connectTimeout", timeouts.connect.as_secs_f64())?;

@@ -6,19 +6,25 @@
 //! - `RedisLockLease::__construct` is private: leases come from `RedisLock::lock()` and
 //!   `restore()`, and `new RedisLockLease()` fails as for any class with a private
 //!   constructor (ext-php-rs registers a public one that throws).
+//! - New `RedisLock` objects (and subclasses') are made by [`redis_lock::create_object`], so
+//!   that one whose constructor never ran throws our `\Error` instead of ext-php-rs's bare
+//!   `\Exception`, and `var_dump()`s it instead of a fatal error. Subclasses copy the parent's
+//!   `create_object` when they are linked, which is after the first request start.
 //!
 //! ext-php-rs registers classes after our own startup hook, so this is done once per process
 //! at the first request start.
 
 use std::ffi::c_void;
+use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use ext_php_rs::class::RegisteredClass;
-use ext_php_rs::ffi::{HashTable, zend_string};
+use ext_php_rs::ffi::{HashTable, zend_lookup_class_ex, zend_string};
 use ext_php_rs::types::ZendStr;
 
 use super::RedisLock;
 use super::lease::RedisLockLease;
+use super::redis_lock;
 
 /// `ZEND_ATTRIBUTE_PERSISTENT`: the attribute lives as long as the internal function.
 const ZEND_ATTRIBUTE_PERSISTENT: u32 = 1;
@@ -47,6 +53,29 @@ pub fn apply_once() {
     }
     mark_dsn_sensitive();
     make_lease_constructor_private();
+    initialise_new_objects();
+}
+
+/// `ZEND_FETCH_CLASS_NO_AUTOLOAD`.
+const ZEND_FETCH_CLASS_NO_AUTOLOAD: u32 = 0x80;
+
+fn initialise_new_objects() {
+    let mut name = ZendStr::new(RedisLock::CLASS_NAME, false);
+    // SAFETY: a lookup in the class table, which holds our internal class from module startup;
+    // the name is a valid string for the call. The engine's own pointer is used to write (not
+    // one made from a shared reference).
+    let ce = unsafe {
+        zend_lookup_class_ex(
+            &raw mut *name,
+            ptr::null_mut(),
+            ZEND_FETCH_CLASS_NO_AUTOLOAD,
+        )
+    };
+    // SAFETY: the entry of our own internal class, alive until module shutdown; no object of
+    // it exists before the first request, and `create_object` keeps its layout and handlers.
+    if let Some(ce) = unsafe { ce.as_mut() } {
+        ce.__bindgen_anon_2.create_object = Some(redis_lock::create_object);
+    }
 }
 
 fn make_lease_constructor_private() {
