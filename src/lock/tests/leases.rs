@@ -29,7 +29,7 @@ fn text(token: &[u8]) -> &str {
 /// The watchdog is one thread per process: tests that start or stop it take turns.
 static WATCHDOG_TESTS: Mutex<()> = Mutex::new(());
 
-fn watchdog_turn() -> std::sync::MutexGuard<'static, ()> {
+pub(super) fn watchdog_turn() -> std::sync::MutexGuard<'static, ()> {
     WATCHDOG_TESTS
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -539,3 +539,35 @@ fn an_acl_user_needs_only_its_keys_and_the_reserved_pattern() {
         .expect("no permission");
     assert!(err.is_server_code("NOPERM"), "{err:?}");
 }
+
+/// Item 11: the watchdog renews thousands of leases in pipelined batches, each in time.
+#[test]
+fn the_watchdog_renews_thousands_of_leases_in_batches() {
+    let _turn = super::leases::watchdog_turn();
+    let server = RedisServer::start();
+    let l = locker_with(&server, &[("leaseTtl", OptionValue::Float(0.9))]);
+    let leases: Vec<_> = (0..3000)
+        .map(|i| {
+            l.lock(format!("k{i}").as_bytes(), None, 0.0)
+                .unwrap()
+                .expect("free")
+        })
+        .collect();
+    let _: () = q(&mut server.client(), &["CONFIG", "RESETSTAT"]);
+    sleep_ms(2000); // more than two TTLs
+    for lease in leases.iter().step_by(97) {
+        assert!(lease.is_held().unwrap(), "renewed");
+    }
+    let renewals = leases.iter().filter(|l| l.status() == Status::Held).count();
+    assert_eq!(renewals, 3000);
+    let info: String = q(&mut server.client(), &["INFO", "commandstats"]);
+    let calls = |name: &str| -> i64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("cmdstat_{name}:calls=")))
+            .and_then(|rest| rest.split(',').next())
+            .map_or(0, |n| n.parse().unwrap())
+    };
+    // Every lease renewed every 0.3 s: about 6 renewals each in 2 s.
+    assert!(calls("evalsha") + calls("eval") >= 3000 * 5, "{info}");
+    drop(leases);
+}
