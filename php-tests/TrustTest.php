@@ -169,6 +169,34 @@ final class TrustTest extends LockTestCase
         $this->assertSame(20, count($server->client()->keys('k*')), 'left to their TTLs');
     }
 
+    /**
+     * The same with the leases in separate global variables, which PHP frees one by one before
+     * the request-end hook runs: the first timeout opens the connection's breaker, the others
+     * give up at once.
+     */
+    public function testLeasesInGlobalsAgainstAStalledServerCostOneTimeoutInAll(): void
+    {
+        $server = new RedisServer();
+        $code = '<?php
+            $lock = new RedisLock(' . var_export($server->dsn(), true) . ', ["readTimeout" => 0.5]);
+            $a = $lock->lock("a", 60); $b = $lock->lock("b", 60); $c = $lock->lock("c", 60);
+            $d = $lock->lock("d", 60); $e = $lock->lock("e", 60); $f = $lock->lock("f", null);
+            function inner(RedisLock $lock): void {
+                $g = $lock->lock("g", 60);
+                $h = $lock->lock("h", 60);
+                posix_kill(' . $server->pid() . ', SIGSTOP);
+                echo microtime(true), "\n";
+                throw new RuntimeException("unwinds with two leases in its frame");
+            }
+            inner($lock);';
+        [$exit, $out, $err] = Processes::php($code, ['display_errors' => 'stderr']);
+        $end = microtime(true);
+        $server->signal(SIGCONT);
+        $this->assertSame(255, $exit, $err);
+        $this->assertStringContainsString('unwinds with two leases', $err);
+        $this->assertLessThan(1.2, $end - (float) $out, 'one timeout for all eight leases');
+    }
+
     /** retryAcquire compares in whole milliseconds; tokens are bytes everywhere. */
     public function testEdgeCasesOfTheDocumentsApi(): void
     {

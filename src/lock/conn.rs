@@ -181,10 +181,21 @@ impl Connection {
         }
         match first_error {
             None => Ok(()),
-            Some(e) => Err(Error::new(
-                ErrorKind::Connection,
-                format!("Redis at {} refused the connection setup: {e}", self.name),
-            )),
+            Some(e) => {
+                // A server still loading its data or busy answers so for a while: that passes.
+                let passing = ["LOADING", "BUSY", "MASTERDOWN"]
+                    .iter()
+                    .any(|code| e.is_server_code(code));
+                let kind = if passing {
+                    ErrorKind::Connection
+                } else {
+                    ErrorKind::Refused
+                };
+                Err(Error::new(
+                    kind,
+                    format!("Redis at {} refused the connection setup: {e}", self.name),
+                ))
+            }
         }
     }
 

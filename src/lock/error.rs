@@ -15,6 +15,9 @@ pub enum ErrorKind {
     /// No connection could be made, the handshake (AUTH, SELECT) was refused, or an established
     /// connection was lost (PHP: `\RedisLockConnectionException`).
     Connection,
+    /// The server refused the connection setup (`AUTH`, `SELECT`): a wrong password, a missing
+    /// database. Retrying will not help (PHP: `\RedisLockConnectionException`).
+    Refused,
     /// Redis did not answer within the read timeout after the command was sent. The outcome is
     /// unknown (PHP: `\RedisLockTimeoutException`).
     Timeout,
@@ -81,9 +84,17 @@ impl Error {
         self.kind == ErrorKind::Timeout
     }
 
-    /// True when no connection could be made or it was lost.
+    /// True when no connection could be made (also when its setup was refused) or it was lost.
     pub fn is_connection(&self) -> bool {
-        matches!(self.kind, ErrorKind::Connection | ErrorKind::Protocol)
+        matches!(
+            self.kind,
+            ErrorKind::Connection | ErrorKind::Protocol | ErrorKind::Refused
+        )
+    }
+
+    /// True when the server refused the connection setup (wrong password, bad database).
+    pub fn is_refused(&self) -> bool {
+        self.kind == ErrorKind::Refused
     }
 
     /// True when a lease turned out to be lost.

@@ -13,6 +13,7 @@
 //! | `!rl{T}queue:L` | waiters in arrival order (sorted set) | while anyone waits |
 //! | `!rl{T}alive:L` | each waiter's heartbeat deadline (sorted set) | while anyone waits |
 //! | `!rl{T}wake:<len of L>:L<token>` | one waiter's wake-up list | seconds |
+//! | `!rl{T}gone:<len of L>:L<token>` | a waiter that gave up after a fault: stale attempts of it still in flight must not take the lock | 30 s |
 //!
 //! Why this is one-to-one: `T` is a function of `L`; the word after `}` says which companion it
 //! is (no word is a prefix of another, and every word but `fences` ends in `:`), and what follows
@@ -44,6 +45,8 @@ pub struct LockKeys {
     pub alive: Vec<u8>,
     /// The prefix of each waiter's wake list (append the token).
     pub wake_prefix: Vec<u8>,
+    /// The prefix of each abandoned waiter's tombstone (append the token).
+    pub gone_prefix: Vec<u8>,
 }
 
 impl LockKeys {
@@ -67,16 +70,22 @@ impl LockKeys {
             k.extend_from_slice(&lock);
             k
         };
-        let mut wake_prefix = head(b"wake:", lock.len() + 24);
-        wake_prefix.extend_from_slice(lock.len().to_string().as_bytes());
-        wake_prefix.push(b':');
-        wake_prefix.extend_from_slice(&lock);
+        let per_token = |word: &[u8]| {
+            let mut k = head(word, lock.len() + 24);
+            k.extend_from_slice(lock.len().to_string().as_bytes());
+            k.push(b':');
+            k.extend_from_slice(&lock);
+            k
+        };
+        let wake_prefix = per_token(b"wake:");
+        let gone_prefix = per_token(b"gone:");
         Ok(LockKeys {
             fences: head(b"fences", 0),
             fence: with_lock(b"fence:"),
             queue: with_lock(b"queue:"),
             alive: with_lock(b"alive:"),
             wake_prefix,
+            gone_prefix,
             lock,
         })
     }
@@ -157,9 +166,43 @@ const fn crc16(bytes: &[u8]) -> u16 {
     crc
 }
 
+/// CRC16-XMODEM by table, one step per byte (the hot path: the documents' `release()` names
+/// the lock's fence record).
+const CRC16_TABLE: [u16; 256] = {
+    let mut table = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = crc16(&[i as u8]);
+        i += 1;
+    }
+    table
+};
+
+fn crc16_fast(bytes: &[u8]) -> u16 {
+    bytes.iter().fold(0u16, |crc, &b| {
+        (crc << 8) ^ CRC16_TABLE[usize::from((crc >> 8) as u8 ^ b)]
+    })
+}
+
 /// The Redis Cluster hash slot of `key` (CRC16 of its hash tag or whole name, mod 16384).
 pub fn slot(key: &[u8]) -> u16 {
-    crc16(hash_tag(key).unwrap_or(key)) % SLOTS
+    crc16_fast(hash_tag(key).unwrap_or(key)) % SLOTS
+}
+
+/// The holder-fence key of the lock `prefix` + `key` (see [`LockKeys::fence`]), without the
+/// other keys.
+pub fn fence_key(prefix: &[u8], key: &[u8]) -> Vec<u8> {
+    let mut lock = Vec::with_capacity(RESERVED.len() + 12 + prefix.len() + key.len());
+    lock.extend_from_slice(prefix);
+    lock.extend_from_slice(key);
+    let tag = slot_tag(slot(&lock));
+    let mut k = Vec::with_capacity(RESERVED.len() + 12 + lock.len());
+    k.extend_from_slice(RESERVED);
+    k.push(b'{');
+    k.extend_from_slice(&tag);
+    k.extend_from_slice(b"}fence:");
+    k.extend_from_slice(&lock);
+    k
 }
 
 /// Slot tags are four bytes `0x40 | n` (`@` to `O`), one nibble `n` each: printable, never a
@@ -261,6 +304,15 @@ mod tests {
     }
 
     #[test]
+    fn the_table_crc_matches_the_bitwise_one() {
+        for key in [&b""[..], b"a", b"123456789", b"\x00\xff{x}", b"orders:42"] {
+            assert_eq!(crc16_fast(key), crc16(key));
+        }
+        let keys = LockKeys::new(b"app:", b"{t}x").unwrap();
+        assert_eq!(fence_key(b"app:", b"{t}x"), keys.fence);
+    }
+
+    #[test]
     fn every_slot_has_a_printable_tag_that_hashes_to_it() {
         let mut seen = std::collections::HashSet::new();
         for s in 0..SLOTS {
@@ -285,7 +337,12 @@ mod tests {
         ] {
             let keys = LockKeys::new(prefix, key).unwrap();
             let lock_slot = slot(&keys.lock);
-            for companion in keys.all().into_iter().chain([keys.wake(b"t").as_slice()]) {
+            let gone = [keys.gone_prefix.as_slice(), b"t"].concat();
+            for companion in keys
+                .all()
+                .into_iter()
+                .chain([keys.wake(b"t").as_slice(), &gone])
+            {
                 assert_eq!(slot(companion), lock_slot, "{}", quote_key(companion));
             }
         }

@@ -29,8 +29,9 @@ use super::scripts::LuaScript;
 /// `now_ms()` / `now_us()` (the server clock), `next_fence()`, `claim(token, ttl)` (keep a lock
 /// that is already `token`'s, extending it and its fence to `ttl` ms; returns the fence),
 /// `first_live_waiter()` (the queue's first member whose heartbeat deadline has not passed,
-/// dropping stale ones on the way) and `nudge(wake_prefix, member, ms)` (wake a waiter so it
-/// tries again).
+/// dropping stale ones on the way), `release_to_next(wake_prefix, claim_ms)` (hand the lock to
+/// the first live waiter for the claim window, or delete it) and `nudge(wake_prefix, member,
+/// ms)` (wake a waiter so it tries again).
 macro_rules! lease_functions {
     () => {
         r#"
@@ -63,11 +64,7 @@ local function holder_fence(token)
   return nil
 end
 local function set_fence(fence, token, ttl)
-  if ttl then
-    redis.call('SET', KEYS[3], int(fence) .. ':' .. token, 'PX', ttl)
-  else
-    redis.call('SET', KEYS[3], int(fence) .. ':' .. token)
-  end
+  redis.call('SET', KEYS[3], int(fence) .. ':' .. token, 'PX', ttl)
 end
 local function claim(token, ttl)
   local fence = holder_fence(token)
@@ -94,6 +91,23 @@ local function first_live_waiter()
     redis.call('ZREM', KEYS[5], head)
   end
 end
+local function release_to_next(wake_prefix, claim_ms)
+  local head = first_live_waiter()
+  if head == nil then
+    redis.call('DEL', KEYS[1], KEYS[3])
+    return
+  end
+  local ttl, next = string.match(head, '^(%d+):(.*)$')
+  redis.call('ZREM', KEYS[4], head)
+  redis.call('ZREM', KEYS[5], head)
+  local window = int(math.min(tonumber(ttl), tonumber(claim_ms)))
+  local fence = next_fence()
+  set_fence(fence, next, window)
+  redis.call('SET', KEYS[1], next, 'PX', window)
+  local wake = wake_prefix .. next
+  redis.call('RPUSH', wake, int(fence))
+  redis.call('PEXPIRE', wake, window)
+end
 local function nudge(wake_prefix, member, ms)
   local wake = wake_prefix .. string.match(member, '^%d+:(.*)$')
   redis.call('RPUSH', wake, 0)
@@ -108,13 +122,19 @@ end
 /// over to it, or taken by an earlier attempt whose reply was lost), claims it: its TTL (and its
 /// fence's) becomes ARGV[2].
 ///
+/// A waiter that gave up after a fault ([`LEASE_ABANDON`]) is refused: an attempt of it that
+/// was stuck in a stalled server's socket must not take the lock for nobody.
+///
 /// KEYS: all five. ARGV[1] token, ARGV[2] TTL ms, ARGV[3] heartbeat window ms (0: do not queue),
-/// ARGV[4] wake-list prefix.
+/// ARGV[4] wake-list prefix, ARGV[5] tombstone prefix.
 /// Returns `{1, fence}` if ARGV[1] holds the lock now, or `{0, lock PTTL ms, queue position or
 /// -1}`.
 pub const LEASE_ACQUIRE: &str = concat!(
     lease_functions!(),
     r#"
+if redis.call('EXISTS', ARGV[5] .. ARGV[1]) == 1 then
+  return {0, redis.call('PTTL', KEYS[1]), -1}
+end
 local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then
   redis.call('DEL', ARGV[4] .. ARGV[1])
@@ -159,21 +179,7 @@ pub const LEASE_RELEASE: &str = concat!(
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
-local head = first_live_waiter()
-if head == nil then
-  redis.call('DEL', KEYS[1], KEYS[3])
-  return 1
-end
-local ttl, next = string.match(head, '^(%d+):(.*)$')
-redis.call('ZREM', KEYS[4], head)
-redis.call('ZREM', KEYS[5], head)
-local window = int(math.min(tonumber(ttl), tonumber(ARGV[3])))
-local fence = next_fence()
-set_fence(fence, next, window)
-redis.call('SET', KEYS[1], next, 'PX', window)
-local wake = ARGV[2] .. next
-redis.call('RPUSH', wake, int(fence))
-redis.call('PEXPIRE', wake, window)
+release_to_next(ARGV[2], ARGV[3])
 return 1
 "#
 );
@@ -201,6 +207,30 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   end
 end
 return {0}
+"#
+);
+
+/// A waiter gives up after a fault, when some of its commands may still be stuck in a stalled
+/// server's sockets: it leaves a tombstone (so such a command, when it finally runs, takes
+/// nothing), leaves the queue, and if the lock is (or was meanwhile made) its own, releases it
+/// to the next waiter instead of keeping it: the caller is told it did not get the lock.
+///
+/// KEYS: all five. ARGV[1] token, ARGV[2] its TTL ms, ARGV[3] wake-list prefix, ARGV[4] tombstone
+/// prefix, ARGV[5] tombstone lifetime ms, ARGV[6] claim window ms.
+/// Returns 1 if it held the lock (now passed on), else 0.
+pub const LEASE_ABANDON: &str = concat!(
+    lease_functions!(),
+    r#"
+redis.call('SET', ARGV[4] .. ARGV[1], 1, 'PX', ARGV[5])
+redis.call('DEL', ARGV[3] .. ARGV[1])
+local me = ARGV[2] .. ':' .. ARGV[1]
+redis.call('ZREM', KEYS[4], me)
+redis.call('ZREM', KEYS[5], me)
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  release_to_next(ARGV[3], ARGV[6])
+  return 1
+end
+return 0
 "#
 );
 
@@ -238,7 +268,8 @@ return 0
 /// ARGV[2] is `1`.
 ///
 /// KEYS: the first three. ARGV[1] token, ARGV[2] `1` to assign a missing fence, else `0`.
-/// Returns `{PTTL ms, fence (0: none)}` if ARGV[1] holds the lock, `{-2, 0}` otherwise.
+/// Returns `{PTTL ms, fence (0: none)}` if ARGV[1] holds the lock, `{-2, 0}` otherwise. A lock
+/// without a TTL (not set by this library) gets no fence record: every record has a TTL.
 pub const OWNER_STATE: &str = concat!(
     lease_functions!(),
     r#"
@@ -248,11 +279,11 @@ end
 local pttl = redis.call('PTTL', KEYS[1])
 local fence = holder_fence(ARGV[1])
 if fence == nil then
-  if ARGV[2] ~= '1' then
+  if ARGV[2] ~= '1' or pttl <= 0 then
     return {pttl, 0}
   end
   fence = next_fence()
-  set_fence(fence, ARGV[1], pttl > 0 and pttl or nil)
+  set_fence(fence, ARGV[1], pttl)
 end
 return {pttl, fence}
 "#
@@ -264,6 +295,8 @@ pub static LEASE_ACQUIRE_SCRIPT: LuaScript = LuaScript::new(LEASE_ACQUIRE);
 pub static LEASE_RELEASE_SCRIPT: LuaScript = LuaScript::new(LEASE_RELEASE);
 /// [`LEASE_CANCEL`], hashed once.
 pub static LEASE_CANCEL_SCRIPT: LuaScript = LuaScript::new(LEASE_CANCEL);
+/// [`LEASE_ABANDON`], hashed once.
+pub static LEASE_ABANDON_SCRIPT: LuaScript = LuaScript::new(LEASE_ABANDON);
 /// [`FORCE_RELEASE`], hashed once.
 pub static FORCE_RELEASE_SCRIPT: LuaScript = LuaScript::new(FORCE_RELEASE);
 /// [`EXTEND`], hashed once.

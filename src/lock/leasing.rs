@@ -21,7 +21,8 @@ use super::error::{Error, ErrorKind, Result, quote_key};
 use super::keys::{LockKeys, check_lock_name};
 use super::lease::{Grant, Lease, unexpected};
 use super::lease_scripts::{
-    FORCE_RELEASE_SCRIPT, LEASE_ACQUIRE_SCRIPT, LEASE_CANCEL_SCRIPT, OWNER_STATE_SCRIPT,
+    FORCE_RELEASE_SCRIPT, LEASE_ABANDON_SCRIPT, LEASE_ACQUIRE_SCRIPT, LEASE_CANCEL_SCRIPT,
+    OWNER_STATE_SCRIPT,
 };
 use super::locker::{Locker, check_nonempty, ttl_ms, wait_duration};
 use super::pool::Resend;
@@ -37,6 +38,9 @@ pub const ALIVE_WINDOW: Duration = Duration::from_millis(2000);
 pub const CLAIM_WINDOW: Duration = ALIVE_WINDOW;
 /// The pause before retrying after a transient failure inside a wait.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// How long a waiter that gave up after a fault stays refused (its commands stuck in a stalled
+/// server run as soon as it resumes).
+const TOMBSTONE: Duration = Duration::from_secs(30);
 
 /// The outcome of one acquisition attempt.
 #[derive(Debug, PartialEq, Eq)]
@@ -57,6 +61,9 @@ pub struct Waiter<'a> {
     pub token: Vec<u8>,
     ttl: Duration,
     wake: Vec<u8>,
+    /// Set when a command of this waiter failed without an answer: it may still run later (a
+    /// stalled server runs what its sockets hold when it resumes).
+    unsure: std::cell::Cell<bool>,
 }
 
 impl<'a> Waiter<'a> {
@@ -69,6 +76,7 @@ impl<'a> Waiter<'a> {
             token,
             ttl,
             wake,
+            unsure: std::cell::Cell::new(false),
         }
     }
 
@@ -83,7 +91,13 @@ impl<'a> Waiter<'a> {
             0
         };
         let window = resp::decimal(&mut window_digits, window);
-        let args: [&[u8]; 4] = [&self.token, ttl_ms, window, &self.keys.wake_prefix];
+        let args: [&[u8]; 5] = [
+            &self.token,
+            ttl_ms,
+            window,
+            &self.keys.wake_prefix,
+            &self.keys.gone_prefix,
+        ];
         attempt_reply(Some(self.run(&LEASE_ACQUIRE_SCRIPT, &args)?))
     }
 
@@ -96,7 +110,13 @@ impl<'a> Waiter<'a> {
         let (mut ttl_digits, mut window_digits) = ([0u8; 20], [0u8; 20]);
         let ttl_ms = resp::decimal(&mut ttl_digits, self.ttl.as_millis() as u64);
         let window = resp::decimal(&mut window_digits, ALIVE_WINDOW.as_millis() as u64);
-        let args: [&[u8]; 4] = [&self.token, ttl_ms, window, &self.keys.wake_prefix];
+        let args: [&[u8]; 5] = [
+            &self.token,
+            ttl_ms,
+            window,
+            &self.keys.wake_prefix,
+            &self.keys.gone_prefix,
+        ];
         let all = self.keys.all();
         let client = self.locker.client();
         let limit = block + client.timeouts().read;
@@ -108,8 +128,14 @@ impl<'a> Waiter<'a> {
                 );
                 LEASE_ACQUIRE_SCRIPT.pipelined(conn, Keys::List(&all), &args);
                 conn.send()?;
-                conn.read_reply_within(Some(limit), |_| ())?;
-                LEASE_ACQUIRE_SCRIPT.read_pipelined(conn, Keys::List(&all), &args, ints_reply)
+                // Both replies are read whatever the first says, so none is left on the socket.
+                let woken = conn.read_reply_within(Some(limit), |_| ());
+                if woken.as_ref().is_err_and(|e| !e.is_server()) {
+                    return woken.map(|()| None);
+                }
+                let attempt =
+                    LEASE_ACQUIRE_SCRIPT.read_pipelined(conn, Keys::List(&all), &args, ints_reply);
+                woken.and(attempt)
             })
             .map_err(|e| e.context("lock"))?;
         attempt_reply(reply)
@@ -129,6 +155,31 @@ impl<'a> Waiter<'a> {
         }
     }
 
+    /// Gives up after a fault (see [`LEASE_ABANDON`](super::lease_scripts::LEASE_ABANDON)):
+    /// leaves a tombstone so that its commands still stuck in a stalled server take nothing when
+    /// they run, leaves the queue, and passes the lock on if it was made its own.
+    pub fn abandon(&self) -> Result<()> {
+        let (mut ttl_digits, mut gone_digits, mut claim_digits) = ([0u8; 20], [0u8; 20], [0u8; 20]);
+        let ttl_ms = resp::decimal(&mut ttl_digits, self.ttl.as_millis() as u64);
+        let gone_ms = resp::decimal(&mut gone_digits, TOMBSTONE.as_millis() as u64);
+        let claim_ms = resp::decimal(&mut claim_digits, CLAIM_WINDOW.as_millis() as u64);
+        let all = self.keys.all();
+        let args: [&[u8]; 6] = [
+            &self.token,
+            ttl_ms,
+            &self.keys.wake_prefix,
+            &self.keys.gone_prefix,
+            gone_ms,
+            claim_ms,
+        ];
+        self.locker
+            .client()
+            .run(|conn| LEASE_ABANDON_SCRIPT.run_by_body(conn, Keys::List(&all), &args, int_reply))
+            .map_err(|e| e.context("lock"))?
+            .map(|_| ())
+            .ok_or_else(|| unexpected("lock"))
+    }
+
     /// Runs a lease script on the lock's five keys; its reply as integers.
     fn run(&self, script: &LuaScript, args: &[&[u8]]) -> Result<Vec<i64>> {
         let all = self.keys.all();
@@ -143,20 +194,42 @@ impl<'a> Waiter<'a> {
     /// `wait` false: one attempt, no queueing.
     pub fn acquire_by(&self, deadline: Instant, wait: bool) -> Result<Option<i64>> {
         if !wait {
-            return match self.attempt(false)? {
-                Attempt::Held(fence) => Ok(Some(fence)),
-                Attempt::Busy(_) => Ok(None),
+            return match self.attempt(false) {
+                Ok(Attempt::Held(fence)) => Ok(Some(fence)),
+                Ok(Attempt::Busy(_)) => Ok(None),
+                Err(e) => {
+                    // Unanswered: the attempt may still take the lock when a stalled server
+                    // resumes; make sure it takes nothing (best effort).
+                    if e.is_timeout() || e.is_connection() {
+                        let _ = self.abandon();
+                    }
+                    Err(e)
+                }
             };
         }
         match self.wait_in_line(deadline) {
             Ok(Some(fence)) => Ok(Some(fence)),
-            // The wait is over without the lock: leave the queue, unless it was handed over at
-            // the last moment (then keep it). If Redis does not answer, the place expires.
-            Ok(None) => Ok(self.cancel().unwrap_or(None)),
-            Err(e) => match self.cancel() {
-                Ok(Some(fence)) => Ok(Some(fence)),
-                _ => Err(e),
-            },
+            Ok(None) => self.leave(None),
+            Err(e) => self.leave(Some(e)),
+        }
+    }
+
+    /// The wait is over without the lock (`error`: it failed). Leaves the queue: by a cancel,
+    /// which keeps the lock if it was handed over at the last moment, when every command so far
+    /// was answered; else (or when the cancel itself goes unanswered) by abandoning, which makes
+    /// sure no command still in flight takes the lock for nobody. If Redis does not answer, the
+    /// place in line expires with its heartbeat and the error says the outcome is unknown.
+    fn leave(&self, error: Option<Error>) -> Result<Option<i64>> {
+        if !self.unsure.get() {
+            match self.cancel() {
+                Ok(Some(fence)) => return Ok(Some(fence)),
+                Ok(None) => return error.map_or(Ok(None), Err),
+                Err(_) => {}
+            }
+        }
+        match self.abandon() {
+            Ok(()) => error.map_or(Ok(None), Err),
+            Err(e) => Err(error.unwrap_or(e)),
         }
     }
 
@@ -193,6 +266,9 @@ impl<'a> Waiter<'a> {
     /// After a failed command inside a wait: `Ok` (after a short pause) to try again if the
     /// failure is transient and the deadline has not passed, else the error.
     fn pause_after(&self, e: Error, deadline: Instant) -> Result<()> {
+        if e.is_timeout() || e.is_connection() {
+            self.unsure.set(true);
+        }
         let left = deadline.saturating_duration_since(Instant::now());
         if !is_transient(&e) || left.is_zero() {
             return Err(e);
@@ -210,14 +286,22 @@ fn attempt_reply(reply: Option<Vec<i64>>) -> Result<Attempt> {
     }
 }
 
-/// Failures a wait rides out: the connection, a timeout, or a server that is restarting,
-/// loading, running a long script, or failing over.
+/// Failures a wait rides out: the connection (but not a refused setup: a wrong password stays
+/// wrong), a timeout, or a server that is restarting, loading, running a long script, or
+/// failing over (a former master answering READONLY).
 pub fn is_transient(e: &Error) -> bool {
-    e.is_connection()
+    (e.is_connection() && !e.is_refused())
         || e.is_timeout()
-        || ["LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN", "CLUSTERDOWN"]
-            .iter()
-            .any(|code| e.is_server_code(code))
+        || [
+            "LOADING",
+            "BUSY",
+            "TRYAGAIN",
+            "MASTERDOWN",
+            "CLUSTERDOWN",
+            "READONLY",
+        ]
+        .iter()
+        .any(|code| e.is_server_code(code))
 }
 
 impl Locker {
@@ -270,6 +354,13 @@ impl Locker {
             })
             .map_err(|e| e.context("restore"))?;
         let (pttl, fence) = match reply.as_deref() {
+            Some([-1, _]) => {
+                return Err(Error::invalid(format!(
+                    "restore: the lock \"{}\" has no TTL, so this library did not take it; \
+                     restore() takes over leases and locks taken with acquire()",
+                    quote_key(key)
+                )));
+            }
             Some([pttl, fence]) if *pttl != -2 => (*pttl, *fence),
             Some(_) => {
                 return Err(Error::new(

@@ -9,6 +9,10 @@
 //!   one connect. On the first connection or timeout failure it stops: the leases not released
 //!   are *abandoned* (left to their TTL, never tried again, not renewed by the watchdog), so
 //!   a stalled Redis costs the request one timeout, not two per lease.
+//! - Leases PHP frees before the request-end hook (globals, the locals of frames an uncaught
+//!   exception unwinds) are released one by one as they are dropped; a failed one opens the
+//!   connection's breaker ([`super::lease::release_quietly`]), so those cost one timeout in all
+//!   too, and the hook then abandons what is left on that connection at once.
 //! - Leases inherited from a parent process (`pcntl_fork()`) are left alone.
 
 use std::cell::RefCell;
@@ -18,7 +22,9 @@ use std::time::{Duration, Instant};
 
 use super::conn::Timeouts;
 use super::error::Result;
-use super::lease::{LeaseState, Status, claim_window_arg, unexpected};
+use super::lease::{
+    LeaseState, Status, breaker_is_open, claim_window_arg, open_breaker, unexpected,
+};
 use super::lease_scripts::LEASE_RELEASE_SCRIPT;
 use super::pool::{Client, Resend};
 use super::scripts::int_reply;
@@ -85,10 +91,14 @@ pub fn release_request_leases() -> usize {
     let mut released = 0;
     let mut failed = false;
     for (client, leases) in groups.into_values() {
-        let outcome = if failed {
+        let outcome = if failed || breaker_is_open(&client) {
             None
         } else {
-            release_all(&client, &leases, deadline).ok()
+            let outcome = release_all(&client, &leases, deadline).ok();
+            if outcome.is_none() {
+                open_breaker(&client);
+            }
+            outcome
         };
         match outcome {
             Some(results) => {

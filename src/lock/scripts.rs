@@ -10,13 +10,14 @@ use super::conn::Connection;
 use super::error::Result;
 use super::resp::{self, Reply};
 
-/// Compare-and-delete.
+/// Compare-and-delete, of the lock and of its holder's fence record (which a lease taken with the
+/// same value may have left: a later `restore()` must not find it).
 ///
-/// KEYS[1]: the lock key. ARGV[1]: the owner's value.
+/// KEYS[1]: the lock key, KEYS[2]: its holder-fence key. ARGV[1]: the owner's value.
 /// Returns 1 if the key held ARGV[1] and was deleted, 0 otherwise (missing, or another owner's
 /// value, which is left untouched).
 pub const RELEASE: &str = r#"if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
+  return redis.call('DEL', KEYS[1], KEYS[2]) > 0 and 1 or 0
 end
 return 0"#;
 
@@ -45,6 +46,8 @@ pub type Call<'a> = (Vec<&'a [u8]>, Vec<&'a [u8]>);
 pub enum Keys<'a> {
     /// One key, `prefix` + `name`, encoded without joining them first (the hot path).
     One(&'a [u8], &'a [u8]),
+    /// `prefix` + `name` as above, then one more full key name.
+    OneThen(&'a [u8], &'a [u8], &'a [u8]),
     /// Full key names.
     List(&'a [&'a [u8]]),
 }
@@ -53,6 +56,7 @@ impl Keys<'_> {
     fn len(&self) -> usize {
         match self {
             Keys::One(..) => 1,
+            Keys::OneThen(..) => 2,
             Keys::List(keys) => keys.len(),
         }
     }
@@ -104,6 +108,22 @@ impl LuaScript {
         self.pipelined(conn, keys, args);
         conn.send()?;
         self.read_pipelined(conn, keys, args, f)
+    }
+
+    /// Runs the script by EVAL (its whole body): for a command that may sit in a stalled
+    /// server's socket and run long after its sender gave up on the reply, where a NOSCRIPT
+    /// answer would be read by nobody and the script would never run.
+    pub fn run_by_body<R>(
+        &self,
+        conn: &mut Connection,
+        keys: Keys<'_>,
+        args: &[&[u8]],
+        f: impl Fn(Reply<'_>) -> R,
+    ) -> Result<R> {
+        let head = resp::encode_args(&[b"EVAL", self.body.as_bytes()]);
+        Self::encode(conn.command_buffer(), &head, keys, args);
+        conn.send()?;
+        conn.read_reply(&f)
     }
 
     /// Encodes an EVALSHA of the script after whatever the command buffer already holds (send it
@@ -186,6 +206,10 @@ impl LuaScript {
         resp::arg_u64(buf, keys.len() as u64);
         match keys {
             Keys::One(prefix, name) => resp::arg2(buf, prefix, name),
+            Keys::OneThen(prefix, name, then) => {
+                resp::arg2(buf, prefix, name);
+                resp::arg(buf, then);
+            }
             Keys::List(names) => {
                 for name in names {
                     resp::arg(buf, name);
@@ -218,7 +242,7 @@ pub static RELEASE_SCRIPT: LuaScript = LuaScript::new(RELEASE);
 pub static ACQUIRE_SCRIPT: LuaScript = LuaScript::new(ACQUIRE);
 
 /// Every script, for tests that load each into a real server.
-pub fn all() -> [&'static LuaScript; 8] {
+pub fn all() -> [&'static LuaScript; 9] {
     use super::lease_scripts::*;
     [
         &RELEASE_SCRIPT,
@@ -226,6 +250,7 @@ pub fn all() -> [&'static LuaScript; 8] {
         &LEASE_ACQUIRE_SCRIPT,
         &LEASE_RELEASE_SCRIPT,
         &LEASE_CANCEL_SCRIPT,
+        &LEASE_ABANDON_SCRIPT,
         &FORCE_RELEASE_SCRIPT,
         &EXTEND_SCRIPT,
         &OWNER_STATE_SCRIPT,

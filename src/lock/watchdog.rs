@@ -24,6 +24,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::conn::Timeouts;
 use super::error::{Error, ErrorKind, Result};
 use super::lease::{LeaseState, Status};
 use super::lease_scripts::EXTEND_SCRIPT;
@@ -211,6 +212,17 @@ pub fn shutdown() {
 /// The watchdog's own connection to each server its leases are on.
 type Connections = HashMap<ServerKey, Client>;
 
+/// The watchdog's timeouts for a server: the leases' own, but at most half a renewal period,
+/// so that one stalled server (renewed in turn with the others, on one thread) cannot make the
+/// renewals of other servers late.
+fn renewal_timeouts(leases: Timeouts, period: Duration) -> Timeouts {
+    let cap = (period / 2).max(Duration::from_millis(10));
+    Timeouts {
+        connect: leases.connect.min(cap),
+        read: leases.read.min(cap),
+    }
+}
+
 /// How often the watchdog looks for connections it no longer needs.
 const PRUNE_EVERY: Duration = Duration::from_secs(10);
 
@@ -230,7 +242,7 @@ fn run(inner: &Inner) {
             if !connections.contains_key(key) {
                 let client = Client::new(
                     pool::private(template.shared().endpoint()),
-                    template.timeouts(),
+                    renewal_timeouts(template.timeouts(), leases[0].1.grant.ttl / 3),
                 );
                 connections.insert(key.clone(), client);
             }

@@ -124,7 +124,7 @@ impl From<Error> for PhpException {
         let class = match e.kind() {
             ErrorKind::InvalidArgument => ce::value_error(),
             ErrorKind::InvalidType => ce::type_error(),
-            ErrorKind::Connection | ErrorKind::Protocol => CONNECTION.entry(),
+            ErrorKind::Connection | ErrorKind::Protocol | ErrorKind::Refused => CONNECTION.entry(),
             ErrorKind::Timeout => TIMEOUT.entry(),
             ErrorKind::Server => SERVER.entry(),
             ErrorKind::Lost => LOST.entry(),

@@ -187,7 +187,13 @@ fn a_waiter_that_vanished_is_skipped_after_its_heartbeat_window() {
             LEASE_ACQUIRE_SCRIPT.run(
                 conn,
                 Keys::List(&all),
-                &[b"ghost", b"10000", b"200", &keys.wake_prefix],
+                &[
+                    b"ghost",
+                    b"10000",
+                    b"200",
+                    &keys.wake_prefix,
+                    &keys.gone_prefix,
+                ],
                 ints_reply,
             )
         })

@@ -571,3 +571,110 @@ fn the_watchdog_renews_thousands_of_leases_in_batches() {
     assert!(calls("evalsha") + calls("eval") >= 3000 * 5, "{info}");
     drop(leases);
 }
+
+/// Review finding: leases PHP frees one by one (globals before the request-end hook, locals of
+/// frames an uncaught exception unwinds) also cost one timeout in all when Redis stalls.
+#[test]
+fn dropping_leases_one_by_one_against_a_stalled_server_costs_one_timeout() {
+    let server = RedisServer::start();
+    let l = locker_with(&server, &[("readTimeout", OptionValue::Float(0.3))]);
+    let mut leases: Vec<_> = (0..20)
+        .map(|i| {
+            l.lock(format!("k{i}").as_bytes(), Some(30.0), 0.0)
+                .unwrap()
+                .expect("free")
+        })
+        .collect();
+    let states: Vec<_> = leases
+        .iter()
+        .map(|l| std::sync::Arc::clone(l.state()))
+        .collect();
+    server.signal("STOP");
+    let start = Instant::now();
+    while let Some(lease) = leases.pop() {
+        drop(lease);
+    }
+    let freed = crate::lock::request::release_request_leases();
+    let took = start.elapsed();
+    server.signal("CONT");
+    assert_eq!(freed, 0);
+    assert!(took < Duration::from_millis(700), "{took:?}");
+    assert!(states.iter().all(|s| s.status() == Status::Abandoned));
+}
+
+/// Review finding: a wait that ends while the server is stalled must not leave the lock taken
+/// (for its whole TTL) by the commands still stuck in the server's sockets.
+#[test]
+fn a_wait_given_up_during_a_stall_strands_no_lock() {
+    let server = RedisServer::start();
+    let l = locker_with(&server, &[("readTimeout", OptionValue::Float(0.2))]);
+    // Scripts loaded, as in any process that has locked before (a stuck EVALSHA of a script the
+    // server does not know would do nothing).
+    assert!(l.lock(b"warm", Some(1.0), 0.0).unwrap().is_some());
+    for wait in [0.3, 0.0] {
+        server.signal("STOP");
+        let err = l.lock(b"s", Some(30.0), wait).err().expect("no answer");
+        assert!(err.is_timeout() || err.is_connection(), "{err:?}");
+        server.signal("CONT");
+        sleep_ms(300); // the server runs what its sockets held
+        assert_eq!(get(&server, "s"), None, "wait {wait}: no lock for nobody");
+        let queue: i64 = q(
+            &mut server.client(),
+            &["ZCARD", str_of(&LockKeys::new(b"", b"s").unwrap().queue)],
+        );
+        assert_eq!(queue, 0, "wait {wait}: nobody left in line");
+        // The lock works for everyone else right away.
+        let lease = locker(&server)
+            .lock(b"s", Some(5.0), 0.0)
+            .unwrap()
+            .expect("free");
+        assert!(lease.release().unwrap());
+    }
+}
+
+/// Review finding: a refused connection setup (wrong password) is not retried for a whole wait.
+#[test]
+fn a_wrong_password_ends_a_wait_at_once() {
+    let server = RedisServer::start_with(&["--requirepass", "right"]);
+    let l = unshared(config(
+        &format!("redis://:wrong@127.0.0.1:{}", server.port),
+        &[],
+    ));
+    let start = Instant::now();
+    let err = l.lock(b"k", Some(5.0), 2.0).err().expect("refused");
+    assert!(err.is_refused() && err.is_connection(), "{err:?}");
+    assert!(
+        start.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+/// Review finding: `restore()` of a lock without a TTL is refused and writes nothing that would
+/// outlive it.
+#[test]
+fn restore_of_a_lock_without_a_ttl_is_refused() {
+    let server = RedisServer::start();
+    let l = locker(&server);
+    let _: () = q(&mut server.client(), &["SET", "nottl", "v"]);
+    let err = l.restore(b"nottl", b"v").err().expect("refused");
+    assert!(err.is_invalid_argument(), "{err:?}");
+    let keys: Vec<String> = q(&mut server.client(), &["KEYS", "!rl*fence:*"]);
+    assert!(keys.is_empty(), "{keys:?}");
+}
+
+/// Review finding: the documents' `release()` of a lock held under a lease's token removes the
+/// lease's fence record, so a later holding with the same token gets a new, higher fence.
+#[test]
+fn a_reused_token_never_gets_an_earlier_fence_back() {
+    let server = RedisServer::start();
+    let l = locker(&server);
+    let lease = l.lock(b"k", Some(10.0), 0.0).unwrap().expect("free");
+    let token = lease.token().to_vec();
+    let first = lease.fence();
+    lease.detach();
+    assert!(l.release(b"k", &token).unwrap());
+    assert!(l.acquire(b"k", &token, 10.0).unwrap());
+    let again = l.restore(b"k", &token).unwrap();
+    assert!(again.fence() > first, "{} after {first}", again.fence());
+}
