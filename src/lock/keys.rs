@@ -189,20 +189,33 @@ pub fn slot(key: &[u8]) -> u16 {
     crc16_fast(hash_tag(key).unwrap_or(key)) % SLOTS
 }
 
-/// The holder-fence key of the lock `prefix` + `key` (see [`LockKeys::fence`]), without the
-/// other keys.
-pub fn fence_key(prefix: &[u8], key: &[u8]) -> Vec<u8> {
-    let mut lock = Vec::with_capacity(RESERVED.len() + 12 + prefix.len() + key.len());
-    lock.extend_from_slice(prefix);
-    lock.extend_from_slice(key);
-    let tag = slot_tag(slot(&lock));
-    let mut k = Vec::with_capacity(RESERVED.len() + 12 + lock.len());
-    k.extend_from_slice(RESERVED);
-    k.push(b'{');
-    k.extend_from_slice(&tag);
-    k.extend_from_slice(b"}fence:");
-    k.extend_from_slice(&lock);
-    k
+/// The Redis Cluster hash slot of the key `prefix` + `key`, without joining them.
+pub fn slot_of(prefix: &[u8], key: &[u8]) -> u16 {
+    let byte = |i: usize| {
+        if i < prefix.len() {
+            prefix[i]
+        } else {
+            key[i - prefix.len()]
+        }
+    };
+    let len = prefix.len() + key.len();
+    let open = (0..len).find(|&i| byte(i) == b'{');
+    let close = open.and_then(|o| (o + 1..len).find(|&i| byte(i) == b'}'));
+    let (from, to) = match (open, close) {
+        (Some(o), Some(c)) if c > o + 1 => (o + 1, c),
+        _ => (0, len),
+    };
+    let crc = (from..to).fold(0u16, |crc, i| {
+        (crc << 8) ^ CRC16_TABLE[usize::from((crc >> 8) as u8 ^ byte(i))]
+    });
+    crc % SLOTS
+}
+
+/// The parts of the holder-fence key of the lock `prefix` + `key` (see [`LockKeys::fence`]),
+/// to be written one after the other: for the hot path, which encodes the key straight into a
+/// command without building it.
+pub fn fence_key_parts<'a>(prefix: &'a [u8], key: &'a [u8], tag: &'a [u8; 4]) -> [&'a [u8]; 6] {
+    [RESERVED, b"{", tag, b"}fence:", prefix, key]
 }
 
 /// Slot tags are four bytes `0x40 | n` (`@` to `O`), one nibble `n` each: printable, never a
@@ -308,8 +321,17 @@ mod tests {
         for key in [&b""[..], b"a", b"123456789", b"\x00\xff{x}", b"orders:42"] {
             assert_eq!(crc16_fast(key), crc16(key));
         }
-        let keys = LockKeys::new(b"app:", b"{t}x").unwrap();
-        assert_eq!(fence_key(b"app:", b"{t}x"), keys.fence);
+        for (prefix, key) in [
+            (&b"app:"[..], &b"{t}x"[..]),
+            (b"a{", b"b}c"),
+            (b"{", b"}"),
+            (b"", b"x{}y"),
+        ] {
+            let keys = LockKeys::new(prefix, key).unwrap();
+            assert_eq!(slot_of(prefix, key), slot(&keys.lock));
+            let tag = slot_tag(slot_of(prefix, key));
+            assert_eq!(fence_key_parts(prefix, key, &tag).concat(), keys.fence);
+        }
     }
 
     #[test]

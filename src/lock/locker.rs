@@ -16,7 +16,7 @@ use std::time::Duration;
 use super::config::{Config, LeaseConfig, php_float};
 use super::conn::Timeouts;
 use super::error::{Error, Result};
-use super::keys::{check_lock_name, check_prefix, fence_key};
+use super::keys::{check_lock_name, check_prefix, slot_of, slot_tag};
 use super::pool::{self, Client, Resend};
 use super::resp::{self, Reply};
 use super::scripts::{ACQUIRE_SCRIPT, Keys, RELEASE_SCRIPT, int_reply};
@@ -245,12 +245,12 @@ impl Locker {
     pub fn release(&self, key: &[u8], value: &[u8]) -> Result<bool> {
         check_lock_name(&self.prefix, key)?;
         check_nonempty(value, "value")?;
-        let fence = fence_key(&self.prefix, key);
+        let tag = slot_tag(slot_of(&self.prefix, key));
         self.client
             .run_once(
                 Resend::ProvesOnly(|&released| released, "release"),
                 |conn| {
-                    let keys = Keys::OneThen(&self.prefix, key, &fence);
+                    let keys = Keys::LockAndFence(&self.prefix, key, &tag);
                     RELEASE_SCRIPT
                         .run(conn, keys, &[value], int_reply)?
                         .map(|n| n == 1)

@@ -75,6 +75,20 @@ pub fn arg2(buf: &mut Vec<u8>, head: &[u8], tail: &[u8]) {
     buf.extend_from_slice(b"\r\n");
 }
 
+/// Appends one argument made of `parts`, without joining them first.
+#[inline]
+pub fn arg_parts(buf: &mut Vec<u8>, parts: &[&[u8]]) {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    buf.reserve(len + 24);
+    buf.push(b'$');
+    push_decimal(buf, len as u64);
+    buf.extend_from_slice(b"\r\n");
+    for part in parts {
+        buf.extend_from_slice(part);
+    }
+    buf.extend_from_slice(b"\r\n");
+}
+
 /// Appends one integer argument as its decimal digits.
 #[inline]
 pub fn arg_u64(buf: &mut Vec<u8>, n: u64) {

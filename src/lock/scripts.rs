@@ -46,8 +46,9 @@ pub type Call<'a> = (Vec<&'a [u8]>, Vec<&'a [u8]>);
 pub enum Keys<'a> {
     /// One key, `prefix` + `name`, encoded without joining them first (the hot path).
     One(&'a [u8], &'a [u8]),
-    /// `prefix` + `name` as above, then one more full key name.
-    OneThen(&'a [u8], &'a [u8], &'a [u8]),
+    /// `prefix` + `name` as above, then that lock's holder-fence key, whose slot tag is given
+    /// (see [`super::keys::fence_key_parts`]), encoded from its parts.
+    LockAndFence(&'a [u8], &'a [u8], &'a [u8; 4]),
     /// Full key names.
     List(&'a [&'a [u8]]),
 }
@@ -56,7 +57,7 @@ impl Keys<'_> {
     fn len(&self) -> usize {
         match self {
             Keys::One(..) => 1,
-            Keys::OneThen(..) => 2,
+            Keys::LockAndFence(..) => 2,
             Keys::List(keys) => keys.len(),
         }
     }
@@ -206,9 +207,9 @@ impl LuaScript {
         resp::arg_u64(buf, keys.len() as u64);
         match keys {
             Keys::One(prefix, name) => resp::arg2(buf, prefix, name),
-            Keys::OneThen(prefix, name, then) => {
+            Keys::LockAndFence(prefix, name, tag) => {
                 resp::arg2(buf, prefix, name);
-                resp::arg(buf, then);
+                resp::arg_parts(buf, &super::keys::fence_key_parts(prefix, name, tag));
             }
             Keys::List(names) => {
                 for name in names {
