@@ -233,9 +233,10 @@ impl Connection {
                 libc::MSG_PEEK | libc::MSG_DONTWAIT,
             )
         };
+        // SAFETY: reads this thread's errno, just set by `recv`.
         n < 0 && {
-            let e = io::Error::last_os_error().kind();
-            e == io::ErrorKind::WouldBlock || e == io::ErrorKind::Interrupted
+            let errno = unsafe { *libc::__errno_location() };
+            errno == libc::EAGAIN || errno == libc::EWOULDBLOCK || errno == libc::EINTR
         }
     }
 

@@ -114,8 +114,16 @@ pub fn check_lock_name(prefix: &[u8], key: &[u8]) -> Result<()> {
     if key.is_empty() {
         return Err(Error::invalid("key must not be empty"));
     }
-    let n = prefix.len().min(RESERVED.len());
-    if prefix[..n] == RESERVED[..n] && key.starts_with(&RESERVED[n..]) {
+    // The first bytes of prefix + key against the marker, byte by byte (no joining, no call).
+    let reserved = RESERVED.iter().enumerate().all(|(i, &m)| {
+        let b = if i < prefix.len() {
+            Some(prefix[i])
+        } else {
+            key.get(i - prefix.len()).copied()
+        };
+        b == Some(m)
+    });
+    if reserved {
         return Err(Error::invalid(format!(
             "key \"{}\" (with the prefix) starts with \"{}\", which is reserved for the lock's \
              own bookkeeping keys; choose another key or prefix",
@@ -179,7 +187,11 @@ const CRC16_TABLE: [u16; 256] = {
 };
 
 fn crc16_fast(bytes: &[u8]) -> u16 {
-    bytes.iter().fold(0u16, |crc, &b| {
+    crc16_continue(0, bytes)
+}
+
+fn crc16_continue(crc: u16, bytes: &[u8]) -> u16 {
+    bytes.iter().fold(crc, |crc, &b| {
         (crc << 8) ^ CRC16_TABLE[usize::from((crc >> 8) as u8 ^ b)]
     })
 }
@@ -191,24 +203,45 @@ pub fn slot(key: &[u8]) -> u16 {
 
 /// The Redis Cluster hash slot of the key `prefix` + `key`, without joining them.
 pub fn slot_of(prefix: &[u8], key: &[u8]) -> u16 {
-    let byte = |i: usize| {
-        if i < prefix.len() {
-            prefix[i]
+    // The hash tag: from the first `{` to the next `}`, either may be in either part.
+    let open = match prefix.iter().position(|&b| b == b'{') {
+        Some(i) => Some(i),
+        None => key
+            .iter()
+            .position(|&b| b == b'{')
+            .map(|i| prefix.len() + i),
+    };
+    let tagged = open.and_then(|o| {
+        let close = if o + 1 < prefix.len() {
+            match prefix[o + 1..].iter().position(|&b| b == b'}') {
+                Some(i) => Some(o + 1 + i),
+                None => key
+                    .iter()
+                    .position(|&b| b == b'}')
+                    .map(|i| prefix.len() + i),
+            }
         } else {
-            key[i - prefix.len()]
-        }
-    };
-    let len = prefix.len() + key.len();
-    let open = (0..len).find(|&i| byte(i) == b'{');
-    let close = open.and_then(|o| (o + 1..len).find(|&i| byte(i) == b'}'));
-    let (from, to) = match (open, close) {
-        (Some(o), Some(c)) if c > o + 1 => (o + 1, c),
-        _ => (0, len),
-    };
-    let crc = (from..to).fold(0u16, |crc, i| {
-        (crc << 8) ^ CRC16_TABLE[usize::from((crc >> 8) as u8 ^ byte(i))]
+            let from = o + 1 - prefix.len();
+            key[from..]
+                .iter()
+                .position(|&b| b == b'}')
+                .map(|i| prefix.len() + from + i)
+        };
+        close.filter(|&c| c > o + 1).map(|c| (o + 1, c))
     });
+    let (from, to) = tagged.unwrap_or((0, prefix.len() + key.len()));
+    let crc = crc16_continue(
+        crc16_fast(part(prefix, 0, from, to)),
+        part(key, prefix.len(), from, to),
+    );
     crc % SLOTS
+}
+
+/// The bytes of `bytes` (which start at `start` in a joined key) within `from..to` of the join.
+fn part(bytes: &[u8], start: usize, from: usize, to: usize) -> &[u8] {
+    let lo = from.saturating_sub(start).min(bytes.len());
+    let hi = to.saturating_sub(start).min(bytes.len());
+    &bytes[lo..hi]
 }
 
 /// The parts of the holder-fence key of the lock `prefix` + `key` (see [`LockKeys::fence`]),
@@ -289,15 +322,34 @@ const fn slot_bit_flips() -> [u16; 14] {
     out
 }
 
+/// The nibble flips for each value of the low and of the high 7 bits of a slot (the XOR of
+/// [`SLOT_BIT_FLIPS`] over the bits set), so a tag costs two lookups.
+const FLIPS_BY_HALF: [[u16; 128]; 2] = {
+    let mut tables = [[0u16; 128]; 2];
+    let mut half = 0;
+    while half < 2 {
+        let mut v = 0;
+        while v < 128 {
+            let mut flips = 0u16;
+            let mut bit = 0;
+            while bit < 7 {
+                if v & (1 << bit) != 0 {
+                    flips ^= SLOT_BIT_FLIPS[half * 7 + bit];
+                }
+                bit += 1;
+            }
+            tables[half][v] = flips;
+            v += 1;
+        }
+        half += 1;
+    }
+    tables
+};
+
 /// A four-byte hash tag (printable, `@` to `O`) whose Redis Cluster slot is `slot`.
 pub fn slot_tag(slot: u16) -> [u8; 4] {
-    let target = (slot % SLOTS) ^ (crc16(&TAG_BASE) % SLOTS);
-    let mut flips = 0u16;
-    for (bit, combo) in SLOT_BIT_FLIPS.iter().enumerate() {
-        if target & (1 << bit) != 0 {
-            flips ^= combo;
-        }
-    }
+    let target = usize::from((slot % SLOTS) ^ (crc16(&TAG_BASE) % SLOTS));
+    let flips = FLIPS_BY_HALF[0][target & 0x7F] ^ FLIPS_BY_HALF[1][target >> 7];
     let nibbles = nibble_bytes(flips);
     std::array::from_fn(|i| TAG_BASE[i] | nibbles[i])
 }
@@ -428,5 +480,27 @@ mod tests {
             keys.wake(b"abc"),
             format!("!rl{{{tag}}}wake:10:app:ordersabc").as_bytes()
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        /// The hot path's shortcuts agree with the plain definitions on names full of braces and
+        /// pieces of the marker.
+        #[test]
+        fn shortcuts_agree_with_the_definitions(
+            prefix in proptest::collection::vec(proptest::sample::select(b"{}!rlx".to_vec()), 0..6),
+            key in proptest::collection::vec(proptest::sample::select(b"{}!rlx".to_vec()), 0..6),
+        ) {
+            let joined = [prefix.as_slice(), &key].concat();
+            proptest::prop_assert_eq!(slot_of(&prefix, &key), slot(&joined));
+            proptest::prop_assert_eq!(slot(&joined), crc16(hash_tag(&joined).unwrap_or(&joined)) % SLOTS);
+            let refused = key.is_empty() || joined.starts_with(RESERVED);
+            proptest::prop_assert_eq!(check_lock_name(&prefix, &key).is_err(), refused);
+            if let Ok(keys) = LockKeys::new(&prefix, &key) {
+                let tag = slot_tag(slot_of(&prefix, &key));
+                proptest::prop_assert_eq!(fence_key_parts(&prefix, &key, &tag).concat(), keys.fence);
+            }
+        }
     }
 }

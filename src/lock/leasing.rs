@@ -83,6 +83,14 @@ impl<'a> Waiter<'a> {
     /// One attempt: takes (or claims) the lock, or, with `queue`, joins or refreshes its place
     /// in the queue.
     pub fn attempt(&self, queue: bool) -> Result<Attempt> {
+        self.with_attempt_args(queue, |args| {
+            attempt_reply(Some(self.run(&LEASE_ACQUIRE_SCRIPT, args)?))
+        })
+    }
+
+    /// Calls `f` with the arguments of [`LEASE_ACQUIRE_SCRIPT`] for this waiter (`queue`:
+    /// join or keep its place in line).
+    fn with_attempt_args<R>(&self, queue: bool, f: impl FnOnce(&[&[u8]; 5]) -> R) -> R {
         let (mut ttl_digits, mut window_digits) = ([0u8; 20], [0u8; 20]);
         let ttl_ms = resp::decimal(&mut ttl_digits, self.ttl.as_millis() as u64);
         let window = if queue {
@@ -91,14 +99,13 @@ impl<'a> Waiter<'a> {
             0
         };
         let window = resp::decimal(&mut window_digits, window);
-        let args: [&[u8]; 5] = [
+        f(&[
             &self.token,
             ttl_ms,
             window,
             &self.keys.wake_prefix,
             &self.keys.gone_prefix,
-        ];
-        attempt_reply(Some(self.run(&LEASE_ACQUIRE_SCRIPT, &args)?))
+        ])
     }
 
     /// Blocks on the wake list for up to `block` (BLPOP), then attempts again in the same
@@ -107,16 +114,10 @@ impl<'a> Waiter<'a> {
     /// heartbeat and tells the lock's PTTL.
     pub fn wait_then_attempt(&self, block: Duration) -> Result<Attempt> {
         let seconds = format!("{:.3}", block.as_secs_f64().max(0.001));
-        let (mut ttl_digits, mut window_digits) = ([0u8; 20], [0u8; 20]);
-        let ttl_ms = resp::decimal(&mut ttl_digits, self.ttl.as_millis() as u64);
-        let window = resp::decimal(&mut window_digits, ALIVE_WINDOW.as_millis() as u64);
-        let args: [&[u8]; 5] = [
-            &self.token,
-            ttl_ms,
-            window,
-            &self.keys.wake_prefix,
-            &self.keys.gone_prefix,
-        ];
+        self.with_attempt_args(true, |args| self.blpop_then(&seconds, block, args))
+    }
+
+    fn blpop_then(&self, seconds: &str, block: Duration, args: &[&[u8]; 5]) -> Result<Attempt> {
         let all = self.keys.all();
         let client = self.locker.client();
         let limit = block + client.timeouts().read;
@@ -126,7 +127,7 @@ impl<'a> Waiter<'a> {
                     conn.command_buffer(),
                     &[b"BLPOP", &self.wake, seconds.as_bytes()],
                 );
-                LEASE_ACQUIRE_SCRIPT.pipelined(conn, Keys::List(&all), &args);
+                LEASE_ACQUIRE_SCRIPT.pipelined(conn, Keys::List(&all), args);
                 conn.send()?;
                 // Both replies are read whatever the first says, so none is left on the socket.
                 let woken = conn.read_reply_within(Some(limit), |_| ());
@@ -134,7 +135,7 @@ impl<'a> Waiter<'a> {
                     return woken.map(|()| None);
                 }
                 let attempt =
-                    LEASE_ACQUIRE_SCRIPT.read_pipelined(conn, Keys::List(&all), &args, ints_reply);
+                    LEASE_ACQUIRE_SCRIPT.read_pipelined(conn, Keys::List(&all), args, ints_reply);
                 woken.and(attempt)
             })
             .map_err(|e| e.context("lock"))?;

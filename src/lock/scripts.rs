@@ -124,7 +124,7 @@ impl LuaScript {
         let head = resp::encode_args(&[b"EVAL", self.body.as_bytes()]);
         Self::encode(conn.command_buffer(), &head, keys, args);
         conn.send()?;
-        conn.read_reply(&f)
+        conn.read_reply(f)
     }
 
     /// Encodes an EVALSHA of the script after whatever the command buffer already holds (send it
@@ -142,12 +142,7 @@ impl LuaScript {
         f: impl Fn(Reply<'_>) -> R,
     ) -> Result<R> {
         match conn.read_reply(&f) {
-            Err(e) if e.is_server_code("NOSCRIPT") => {
-                let head = resp::encode_args(&[b"EVAL", self.body.as_bytes()]);
-                Self::encode(conn.command_buffer(), &head, keys, args);
-                conn.send()?;
-                conn.read_reply(&f)
-            }
+            Err(e) if e.is_server_code("NOSCRIPT") => self.run_by_body(conn, keys, args, f),
             other => other,
         }
     }

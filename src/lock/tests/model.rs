@@ -214,6 +214,22 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// The full lock name, its holder in the model, and the holder's token (or a stranger's).
+    fn holder_and_token(
+        &self,
+        client: usize,
+        name: usize,
+        stranger: bool,
+    ) -> (Vec<u8>, Option<Holder>, Vec<u8>) {
+        let lock = self.full(client, name);
+        let holder = self.locks.get(&lock).and_then(|m| m.holder.clone());
+        let token = match (&holder, stranger) {
+            (Some(h), false) => self.token_of(h),
+            _ => b"stranger".to_vec(),
+        };
+        (lock, holder, token)
+    }
+
     /// A new fence for `lock` must exceed every earlier one.
     fn fence(&mut self, lock: &[u8], fence: i64, how: &str) -> Result<(), TestCaseError> {
         let model = self.model(lock);
@@ -278,12 +294,7 @@ impl<'a> Run<'a> {
                 name,
                 stranger,
             } => {
-                let lock = self.full(client, name);
-                let holder = self.locks.get(&lock).and_then(|m| m.holder.clone());
-                let value = match (&holder, stranger) {
-                    (Some(h), false) => self.token_of(h),
-                    _ => b"stranger".to_vec(),
-                };
+                let (lock, holder, value) = self.holder_and_token(client, name, stranger);
                 let got = self.lockers[client].release(&self.names[name], &value);
                 if !self.valid(client, name) {
                     return expect_refused(got);
@@ -485,12 +496,7 @@ impl<'a> Run<'a> {
                 name,
                 stranger,
             } => {
-                let lock = self.full(client, name);
-                let holder = self.locks.get(&lock).and_then(|m| m.holder.clone());
-                let token = match (&holder, stranger) {
-                    (Some(h), false) => self.token_of(h),
-                    _ => b"stranger".to_vec(),
-                };
+                let (lock, holder, token) = self.holder_and_token(client, name, stranger);
                 let got = self.lockers[client].restore(&self.names[name], &token);
                 if !self.valid(client, name) {
                     return expect_refused(got);
