@@ -13,7 +13,7 @@ use super::config::LeaseConfig;
 use super::error::{Error, ErrorKind, Result, quote_key};
 use super::keys::LockKeys;
 use super::lease_scripts::{EXTEND_SCRIPT, LEASE_RELEASE_SCRIPT, OWNER_STATE_SCRIPT};
-use super::leasing::CLAIM_WINDOW;
+use super::leasing::{self, CLAIM_WINDOW};
 use super::pool::{Client, Resend};
 use super::resp;
 use super::scripts::{Keys, int_reply, ints_reply};
@@ -50,6 +50,10 @@ pub struct Grant {
     pub ttl: Duration,
     /// True when the watchdog renews this lease.
     pub watchdog: bool,
+    /// True when the wait that got it had unanswered commands (a stalled server may run them
+    /// later): its release then also leaves a tombstone, so that none of them can take the lock
+    /// again for a token nobody holds.
+    pub unsure: bool,
     /// The connection (shared with the `RedisLock`) and its timeouts.
     pub client: Client,
     /// Lease options (strict mode, maximum lifetime).
@@ -314,6 +318,12 @@ pub fn open_breaker(client: &Client) {
 /// The release script for `state`'s lock. A release resent after a broken connection proves
 /// only a success (a `false` then may mean the first one released it).
 fn release(state: &LeaseState) -> Result<bool> {
+    let grant = &state.grant;
+    if grant.unsure {
+        let resend = Resend::ProvesOnly(|&released| released, "release");
+        return leasing::abandon(&grant.client, &grant.keys, &grant.token, grant.ttl, resend)
+            .map_err(|e| e.context("release"));
+    }
     let (keys, args) = state.release_call();
     let mut digits = [0u8; 20];
     let claim = resp::decimal(&mut digits, CLAIM_WINDOW.as_millis() as u64);

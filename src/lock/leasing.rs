@@ -25,7 +25,7 @@ use super::lease_scripts::{
     OWNER_STATE_SCRIPT,
 };
 use super::locker::{Locker, check_nonempty, ttl_ms, wait_duration};
-use super::pool::Resend;
+use super::pool::{Client, Resend};
 use super::resp;
 use super::scripts::{Keys, LuaScript, int_reply, ints_reply};
 
@@ -160,25 +160,16 @@ impl<'a> Waiter<'a> {
     /// leaves a tombstone so that its commands still stuck in a stalled server take nothing when
     /// they run, leaves the queue, and passes the lock on if it was made its own.
     pub fn abandon(&self) -> Result<()> {
-        let (mut ttl_digits, mut gone_digits, mut claim_digits) = ([0u8; 20], [0u8; 20], [0u8; 20]);
-        let ttl_ms = resp::decimal(&mut ttl_digits, self.ttl.as_millis() as u64);
-        let gone_ms = resp::decimal(&mut gone_digits, TOMBSTONE.as_millis() as u64);
-        let claim_ms = resp::decimal(&mut claim_digits, CLAIM_WINDOW.as_millis() as u64);
-        let all = self.keys.all();
-        let args: [&[u8]; 6] = [
+        // Idempotent for a waiter: it did not get the lock whatever a resend finds.
+        let resend = Resend::Safe;
+        abandon(
+            self.locker.client(),
+            &self.keys,
             &self.token,
-            ttl_ms,
-            &self.keys.wake_prefix,
-            &self.keys.gone_prefix,
-            gone_ms,
-            claim_ms,
-        ];
-        self.locker
-            .client()
-            .run(|conn| LEASE_ABANDON_SCRIPT.run_by_body(conn, Keys::List(&all), &args, int_reply))
-            .map_err(|e| e.context("lock"))?
-            .map(|_| ())
-            .ok_or_else(|| unexpected("lock"))
+            self.ttl,
+            resend,
+        )
+        .map(|_| ())
     }
 
     /// Runs a lease script on the lock's five keys; its reply as integers.
@@ -279,6 +270,40 @@ impl<'a> Waiter<'a> {
     }
 }
 
+/// Runs [`LEASE_ABANDON`](super::lease_scripts::LEASE_ABANDON) for `token` (by EVAL: it may sit
+/// in a stalled server's socket): a tombstone, out of the queue, and the lock passed on if it is
+/// `token`'s. True if it was. Also the release of a lease whose wait had unanswered commands
+/// (then a resend after a broken connection proves only a `true`: `resend`).
+pub(super) fn abandon(
+    client: &Client,
+    keys: &LockKeys,
+    token: &[u8],
+    ttl: Duration,
+    resend: Resend<bool>,
+) -> Result<bool> {
+    let (mut ttl_digits, mut gone_digits, mut claim_digits) = ([0u8; 20], [0u8; 20], [0u8; 20]);
+    let ttl_ms = resp::decimal(&mut ttl_digits, ttl.as_millis() as u64);
+    let gone_ms = resp::decimal(&mut gone_digits, TOMBSTONE.as_millis() as u64);
+    let claim_ms = resp::decimal(&mut claim_digits, CLAIM_WINDOW.as_millis() as u64);
+    let all = keys.all();
+    let args: [&[u8]; 6] = [
+        token,
+        ttl_ms,
+        &keys.wake_prefix,
+        &keys.gone_prefix,
+        gone_ms,
+        claim_ms,
+    ];
+    client
+        .run_once(resend, |conn| {
+            LEASE_ABANDON_SCRIPT
+                .run_by_body(conn, Keys::List(&all), &args, int_reply)?
+                .map(|n| n == 1)
+                .ok_or_else(|| unexpected("lock"))
+        })
+        .map_err(|e| e.context("lock"))
+}
+
 fn attempt_reply(reply: Option<Vec<i64>>) -> Result<Attempt> {
     match reply.as_deref() {
         Some([1, fence]) => Ok(Attempt::Held(*fence)),
@@ -328,6 +353,7 @@ impl Locker {
         let Some(fence) = waiter.acquire_by(Instant::now() + wait, !wait.is_zero())? else {
             return Ok(None);
         };
+        let unsure = waiter.unsure.get();
         Ok(Some(Lease::new(Grant {
             key: key.to_vec(),
             keys: waiter.keys,
@@ -335,6 +361,7 @@ impl Locker {
             fence,
             ttl,
             watchdog,
+            unsure,
             client: self.client().clone(),
             config: self.lease_config(),
         })?))
@@ -381,6 +408,7 @@ impl Locker {
             fence,
             ttl: Duration::from_millis(pttl.max(0) as u64),
             watchdog: false,
+            unsure: false,
             client: self.client().clone(),
             config: self.lease_config(),
         })

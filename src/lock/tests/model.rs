@@ -253,6 +253,7 @@ impl<'a> Run<'a> {
             fence,
             ttl: Duration::from_millis(TTL_MS),
             watchdog: false,
+            unsure: false,
             client: self.lockers[qw.client].client().clone(),
             config: self.lockers[qw.client].lease_config(),
         })

@@ -678,3 +678,25 @@ fn a_reused_token_never_gets_an_earlier_fence_back() {
     let again = l.restore(b"k", &token).unwrap();
     assert!(again.fence() > first, "{} after {first}", again.fence());
 }
+
+/// A lease whose wait had unanswered commands is released with a tombstone, so that a command
+/// of that wait still stuck in the server cannot take the lock again after the release.
+#[test]
+fn a_lease_won_after_a_fault_leaves_a_tombstone_when_released() {
+    let server = RedisServer::start();
+    let holder = locker(&server);
+    let waiter = locker_with(&server, &[("readTimeout", OptionValue::Float(0.2))]);
+    let held = holder.lock(b"k", Some(30.0), 0.0).unwrap().expect("free");
+    let handle = std::thread::spawn(move || waiter.lock(b"k", Some(10.0), 5.0));
+    sleep_ms(200);
+    let mut c = server.client();
+    let _: () = q(&mut c, &["DEBUG", "SLEEP", "0.6"]);
+    sleep_ms(100);
+    assert!(held.release().unwrap());
+    let lease = handle.join().unwrap().expect("no error").expect("its turn");
+    assert!(lease.grant.unsure, "its wait met timeouts");
+    assert!(lease.release().unwrap());
+    let tombstones: Vec<String> = q(&mut c, &["KEYS", "!rl*gone:*"]);
+    assert_eq!(tombstones.len(), 1, "{tombstones:?}");
+    assert_eq!(get(&server, "k"), None);
+}
