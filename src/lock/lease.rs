@@ -16,7 +16,7 @@ use super::lease_scripts::{EXTEND_SCRIPT, LEASE_RELEASE_SCRIPT, OWNER_STATE_SCRI
 use super::leasing::{self, CLAIM_WINDOW};
 use super::pool::{Client, Resend};
 use super::resp;
-use super::scripts::{Keys, int_reply, ints_reply};
+use super::scripts::{Call, Keys, int_reply, ints_reply};
 use super::{request, watchdog};
 
 /// Where a lease stands, as far as this process knows.
@@ -207,11 +207,12 @@ impl LeaseState {
         &self.grant.token
     }
 
-    /// The arguments of the release script for this lease.
-    pub(super) fn release_call(&self) -> (Vec<&[u8]>, [&[u8]; 2]) {
+    /// The keys and arguments of the release script for this lease, with the claim window
+    /// (ms, as text) it hands over with.
+    pub(super) fn release_call<'a>(&'a self, claim: &'a [u8]) -> Call<'a> {
         (
             self.grant.keys.all().to_vec(),
-            [self.token(), &self.grant.keys.wake_prefix],
+            vec![self.token(), &self.grant.keys.wake_prefix, claim],
         )
     }
 }
@@ -295,22 +296,18 @@ thread_local! {
     static BREAKER: std::cell::Cell<Option<(*const (), Instant)>> = const { std::cell::Cell::new(None) };
 }
 
-fn connection_id(client: &Client) -> *const () {
-    Arc::as_ptr(client.shared()).cast()
-}
-
 /// True while quiet releases on `client`'s connection give up at once (see
 /// [`release_quietly`]).
 pub fn breaker_is_open(client: &Client) -> bool {
     BREAKER
         .get()
-        .is_some_and(|(id, until)| id == connection_id(client) && Instant::now() < until)
+        .is_some_and(|(id, until)| id == client.connection_id() && Instant::now() < until)
 }
 
 /// Opens the breaker of `client`'s connection for one read timeout.
 pub fn open_breaker(client: &Client) {
     BREAKER.set(Some((
-        connection_id(client),
+        client.connection_id(),
         Instant::now() + client.timeouts().read,
     )));
 }
@@ -324,22 +321,15 @@ fn release(state: &LeaseState) -> Result<bool> {
         return leasing::abandon(&grant.client, &grant.keys, &grant.token, grant.ttl, resend)
             .map_err(|e| e.context("release"));
     }
-    let (keys, args) = state.release_call();
-    let mut digits = [0u8; 20];
-    let claim = resp::decimal(&mut digits, CLAIM_WINDOW.as_millis() as u64);
-    state
-        .grant
+    let claim = claim_window_arg();
+    let (keys, args) = state.release_call(claim.as_bytes());
+    grant
         .client
         .run_once(
             Resend::ProvesOnly(|&released| released, "release"),
             |conn| {
                 LEASE_RELEASE_SCRIPT
-                    .run(
-                        conn,
-                        Keys::List(&keys),
-                        &[args[0], args[1], claim],
-                        int_reply,
-                    )?
+                    .run(conn, Keys::List(&keys), &args, int_reply)?
                     .map(|n| n == 1)
                     .ok_or_else(|| unexpected("release"))
             },

@@ -11,13 +11,14 @@
 //! - A lost reply: `SET key value NX GET` returns the current value when the key exists, so
 //!   repeating an acquire with the same value recognises the caller's own lock and reports true.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::config::{Config, LeaseConfig, php_float};
 use super::conn::Timeouts;
 use super::error::{Error, Result};
 use super::keys::{check_lock_name, check_prefix, slot_of, slot_tag};
-use super::pool::{self, Client, Resend};
+use super::pool::{self, Client, Resend, Shared};
 use super::resp::{self, Reply};
 use super::scripts::{ACQUIRE_SCRIPT, Keys, RELEASE_SCRIPT, int_reply};
 
@@ -89,31 +90,22 @@ impl Locker {
     /// A locker for `config`. Shares the connection of every other locker of the same server
     /// (address, credentials, database); does no I/O. Errors if the prefix is reserved.
     pub fn new(config: Config) -> Result<Locker> {
-        check_prefix(&config.prefix)?;
-        let client = Client::new(
-            pool::shared(&config.endpoint),
-            Timeouts::of(&config.endpoint),
-        );
-        Ok(Locker::with_client(client, config))
+        Locker::with_connection(pool::shared(&config.endpoint), config)
     }
 
     /// A locker with a connection of its own (not shared with other lockers). No I/O.
     pub fn unshared(config: Config) -> Result<Locker> {
-        check_prefix(&config.prefix)?;
-        let client = Client::new(
-            pool::private(&config.endpoint),
-            Timeouts::of(&config.endpoint),
-        );
-        Ok(Locker::with_client(client, config))
+        Locker::with_connection(pool::private(&config.endpoint), config)
     }
 
-    fn with_client(client: Client, config: Config) -> Locker {
-        Locker {
-            client,
+    fn with_connection(shared: Arc<Shared>, config: Config) -> Result<Locker> {
+        check_prefix(&config.prefix)?;
+        Ok(Locker {
+            client: Client::new(shared, Timeouts::of(&config.endpoint)),
             prefix: config.prefix,
             masked_dsn: config.masked_dsn,
             lease: config.lease,
-        }
+        })
     }
 
     /// The connection and this locker's timeouts.

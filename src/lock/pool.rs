@@ -251,6 +251,12 @@ impl Client {
         &self.shared
     }
 
+    /// Identifies the connection (two clients with equal ids share one), for grouping work by
+    /// connection.
+    pub fn connection_id(&self) -> *const () {
+        Arc::as_ptr(&self.shared).cast()
+    }
+
     /// This client's timeouts.
     pub fn timeouts(&self) -> Timeouts {
         self.timeouts

@@ -89,9 +89,8 @@ pub fn release_request_leases() -> usize {
     let deadline = Instant::now() + budget;
     let mut groups: HashMap<*const (), (Client, Vec<Arc<LeaseState>>)> = HashMap::new();
     for state in held {
-        let id = Arc::as_ptr(state.grant.client.shared()).cast::<()>();
         groups
-            .entry(id)
+            .entry(state.grant.client.connection_id())
             .or_insert_with(|| (state.grant.client.clone(), Vec::new()))
             .1
             .push(state);
@@ -148,10 +147,7 @@ fn release_all(
     let claim = claim_window_arg();
     let calls: Vec<_> = leases
         .iter()
-        .map(|state| {
-            let (keys, [token, wake]) = state.release_call();
-            (keys, vec![token, wake, claim.as_bytes()])
-        })
+        .map(|state| state.release_call(claim.as_bytes()))
         .collect();
     let all_released = |results: &Vec<Result<bool>>| results.iter().all(|r| *r == Ok(true));
     client.with_timeouts(timeouts).run_once(

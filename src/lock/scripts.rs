@@ -92,6 +92,12 @@ impl LuaScript {
             .get_or_init(|| redis::Script::new(self.body).get_hash().to_owned())
     }
 
+    /// `EVAL` and the whole body, RESP-encoded (rare: after NOSCRIPT, or for a command that must
+    /// not depend on the script cache).
+    fn eval_head(&self) -> Vec<u8> {
+        resp::encode_args(&[b"EVAL", self.body.as_bytes()])
+    }
+
     fn evalsha_head(&self) -> &[u8] {
         self.evalsha_head
             .get_or_init(|| resp::encode_args(&[b"EVALSHA", self.sha1().as_bytes()]))
@@ -121,8 +127,7 @@ impl LuaScript {
         args: &[&[u8]],
         f: impl Fn(Reply<'_>) -> R,
     ) -> Result<R> {
-        let head = resp::encode_args(&[b"EVAL", self.body.as_bytes()]);
-        Self::encode(conn.command_buffer(), &head, keys, args);
+        Self::encode(conn.command_buffer(), &self.eval_head(), keys, args);
         conn.send()?;
         conn.read_reply(f)
     }
@@ -160,12 +165,7 @@ impl LuaScript {
         f: impl Fn(Reply<'_>) -> R,
     ) -> Result<Vec<Result<R>>> {
         for (keys, args) in calls {
-            Self::encode(
-                conn.command_buffer(),
-                self.evalsha_head(),
-                Keys::List(keys),
-                args,
-            );
+            self.pipelined(conn, Keys::List(keys), args);
         }
         conn.send()?;
         let mut results = Vec::with_capacity(calls.len());
@@ -178,7 +178,7 @@ impl LuaScript {
         if missing.is_empty() {
             return Ok(results);
         }
-        let eval_head = resp::encode_args(&[b"EVAL", self.body.as_bytes()]);
+        let eval_head = self.eval_head();
         for (n, &i) in missing.iter().enumerate() {
             let head = if n == 0 {
                 &eval_head

@@ -46,6 +46,13 @@ struct Entry {
 
 /// The leases being renewed, and when each is due (a min-heap; an item whose time no longer
 /// matches its entry is stale and skipped).
+impl Entry {
+    /// The lease, if its handle is alive and it is still held.
+    fn held(&self) -> Option<Arc<LeaseState>> {
+        self.state.upgrade().filter(|s| s.status() == Status::Held)
+    }
+}
+
 #[derive(Default)]
 struct Book {
     entries: HashMap<u64, Entry>,
@@ -72,10 +79,7 @@ impl Book {
                 self.due.pop();
                 continue;
             }
-            let Some(state) = current
-                .and_then(|e| e.state.upgrade())
-                .filter(|s| s.status() == Status::Held)
-            else {
+            let Some(state) = current.and_then(Entry::held) else {
                 self.due.pop();
                 self.entries.remove(&id);
                 continue;
@@ -187,11 +191,7 @@ pub fn active() -> usize {
         lock_book(&w.inner)
             .entries
             .values()
-            .filter(|e| {
-                e.state
-                    .upgrade()
-                    .is_some_and(|s| s.status() == Status::Held)
-            })
+            .filter(|e| e.held().is_some())
             .count()
     })
 }
@@ -233,8 +233,8 @@ fn run(inner: &Inner) {
         // Group by connection (leases of one server share one): one pipeline per server.
         let mut by_server: HashMap<*const (), Vec<(u64, Arc<LeaseState>)>> = HashMap::new();
         for (id, state) in due {
-            let shared = Arc::as_ptr(state.grant.client.shared()).cast::<()>();
-            by_server.entry(shared).or_default().push((id, state));
+            let connection = state.grant.client.connection_id();
+            by_server.entry(connection).or_default().push((id, state));
         }
         for leases in by_server.into_values() {
             let template = &leases[0].1.grant.client;
