@@ -58,24 +58,28 @@ function torture_analyse(array $records, array $ledger, array $chaos, array $pro
     $checks[] = ['accepted critical sections never overlap (per key, fences increasing)', count($accepted) . ' accepted', $bad === 0];
 
     // 2. Two holders at once only when a fault explains it; 3. then the stale write was refused.
+    // Of two sections that overlap in time, the stale one is the one with the lower fence: the
+    // server granted it first (fences follow grant order), whichever lock() call returned first.
+    // The fault must have hit that holder (its process stopped or killed) or the server, between
+    // its lock() call and its release.
     $unexplained = $staleAccepted = 0;
-    $overtaken = []; // older sections another holder overlapped (under a fault): key|fence => refused?
+    $overtaken = []; // stale sections another holder overlapped (under a fault): key|fence => refused?
     $perKey = [];
     foreach ($sections as $s) {
         $perKey[$s['key']][] = $s;
     }
     foreach ($perKey as $list) {
         usort($list, static fn ($a, $b) => $a['t_acq'] <=> $b['t_acq']);
-        foreach ($list as $i => $old) {
-            for ($j = $i + 1; $j < count($list) && $list[$j]['t_acq'] < $old['t_rel']; $j++) {
-                $new = $list[$j];
-                if (!$faultDuring($old['t_acq'], $old['t_rel'], $old['pid'])) {
+        foreach ($list as $i => $first) {
+            for ($j = $i + 1; $j < count($list) && $list[$j]['t_acq'] < $first['t_rel']; $j++) {
+                [$old, $new] = $first['fence'] < $list[$j]['fence'] ? [$first, $list[$j]] : [$list[$j], $first];
+                if (!$faultDuring($old['t_call'] ?? $old['t_acq'], $old['t_rel'], $old['pid'])) {
                     $unexplained++;
                     continue;
                 }
                 $oldCommit = $ledgerAt["commit|{$old['key']}|{$old['fence']}"] ?? null;
                 $newBegin = $ledgerAt["begin|{$new['key']}|{$new['fence']}"] ?? null;
-                if ($old['commit_ok'] && $oldCommit && $newBegin && $oldCommit['t'] > $newBegin['t']) {
+                if ($old['commit_ok'] && $oldCommit && $newBegin && $newBegin['ok'] && $oldCommit['t'] > $newBegin['t']) {
                     $staleAccepted++;
                 }
                 $overtaken["{$old['key']}|{$old['fence']}"] = !$old['commit_ok'];
@@ -88,6 +92,27 @@ function torture_analyse(array $records, array $ledger, array $chaos, array $pro
     $checks[] = ['every stale write was rejected by its fence',
         count(array_filter($overtaken)) . ' overtaken holders refused (the others wrote before the new holder read), '
         . "$refusedTotal refusals in all, $staleAccepted stale writes accepted", $staleAccepted === 0];
+
+    // 3b. Fences follow real time, faults or not: a section whose lock() call began after another
+    // section on the key ended (before its release, so after its grant) has a higher fence.
+    $backwards = [];
+    foreach ($perKey as $key => $list) {
+        $byCall = $list;
+        usort($byCall, static fn ($a, $b) => ($a['t_call'] ?? $a['t_acq']) <=> ($b['t_call'] ?? $b['t_acq']));
+        usort($list, static fn ($a, $b) => $a['t_rel'] <=> $b['t_rel']);
+        $max = null;
+        $k = 0;
+        foreach ($byCall as $s) {
+            for (; $k < count($list) && $list[$k]['t_rel'] < ($s['t_call'] ?? $s['t_acq']); $k++) {
+                $max = $max === null || $list[$k]['fence'] > $max['fence'] ? $list[$k] : $max;
+            }
+            if ($max !== null && $s['fence'] <= $max['fence']) {
+                $backwards[] = sprintf('%s: fence %d after %d', $key, $s['fence'], $max['fence']);
+            }
+        }
+    }
+    $checks[] = ['fences follow real time (a later lock() call gets a higher fence)',
+        $backwards ? implode('; ', array_slice($backwards, 0, 3)) : count($sections) . ' sections in order', !$backwards];
 
     // 4. No call overran its deadline, except while its process was stopped.
     $overruns = array_filter($records, static fn ($r) => isset($r['overran']) && !$faultDuring($r['t0'], $r['t1'], $r['pid']));

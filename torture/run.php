@@ -276,6 +276,7 @@ foreach ($procs as $id => $w) {
         $stderr[$id] = $err;
     }
 }
+file_put_contents("$dir/chaos.json", json_encode($events));
 $report = torture_analyse($records, Ledger::events($dir), $events, $procs, $stderr);
 $killServer();
 printf("Torture: %d workers (%d spawned), %.0f s, %d keys, lease TTL %.1f s, seed %d, redis-server 127.0.0.1:%d (AOF, fsync always)\n\n",

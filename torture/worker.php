@@ -68,7 +68,7 @@ while (microtime(true) < $end) {
     }
     $fence = $lease->fence();
     $progress("holding $key $fence");
-    $section = ['key' => $key, 'fence' => $fence, 't_acq' => $t1];
+    $section = ['key' => $key, 'fence' => $fence, 't_call' => $t0, 't_acq' => $t1];
     try {
         $section['begin_ok'] = $ledger->begin($key, $fence, $id);
         usleep(random_int(5_000, 40_000)); // the work
