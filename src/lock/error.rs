@@ -1,7 +1,7 @@
 //! One error type for the whole engine: a kind the caller can act on plus a message.
 //!
 //! Messages never contain a password: they name an endpoint by host, port and database only
-//! (see [`crate::lock::config::Endpoint::describe`]).
+//! (see [`crate::lock::options::Endpoint::describe`]).
 
 use std::fmt;
 

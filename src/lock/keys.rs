@@ -22,7 +22,7 @@
 //! name that starts with [`RESERVED`] is refused ([`check_lock_name`]). Redis memory is bounded:
 //! per lock only while it is held or waited for, plus at most 16,384 fence counters.
 
-use super::error::{Error, Result, quote_key};
+use crate::lock::error::{Error, Result, quote_key};
 
 /// Full lock names (prefix + name) may not start with these bytes: the engine's own keys do.
 pub const RESERVED: &[u8] = b"!rl";
@@ -47,6 +47,8 @@ pub struct LockKeys {
     pub wake_prefix: Vec<u8>,
     /// The prefix of each abandoned waiter's tombstone (append the token).
     pub gone_prefix: Vec<u8>,
+    /// The hash slot of every one of these keys.
+    pub slot: u16,
 }
 
 impl LockKeys {
@@ -55,7 +57,8 @@ impl LockKeys {
     pub fn new(prefix: &[u8], key: &[u8]) -> Result<LockKeys> {
         check_lock_name(prefix, key)?;
         let lock = [prefix, key].concat();
-        let tag = slot_tag(slot(&lock));
+        let slot = slot(&lock);
+        let tag = slot_tag(slot);
         let head = |word: &[u8], extra: usize| {
             let mut k = Vec::with_capacity(RESERVED.len() + 6 + word.len() + extra);
             k.extend_from_slice(RESERVED);
@@ -87,6 +90,7 @@ impl LockKeys {
             wake_prefix,
             gone_prefix,
             lock,
+            slot,
         })
     }
 

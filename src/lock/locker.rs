@@ -4,7 +4,7 @@
 //! - Deadlock when a holder dies: every lock is set with a TTL in the same command that takes
 //!   it (`SET ... NX PX`), so there is no moment where a key exists without an expiry.
 //! - Contenders refreshing the holder's TTL (document 000's MULTI version): a failed `SET NX`
-//!   changes nothing; the refresh in [`scripts::ACQUIRE`] runs only for the holder's own value.
+//!   changes nothing; the refresh in [`crate::lock::scripts::documents::ACQUIRE`] runs only for the holder's own value.
 //! - Deleting someone else's lock: release is an atomic compare-and-delete in Lua.
 //! - The GETSET takeover race (document 003): expiry is Redis's TTL, not a timestamp clients
 //!   compare, so a takeover is just `SET NX` on a missing key, which exactly one client wins.
@@ -14,13 +14,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::config::{Config, LeaseConfig, php_float};
-use super::conn::Timeouts;
-use super::error::{Error, Result};
-use super::keys::{check_lock_name, check_prefix, slot_of, slot_tag};
-use super::pool::{self, Client, Resend, Shared};
-use super::resp::{self, Reply};
-use super::scripts::{ACQUIRE_SCRIPT, Keys, RELEASE_SCRIPT, int_reply};
+use crate::lock::error::{Error, Result};
+use crate::lock::keys::{check_lock_name, check_prefix, slot_of, slot_tag};
+use crate::lock::net::connection::Timeouts;
+use crate::lock::net::registry::{self, Resend, Shared};
+use crate::lock::options::{Config, LeaseConfig, php_float};
+use crate::lock::protocol::resp::{self, Reply};
+use crate::lock::scripts::documents::{ACQUIRE_SCRIPT, RELEASE_SCRIPT};
+use crate::lock::scripts::{Keys, int_reply};
+use crate::lock::topology::{Client, Route, Topology};
 
 /// Largest TTL accepted, in milliseconds (about 31.7 years): beyond this Redis's own expiry
 /// arithmetic is at risk and the value is certainly a unit mistake.
@@ -90,18 +92,21 @@ impl Locker {
     /// A locker for `config`. Shares the connection of every other locker of the same server
     /// (address, credentials, database); does no I/O. Errors if the prefix is reserved.
     pub fn new(config: Config) -> Result<Locker> {
-        Locker::with_connection(pool::shared(&config.endpoint), config)
+        Locker::with_connection(registry::shared(&config.endpoint), config)
     }
 
     /// A locker with a connection of its own (not shared with other lockers). No I/O.
     pub fn unshared(config: Config) -> Result<Locker> {
-        Locker::with_connection(pool::private(&config.endpoint), config)
+        Locker::with_connection(registry::private(&config.endpoint), config)
     }
 
     fn with_connection(shared: Arc<Shared>, config: Config) -> Result<Locker> {
         check_prefix(&config.prefix)?;
         Ok(Locker {
-            client: Client::new(shared, Timeouts::of(&config.endpoint)),
+            client: Client::new(
+                Arc::new(Topology::single(shared)),
+                Timeouts::of(&config.endpoint),
+            ),
             prefix: config.prefix,
             masked_dsn: config.masked_dsn,
             lease: config.lease,
@@ -143,10 +148,11 @@ impl Locker {
     fn acquire_ms(&self, key: &[u8], value: &[u8], ms: u64) -> Result<bool> {
         let mut ms_buf = [0u8; 20];
         let ms_text = resp::decimal(&mut ms_buf, ms);
-        let shared = self.client.shared();
+        let route = Route::Key(&self.prefix, key);
+        let topology = self.client.topology();
         self.client
-            .run(|conn| {
-                if !shared.legacy_set() {
+            .run(route, |conn| {
+                if !topology.legacy_set(route) {
                     let buf = conn.command_buffer();
                     resp::raw(buf, b"*7\r\n$3\r\nSET\r\n");
                     resp::arg2(buf, &self.prefix, key);
@@ -167,7 +173,7 @@ impl Locker {
                         Ok(SetOutcome::Unexpected) => return Err(unexpected("SET")),
                         Err(e) if e.is_server_code("ERR") && e.message().contains("syntax") => {
                             // Redis < 7.0 cannot combine NX and GET: use the script from now on.
-                            shared.set_legacy_set();
+                            topology.set_legacy_set(route);
                         }
                         Err(e) => return Err(e),
                     }
@@ -237,9 +243,11 @@ impl Locker {
     pub fn release(&self, key: &[u8], value: &[u8]) -> Result<bool> {
         check_lock_name(&self.prefix, key)?;
         check_nonempty(value, "value")?;
-        let tag = slot_tag(slot_of(&self.prefix, key));
+        let slot = slot_of(&self.prefix, key);
+        let tag = slot_tag(slot);
         self.client
             .run_once(
+                Route::Slot(slot),
                 Resend::ProvesOnly(|&released| released, "release"),
                 |conn| {
                     let keys = Keys::LockAndFence(&self.prefix, key, &tag);
@@ -262,7 +270,7 @@ enum SetOutcome {
 
 fn unexpected(what: &str) -> Error {
     Error::new(
-        super::error::ErrorKind::Protocol,
+        crate::lock::error::ErrorKind::Protocol,
         format!("unexpected reply type from {what}"),
     )
 }

@@ -1,35 +1,38 @@
 //! The lock engine, in pure Rust: no Zend types, so `cargo test` runs all of it against real
-//! redis-server processes.
+//! redis-server processes. Each folder is one concept:
 //!
-//! - [`config`]: option parsing, defaults; [`dsn`]: DSN parsing and masking.
-//! - [`resp`]: the lean RESP2 encoder and reply parser.
-//! - [`conn`]: one socket, its handshake and timeouts.
-//! - [`pool`]: one connection per endpoint per process; fork safety; reconnects.
-//! - [`scripts`]: the Lua scripts.
-//! - [`locker`]: the documents' API: acquire, retry_acquire, release.
-//! - [`keys`], [`lease_scripts`], [`leasing`], [`lease`], [`watchdog`], [`request`]: leases
-//!   with fencing, fair blocking waits, renewal, and release at request end.
+//! - [`options`]: the options a `RedisLock` is built with, their defaults, and DSN parsing
+//!   and masking ([`options::dsn`]).
+//! - [`protocol`]: the lean RESP2 encoder and reply parser.
+//! - [`net`]: one socket with its handshake and timeouts ([`net::connection`]), and the
+//!   per-process registry of connections with its fork safety and resend rules
+//!   ([`net::registry`]).
+//! - [`topology`]: where commands go. [`topology::Topology`] is the one seam every deployment
+//!   shape plugs into; operations hand it a hash slot and a closure and never ask which shape
+//!   it is. [`topology::Client`] is what operations run on.
+//! - [`keys`]: the names of every key a lock uses, and hash slots.
+//! - [`scripts`]: the Lua scripts and how they are sent (EVALSHA, pipelines, NOSCRIPT).
+//! - [`locker`]: [`Locker`], the documents' API: acquire, retry_acquire, release.
+//! - [`lease`]: leases with fencing ([`lease::state`]), fair blocking waits
+//!   ([`lease::waiting`]), renewal ([`lease::watchdog`]) and release at request end
+//!   ([`lease::request`]).
+//! - [`error`]: the engine's errors.
 
-pub mod config;
-pub mod conn;
-pub mod dsn;
 pub mod error;
 pub mod keys;
 pub mod lease;
-pub mod lease_scripts;
-pub mod leasing;
 pub mod locker;
-pub mod pool;
-pub mod request;
-pub mod resp;
+pub mod net;
+pub mod options;
+pub mod protocol;
 pub mod scripts;
-pub mod watchdog;
+pub mod topology;
 
 #[cfg(test)]
 pub mod testing;
 #[cfg(test)]
 mod tests;
 
-pub use config::{Config, OptionValue};
 pub use error::{Error, ErrorKind, Result};
 pub use locker::{Locker, token};
+pub use options::{Config, OptionValue};

@@ -12,11 +12,12 @@ use ext_php_rs::prelude::*;
 use ext_php_rs::zend::ModuleEntry;
 use ext_php_rs::{info_table_end, info_table_row, info_table_start};
 
-use crate::lock::config::{
+use crate::lock::lease::request::release_request_leases;
+use crate::lock::lease::watchdog;
+use crate::lock::net::registry;
+use crate::lock::options::{
     self, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DSN, DEFAULT_LEASE_TTL, DEFAULT_READ_TIMEOUT,
 };
-use crate::lock::request::release_request_leases;
-use crate::lock::{pool, watchdog};
 
 pub use redis_lock::RedisLock;
 
@@ -47,8 +48,8 @@ extern "C" fn request_shutdown(_type: i32, _module: i32) -> i32 {
 extern "C" fn shutdown(_type: i32, _module: i32) -> i32 {
     let _ = catch_unwind(|| {
         watchdog::shutdown();
-        pool::shutdown();
-        config::clear_dsn_cache();
+        registry::shutdown();
+        options::clear_dsn_cache();
     });
     0
 }
@@ -76,7 +77,7 @@ extern "C" fn info(_module: *mut ModuleEntry) {
             "leases renewed by the watchdog",
             watchdog::active().to_string()
         );
-        let endpoints = pool::describe_all();
+        let endpoints = registry::describe_all();
         info_table_row!("endpoints in this process", endpoints.len().to_string());
         for (name, connected) in endpoints {
             let state = if connected { "connected" } else { "idle" };

@@ -18,8 +18,8 @@ use ext_php_rs::zend::{BailoutGuard, ClassEntry, ExecutorGlobals};
 use super::args::{ArgDefault, ArrayArg, FloatArg, IntArg, NullableFloatArg, StrArg};
 use super::errors;
 use super::lease::RedisLockLease;
-use crate::lock::config::{DEFAULT_DSN, php_float};
 use crate::lock::error::quote_key;
+use crate::lock::options::{DEFAULT_DSN, php_float};
 use crate::lock::{self, Config, Error, ErrorKind, Locker};
 
 /// A distributed lock on one Redis server. See `stubs/RedisLock.php` for the PHP docs.
@@ -237,7 +237,7 @@ impl RedisLock {
             info.insert("state", errors::NOT_INITIALISED)?;
             return Ok(info);
         };
-        let endpoint = locker.client().shared().endpoint();
+        let endpoint = locker.client().topology().endpoint();
         let timeouts = locker.client().timeouts();
         info.insert("dsn", locker.masked_dsn())?;
         info.insert("endpoint", endpoint.describe())?;

@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use super::{config, get, locker, sleep_ms};
-use crate::lock::config::OptionValue;
+use crate::lock::options::OptionValue;
 use crate::lock::testing::{RedisServer, q};
 
 #[test]

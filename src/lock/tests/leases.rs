@@ -5,13 +5,14 @@ use std::time::{Duration, Instant};
 
 use super::{config, get, pttl, sleep_ms};
 use crate::lock::Locker;
-use crate::lock::config::OptionValue;
 use crate::lock::keys::LockKeys;
-use crate::lock::lease::Status;
-use crate::lock::lease_scripts::LEASE_ACQUIRE_SCRIPT;
+use crate::lock::lease::state::Status;
+use crate::lock::lease::watchdog;
+use crate::lock::options::OptionValue;
+use crate::lock::scripts::lease::LEASE_ACQUIRE_SCRIPT;
 use crate::lock::scripts::{Keys, ints_reply};
 use crate::lock::testing::{RedisServer, q};
-use crate::lock::watchdog;
+use crate::lock::topology::Route;
 
 fn locker_with(server: &RedisServer, extra: &[(&str, OptionValue)]) -> Locker {
     super::unshared(config(&server.dsn(), extra))
@@ -183,7 +184,7 @@ fn a_waiter_that_vanished_is_skipped_after_its_heartbeat_window() {
     let all = keys.all();
     let reply = a
         .client()
-        .run(|conn| {
+        .run(Route::Slot(keys.slot), |conn| {
             LEASE_ACQUIRE_SCRIPT.run(
                 conn,
                 Keys::List(&all),
@@ -400,11 +401,11 @@ fn request_end_releases_what_this_thread_still_holds() {
     // Leaked: its destructor never runs (as for an object PHP has not freed yet).
     std::mem::forget(l.lock(b"leaked", Some(30.0), 0.0).unwrap().expect("free"));
     std::mem::forget(detached);
-    assert_eq!(crate::lock::request::release_request_leases(), 1);
+    assert_eq!(crate::lock::lease::request::release_request_leases(), 1);
     assert!(!l.is_locked(b"leaked").unwrap());
     assert!(l.is_locked(b"detached").unwrap());
     assert_eq!(
-        crate::lock::request::release_request_leases(),
+        crate::lock::lease::request::release_request_leases(),
         0,
         "nothing twice"
     );

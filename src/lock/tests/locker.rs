@@ -6,8 +6,9 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use super::{config, get, locker, pttl, sleep_ms};
-use crate::lock::config::OptionValue;
+use crate::lock::options::OptionValue;
 use crate::lock::testing::{RedisServer, q};
+use crate::lock::topology::Route;
 use crate::lock::{Locker, token};
 
 /// Runs `scenario` with a fresh server once per acquire mode.
@@ -17,7 +18,7 @@ fn both_modes(scenario: impl Fn(&RedisServer, &dyn Fn() -> Locker)) {
         let make = || {
             let l = locker(&server);
             if legacy {
-                l.client().shared().set_legacy_set();
+                l.client().topology().set_legacy_set(Route::Slot(0));
             }
             l
         };

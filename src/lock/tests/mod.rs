@@ -10,9 +10,9 @@ mod trust;
 
 use std::time::Duration;
 
-use super::config::OptionValue;
-use super::testing::RedisServer;
 use super::{Config, Locker};
+use crate::lock::options::OptionValue;
+use crate::lock::testing::RedisServer;
 
 /// A locker with its own connection to `server`, with short timeouts.
 fn locker(server: &RedisServer) -> Locker {
@@ -44,11 +44,11 @@ fn config(dsn: &str, extra: &[(&str, OptionValue)]) -> Config {
 
 /// Remaining TTL of `key` in ms, by an independent client.
 fn pttl(server: &RedisServer, key: &str) -> i64 {
-    super::testing::q(&mut server.client(), &["PTTL", key])
+    crate::lock::testing::q(&mut server.client(), &["PTTL", key])
 }
 
 fn get(server: &RedisServer, key: &str) -> Option<String> {
-    super::testing::q(&mut server.client(), &["GET", key])
+    crate::lock::testing::q(&mut server.client(), &["GET", key])
 }
 
 fn sleep_ms(ms: u64) {

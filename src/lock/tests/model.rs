@@ -23,11 +23,11 @@ use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
 
 use super::{config, unshared};
 use crate::lock::Locker;
-use crate::lock::config::OptionValue;
 use crate::lock::error::Error;
 use crate::lock::keys::{LockKeys, RESERVED, check_lock_name};
+use crate::lock::lease::waiting::{Attempt, Waiter};
 use crate::lock::lease::{Grant, Lease};
-use crate::lock::leasing::{Attempt, Waiter};
+use crate::lock::options::OptionValue;
 use crate::lock::testing::{RedisServer, q};
 
 /// Pieces lock names and prefixes are made of.

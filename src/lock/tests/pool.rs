@@ -3,9 +3,10 @@
 use std::time::Duration;
 
 use super::{config, get};
-use crate::lock::config::OptionValue;
-use crate::lock::pool;
+use crate::lock::net::registry as pool;
+use crate::lock::options::OptionValue;
 use crate::lock::testing::{RedisServer, q};
+use crate::lock::topology::Route;
 use crate::lock::{Config, Locker};
 
 fn connected_clients(server: &RedisServer) -> i64 {
@@ -129,14 +130,9 @@ fn equal_servers_share_state_whatever_their_timeouts() {
         )
         .unwrap(),
     );
-    assert!(std::sync::Arc::ptr_eq(
-        a.client().shared(),
-        b.client().shared()
-    ));
-    assert!(std::sync::Arc::ptr_eq(
-        a.client().shared(),
-        c.client().shared()
-    ));
+    let id = |l: &Locker| l.client().connection_id(Route::Slot(0));
+    assert_eq!(id(&a), id(&b));
+    assert_eq!(id(&a), id(&c));
     assert_eq!(c.client().timeouts().read, Duration::from_millis(300));
 }
 

@@ -5,10 +5,10 @@ use std::time::{Duration, Instant};
 
 use super::{config, get, pttl, shared, sleep_ms, unshared};
 use crate::lock::Locker;
-use crate::lock::config::OptionValue;
 use crate::lock::keys::{LockKeys, RESERVED, slot};
-use crate::lock::lease::Status;
-use crate::lock::leasing::{Attempt, Waiter};
+use crate::lock::lease::state::Status;
+use crate::lock::lease::waiting::{Attempt, Waiter};
+use crate::lock::options::OptionValue;
 use crate::lock::testing::{Proxy, RedisServer, connected_clients, q};
 
 fn locker(server: &RedisServer) -> Locker {
@@ -304,7 +304,7 @@ fn the_registry_closes_connections_no_object_uses() {
     }
     let open = connected_clients(&server) - before;
     assert!(
-        open <= crate::lock::pool::IDLE_LIMIT as i64 + 1,
+        open <= crate::lock::net::registry::IDLE_LIMIT as i64 + 1,
         "{open} sockets for {} servers, none in use",
         dsns.len()
     );
@@ -412,7 +412,7 @@ fn request_end_with_a_stalled_server_waits_one_timeout_in_all() {
         .collect();
     server.signal("STOP");
     let start = Instant::now();
-    let released = crate::lock::request::release_request_leases();
+    let released = crate::lock::lease::request::release_request_leases();
     let took = start.elapsed();
     let start_drop = Instant::now();
     let states: Vec<_> = leases
@@ -441,7 +441,7 @@ fn request_end_releases_many_leases_in_one_pipeline() {
         })
         .collect();
     let _: () = q(&mut server.client(), &["SCRIPT", "FLUSH"]); // NOSCRIPT inside the pipeline
-    assert_eq!(crate::lock::request::release_request_leases(), 500);
+    assert_eq!(crate::lock::lease::request::release_request_leases(), 500);
     assert!(leases.iter().all(|l| l.status() == Status::Released));
     let size: usize = q(&mut server.client(), &["DBSIZE"]);
     let left = keys_in(&server);
@@ -474,7 +474,7 @@ fn holding_many_leases_keeps_lock_constant_time() {
         last < first * 3,
         "first 1000: {first:?}, last 1000: {last:?}"
     );
-    assert!(crate::lock::request::tracked() <= 2 * leases.len() + 64);
+    assert!(crate::lock::lease::request::tracked() <= 2 * leases.len() + 64);
     std::mem::forget(leases); // released by the test server's death
 }
 
@@ -594,7 +594,7 @@ fn dropping_leases_one_by_one_against_a_stalled_server_costs_one_timeout() {
     while let Some(lease) = leases.pop() {
         drop(lease);
     }
-    let freed = crate::lock::request::release_request_leases();
+    let freed = crate::lock::lease::request::release_request_leases();
     let took = start.elapsed();
     server.signal("CONT");
     assert_eq!(freed, 0);

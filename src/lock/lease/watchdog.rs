@@ -24,12 +24,12 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::conn::Timeouts;
-use super::error::{Error, ErrorKind, Result};
-use super::lease::{LeaseState, Status};
-use super::lease_scripts::EXTEND_SCRIPT;
-use super::pool::{self, Client, ServerKey};
-use super::scripts::int_reply;
+use crate::lock::error::{Error, ErrorKind, Result};
+use crate::lock::lease::state::{LeaseState, Status};
+use crate::lock::net::connection::Timeouts;
+use crate::lock::scripts::int_reply;
+use crate::lock::scripts::lease::EXTEND_SCRIPT;
+use crate::lock::topology::{Client, Route, TopologyKey};
 
 /// How soon to retry a renewal that failed for want of a connection.
 const RETRY: Duration = Duration::from_secs(1);
@@ -210,7 +210,7 @@ pub fn shutdown() {
 }
 
 /// The watchdog's own connection to each server its leases are on.
-type Connections = HashMap<ServerKey, Client>;
+type Connections = HashMap<TopologyKey, Client>;
 
 /// The watchdog's timeouts for a server: the leases' own, but at most half a renewal period,
 /// so that one stalled server (renewed in turn with the others, on one thread) cannot make the
@@ -233,20 +233,23 @@ fn run(inner: &Inner) {
         // Group by connection (leases of one server share one): one pipeline per server.
         let mut by_server: HashMap<*const (), Vec<(u64, Arc<LeaseState>)>> = HashMap::new();
         for (id, state) in due {
-            let connection = state.grant.client.connection_id();
+            let connection = state
+                .grant
+                .client
+                .connection_id(Route::Slot(state.grant.keys.slot));
             by_server.entry(connection).or_default().push((id, state));
         }
         for leases in by_server.into_values() {
             let template = &leases[0].1.grant.client;
-            let key = template.shared().key();
-            if !connections.contains_key(key) {
+            let key = template.topology().key();
+            if !connections.contains_key(&key) {
                 let client = Client::new(
-                    pool::private(template.shared().endpoint()),
+                    Arc::new(template.topology().detached()),
                     renewal_timeouts(template.timeouts(), leases[0].1.grant.ttl / 3),
                 );
                 connections.insert(key.clone(), client);
             }
-            let client = &connections[key];
+            let client = &connections[&key];
             let outcomes = renew(client, &leases);
             settle(inner, &leases, outcomes);
         }
@@ -333,7 +336,7 @@ fn renew(client: &Client, leases: &[(u64, Arc<LeaseState>)]) -> Vec<Renewal> {
     let replies = if calls.is_empty() {
         Ok(Vec::new())
     } else {
-        client.run(|conn| {
+        client.run(Route::Slot(leases[0].1.grant.keys.slot), |conn| {
             let deadline = Instant::now() + client.timeouts().read;
             EXTEND_SCRIPT.run_many(conn, &calls, deadline, int_reply)
         })
@@ -398,7 +401,7 @@ fn settle(inner: &Inner, leases: &[(u64, Arc<LeaseState>)], outcomes: Vec<Renewa
 /// Closes the watchdog's connections to servers none of its leases is on.
 fn prune(inner: &Inner, connections: &mut Connections) {
     let book = lock_book(inner);
-    let mut used: HashMap<&ServerKey, ()> = HashMap::new();
+    let mut used: HashMap<TopologyKey, ()> = HashMap::new();
     let states: Vec<_> = book
         .entries
         .values()
@@ -406,7 +409,7 @@ fn prune(inner: &Inner, connections: &mut Connections) {
         .collect();
     drop(book);
     for state in &states {
-        used.insert(state.grant.client.shared().key(), ());
+        used.insert(state.grant.client.topology().key(), ());
     }
     connections.retain(|key, _| used.contains_key(key));
 }

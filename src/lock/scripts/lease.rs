@@ -1,7 +1,7 @@
 //! The Lua scripts of the lease API: fair (FIFO) acquisition with fencing, owner-checked
 //! release with direct hand-over to the next waiter, extension, and queries.
 //!
-//! Every lease script takes the lock's keys (see [`super::keys::LockKeys`]) in this order, or a
+//! Every lease script takes the lock's keys (see [`crate::lock::keys::LockKeys`]) in this order, or a
 //! leading part of it: KEYS[1] lock, KEYS[2] the slot's fence counter, KEYS[3] the holder's
 //! fence, KEYS[4] queue, KEYS[5] alive.
 //!
@@ -22,7 +22,7 @@
 //! - Scripts check before they write, and write the lock key last, so a script that fails part
 //!   way never leaves a lock taken.
 
-use super::scripts::LuaScript;
+use crate::lock::scripts::LuaScript;
 
 /// Lua helpers spliced into the scripts at compile time:
 /// `int(n)` (a number as an exact decimal string; Lua's own conversion keeps 14 digits only),

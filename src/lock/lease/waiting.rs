@@ -1,8 +1,8 @@
 //! Taking leases: fair blocking acquisition, `restore`, and the operators' queries.
 //!
-//! Fair waiting (see [`super::lease_scripts`]): a waiter joins a per-key queue in arrival order
+//! Fair waiting (see [`crate::lock::scripts::lease`]): a waiter joins a per-key queue in arrival order
 //! and blocks on its own wake list (BLPOP). A release hands the lock straight to the first live
-//! waiter for a [`CLAIM_WINDOW`] and pushes the new fence onto its wake list; the waiter wakes
+//! waiter for a [`crate::lock::lease::CLAIM_WINDOW`] and pushes the new fence onto its wake list; the waiter wakes
 //! and claims it (extends it to its own TTL), so the lock passes in arrival order without
 //! sleeping or polling, and a waiter that died just before its turn holds the others up for the
 //! claim window only. Waiters refresh a heartbeat every [`HEARTBEAT`]; one that stops is
@@ -17,31 +17,21 @@
 
 use std::time::{Duration, Instant};
 
-use super::error::{Error, ErrorKind, Result, quote_key};
-use super::keys::{LockKeys, check_lock_name};
-use super::lease::{Grant, Lease, unexpected};
-use super::lease_scripts::{
-    FORCE_RELEASE_SCRIPT, LEASE_ABANDON_SCRIPT, LEASE_ACQUIRE_SCRIPT, LEASE_CANCEL_SCRIPT,
-    OWNER_STATE_SCRIPT,
+use crate::lock::error::{Error, ErrorKind, Result, quote_key};
+use crate::lock::keys::{LockKeys, check_lock_name};
+use crate::lock::lease::state::{Grant, abandon, unexpected};
+use crate::lock::lease::{ALIVE_WINDOW, HEARTBEAT, Lease};
+use crate::lock::locker::{Locker, check_nonempty, ttl_ms, wait_duration};
+use crate::lock::net::registry::Resend;
+use crate::lock::protocol::resp;
+use crate::lock::scripts::lease::{
+    FORCE_RELEASE_SCRIPT, LEASE_ACQUIRE_SCRIPT, LEASE_CANCEL_SCRIPT, OWNER_STATE_SCRIPT,
 };
-use super::locker::{Locker, check_nonempty, ttl_ms, wait_duration};
-use super::pool::{Client, Resend};
-use super::resp;
-use super::scripts::{Keys, LuaScript, int_reply, ints_reply};
+use crate::lock::scripts::{Keys, LuaScript, int_reply, ints_reply};
+use crate::lock::topology::Route;
 
-/// How often a waiter refreshes its place in the queue.
-pub const HEARTBEAT: Duration = Duration::from_millis(500);
-/// How long a waiter keeps its place without a heartbeat.
-pub const ALIVE_WINDOW: Duration = Duration::from_millis(2000);
-/// How long a lock handed over to a waiter stays its own before the waiter claims it (extends
-/// it to its TTL). Locks with a shorter TTL are handed over with their TTL and need no claim.
-pub const CLAIM_WINDOW: Duration = ALIVE_WINDOW;
 /// The pause before retrying after a transient failure inside a wait.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
-/// How long a waiter that gave up after a fault stays refused (its commands stuck in a stalled
-/// server run as soon as it resumes).
-const TOMBSTONE: Duration = Duration::from_secs(30);
-
 /// The outcome of one acquisition attempt.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Attempt {
@@ -122,7 +112,7 @@ impl<'a> Waiter<'a> {
         let client = self.locker.client();
         let limit = block + client.timeouts().read;
         let reply = client
-            .run(|conn| {
+            .run(Route::Slot(self.keys.slot), |conn| {
                 resp::command(
                     conn.command_buffer(),
                     &[b"BLPOP", &self.wake, seconds.as_bytes()],
@@ -156,7 +146,7 @@ impl<'a> Waiter<'a> {
         }
     }
 
-    /// Gives up after a fault (see [`LEASE_ABANDON`](super::lease_scripts::LEASE_ABANDON)):
+    /// Gives up after a fault (see [`LEASE_ABANDON`](crate::lock::scripts::lease::LEASE_ABANDON)):
     /// leaves a tombstone so that its commands still stuck in a stalled server take nothing when
     /// they run, leaves the queue, and passes the lock on if it was made its own.
     pub fn abandon(&self) -> Result<()> {
@@ -177,7 +167,9 @@ impl<'a> Waiter<'a> {
         let all = self.keys.all();
         self.locker
             .client()
-            .run(|conn| script.run(conn, Keys::List(&all), args, ints_reply))
+            .run(Route::Slot(self.keys.slot), |conn| {
+                script.run(conn, Keys::List(&all), args, ints_reply)
+            })
             .map_err(|e| e.context("lock"))?
             .ok_or_else(|| unexpected("lock"))
     }
@@ -270,40 +262,6 @@ impl<'a> Waiter<'a> {
     }
 }
 
-/// Runs [`LEASE_ABANDON`](super::lease_scripts::LEASE_ABANDON) for `token` (by EVAL: it may sit
-/// in a stalled server's socket): a tombstone, out of the queue, and the lock passed on if it is
-/// `token`'s. True if it was. Also the release of a lease whose wait had unanswered commands
-/// (then a resend after a broken connection proves only a `true`: `resend`).
-pub(super) fn abandon(
-    client: &Client,
-    keys: &LockKeys,
-    token: &[u8],
-    ttl: Duration,
-    resend: Resend<bool>,
-) -> Result<bool> {
-    let (mut ttl_digits, mut gone_digits, mut claim_digits) = ([0u8; 20], [0u8; 20], [0u8; 20]);
-    let ttl_ms = resp::decimal(&mut ttl_digits, ttl.as_millis() as u64);
-    let gone_ms = resp::decimal(&mut gone_digits, TOMBSTONE.as_millis() as u64);
-    let claim_ms = resp::decimal(&mut claim_digits, CLAIM_WINDOW.as_millis() as u64);
-    let all = keys.all();
-    let args: [&[u8]; 6] = [
-        token,
-        ttl_ms,
-        &keys.wake_prefix,
-        &keys.gone_prefix,
-        gone_ms,
-        claim_ms,
-    ];
-    client
-        .run_once(resend, |conn| {
-            LEASE_ABANDON_SCRIPT
-                .run_by_body(conn, Keys::List(&all), &args, int_reply)?
-                .map(|n| n == 1)
-                .ok_or_else(|| unexpected("lock"))
-        })
-        .map_err(|e| e.context("lock"))
-}
-
 fn attempt_reply(reply: Option<Vec<i64>>) -> Result<Attempt> {
     match reply.as_deref() {
         Some([1, fence]) => Ok(Attempt::Held(*fence)),
@@ -349,7 +307,7 @@ impl Locker {
         };
         let wait = wait_duration(wait_seconds, "wait")?;
         let keys = LockKeys::new(self.prefix(), key)?;
-        let waiter = Waiter::new(self, keys, super::token().into_bytes(), ttl);
+        let waiter = Waiter::new(self, keys, crate::lock::token().into_bytes(), ttl);
         let Some(fence) = waiter.acquire_by(Instant::now() + wait, !wait.is_zero())? else {
             return Ok(None);
         };
@@ -377,7 +335,7 @@ impl Locker {
         let all = keys.all();
         let reply = self
             .client()
-            .run(|conn| {
+            .run(Route::Slot(keys.slot), |conn| {
                 OWNER_STATE_SCRIPT.run(conn, Keys::List(&all[..3]), &[token, b"1"], ints_reply)
             })
             .map_err(|e| e.context("restore"))?;
@@ -431,7 +389,7 @@ impl Locker {
     fn pttl(&self, key: &[u8], what: &'static str) -> Result<i64> {
         check_lock_name(self.prefix(), key)?;
         self.client()
-            .run(|conn| {
+            .run(Route::Key(self.prefix(), key), |conn| {
                 let buf = conn.command_buffer();
                 resp::begin(buf, 2);
                 resp::arg(buf, b"PTTL");
@@ -452,6 +410,7 @@ impl Locker {
         let nudge = resp::decimal(&mut digits, ALIVE_WINDOW.as_millis() as u64);
         self.client()
             .run_once(
+                Route::Slot(keys.slot),
                 Resend::ProvesOnly(|&deleted| deleted, "forceRelease"),
                 |conn| {
                     FORCE_RELEASE_SCRIPT

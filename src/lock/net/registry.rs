@@ -4,7 +4,7 @@
 //!
 //! Rules enforced here, and nowhere else:
 //! - The first command connects; building a lock does no I/O.
-//! - Timeouts travel with each call ([`Client`]), not with the connection: 2,000 objects with
+//! - Timeouts travel with each call ([`crate::lock::topology::Client`]), not with the connection: 2,000 objects with
 //!   2,000 different `readTimeout`s share one socket.
 //! - The registry is bounded: when it holds [`IDLE_LIMIT`] servers, adding one closes the
 //!   connections no object uses any more. Sockets open in a process are therefore at most the
@@ -26,9 +26,9 @@ use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
-use super::config::{Address, Endpoint};
-use super::conn::{Connection, Timeouts};
-use super::error::{Error, ErrorKind, Result};
+use crate::lock::error::{Error, ErrorKind, Result};
+use crate::lock::net::connection::{Connection, Timeouts};
+use crate::lock::options::{Address, Endpoint};
 
 /// How many servers the registry keeps connections to before it closes unused ones.
 pub const IDLE_LIMIT: usize = 16;
@@ -230,57 +230,4 @@ fn unknown_outcome(first: &Error, what: &str) -> Error {
             first.message()
         ),
     )
-}
-
-/// A connection to one server plus the timeouts of the `RedisLock` that uses it: what every
-/// operation runs on. Cheap to clone.
-#[derive(Clone)]
-pub struct Client {
-    shared: Arc<Shared>,
-    timeouts: Timeouts,
-}
-
-impl Client {
-    /// A client of `shared` with `timeouts`.
-    pub fn new(shared: Arc<Shared>, timeouts: Timeouts) -> Client {
-        Client { shared, timeouts }
-    }
-
-    /// The shared connection state.
-    pub fn shared(&self) -> &Arc<Shared> {
-        &self.shared
-    }
-
-    /// Identifies the connection (two clients with equal ids share one), for grouping work by
-    /// connection.
-    pub fn connection_id(&self) -> *const () {
-        Arc::as_ptr(&self.shared).cast()
-    }
-
-    /// This client's timeouts.
-    pub fn timeouts(&self) -> Timeouts {
-        self.timeouts
-    }
-
-    /// The same connection with other timeouts.
-    pub fn with_timeouts(&self, timeouts: Timeouts) -> Client {
-        Client {
-            shared: Arc::clone(&self.shared),
-            timeouts,
-        }
-    }
-
-    /// Runs an idempotent operation (see [`Shared::run`]).
-    pub fn run<R>(&self, op: impl FnMut(&mut Connection) -> Result<R>) -> Result<R> {
-        self.shared.run(self.timeouts, Resend::Safe, op)
-    }
-
-    /// Runs an operation whose resent reply proves only what `resend` says.
-    pub fn run_once<R>(
-        &self,
-        resend: Resend<R>,
-        op: impl FnMut(&mut Connection) -> Result<R>,
-    ) -> Result<R> {
-        self.shared.run(self.timeouts, resend, op)
-    }
 }

@@ -1,6 +1,6 @@
 //! DSN and option parsing: everything a `RedisLock` needs to know before the first command.
 //!
-//! The DSN is parsed in [`super::dsn`] (re-exported here). Options come from the PHP array and
+//! The DSN is parsed in [`crate::lock::options::dsn`] (re-exported here). Options come from the PHP array and
 //! are validated here so that `cargo test` covers them.
 
 use std::fmt;
@@ -8,9 +8,11 @@ use std::hash::Hash;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::dsn::parse_dsn_cached;
-pub use super::dsn::{clear_dsn_cache, mask_dsn, parse_dsn};
-use super::error::{Error, ErrorKind, Result};
+pub mod dsn;
+
+use crate::lock::error::{Error, ErrorKind, Result};
+use crate::lock::options::dsn::parse_dsn_cached;
+pub use crate::lock::options::dsn::{clear_dsn_cache, mask_dsn, parse_dsn};
 
 /// The DSN used when none is given.
 pub const DEFAULT_DSN: &str = "redis://127.0.0.1:6379";

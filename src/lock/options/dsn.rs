@@ -16,8 +16,8 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use redis::{ConnectionAddr, IntoConnectionInfo, ProtocolVersion};
 use url::Url;
 
-use super::config::{Address, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, Endpoint};
-use super::error::{Error, Result};
+use crate::lock::error::{Error, Result};
+use crate::lock::options::{Address, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, Endpoint};
 
 /// The schemes accepted, each followed by `://` in a DSN (compared case-insensitively).
 const SCHEMES: [&str; 5] = ["redis", "valkey", "unix", "redis+unix", "valkey+unix"];
@@ -210,7 +210,7 @@ pub(super) fn parse_dsn_cached(dsn: &str) -> Result<(Endpoint, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lock::config::{Config, DEFAULT_CONNECT_TIMEOUT};
+    use crate::lock::options::{Config, DEFAULT_CONNECT_TIMEOUT};
 
     fn tcp(host: &str, port: u16) -> Address {
         Address::Tcp {
@@ -411,7 +411,7 @@ mod fuzz {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::lock::config::Config;
+    use crate::lock::options::Config;
 
     /// Letters that occur in no DSN skeleton, message or dump made here: any of them in an
     /// output is a piece of a secret.

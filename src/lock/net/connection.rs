@@ -1,5 +1,5 @@
 //! One native connection to one Redis server: socket, handshake, timeouts, and the
-//! write-command / read-reply cycle over the lean RESP path in [`super::resp`].
+//! write-command / read-reply cycle over the lean RESP path in [`crate::lock::protocol::resp`].
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
@@ -8,9 +8,9 @@ use std::os::unix::net::UnixStream;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::config::{Address, Endpoint};
-use super::error::{Error, ErrorKind, Result};
-use super::resp::{self, Reply};
+use crate::lock::error::{Error, ErrorKind, Result};
+use crate::lock::options::{Address, Endpoint};
+use crate::lock::protocol::resp::{self, Reply};
 
 /// Initial size of the read buffer; it grows (and is zero-filled) only when a reply is larger.
 const READ_BUFFER: usize = 4096;
@@ -83,7 +83,7 @@ impl Stream {
 /// An open, authenticated connection.
 ///
 /// Every method that fails with a connection, timeout or protocol error leaves the connection in
-/// an unknown state: the owner must drop it (see [`super::pool::Shared::run`]).
+/// an unknown state: the owner must drop it (see [`crate::lock::net::registry::Shared::run`]).
 pub struct Connection {
     stream: Stream,
     /// The process that opened the socket; a forked child must not use it.

@@ -11,7 +11,7 @@
 //!   a stalled Redis costs the request one timeout, not two per lease.
 //! - Leases PHP frees before the request-end hook (globals, the locals of frames an uncaught
 //!   exception unwinds) are released one by one as they are dropped; a failed one opens the
-//!   connection's breaker ([`super::lease::release_quietly`]), so those cost one timeout in all
+//!   connection's breaker ([`crate::lock::lease::state::release_quietly`]), so those cost one timeout in all
 //!   too, and the hook then abandons what is left on that connection at once.
 //! - Leases inherited from a parent process (`pcntl_fork()`) are left alone.
 
@@ -20,14 +20,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use super::conn::Timeouts;
-use super::error::Result;
-use super::lease::{
+use crate::lock::error::Result;
+use crate::lock::lease::state::{
     LeaseState, Status, breaker_is_open, claim_window_arg, open_breaker, unexpected,
 };
-use super::lease_scripts::LEASE_RELEASE_SCRIPT;
-use super::pool::{Client, Resend};
-use super::scripts::int_reply;
+use crate::lock::net::connection::Timeouts;
+use crate::lock::net::registry::Resend;
+use crate::lock::scripts::int_reply;
+use crate::lock::scripts::lease::LEASE_RELEASE_SCRIPT;
+use crate::lock::topology::{Client, Route};
 
 struct Registry {
     leases: Vec<Weak<LeaseState>>,
@@ -77,7 +78,7 @@ pub fn release_request_leases() -> usize {
         .partition(|s| s.grant.unsure);
     // Rare (their wait met a fault): released one by one, with their tombstones.
     for state in &unsure {
-        super::lease::release_quietly(state);
+        crate::lock::lease::state::release_quietly(state);
     }
     let unsure_released = unsure
         .iter()
@@ -90,7 +91,12 @@ pub fn release_request_leases() -> usize {
     let mut groups: HashMap<*const (), (Client, Vec<Arc<LeaseState>>)> = HashMap::new();
     for state in held {
         groups
-            .entry(state.grant.client.connection_id())
+            .entry(
+                state
+                    .grant
+                    .client
+                    .connection_id(Route::Slot(state.grant.keys.slot)),
+            )
             .or_insert_with(|| (state.grant.client.clone(), Vec::new()))
             .1
             .push(state);
@@ -98,12 +104,13 @@ pub fn release_request_leases() -> usize {
     let mut released = 0;
     let mut failed = false;
     for (client, leases) in groups.into_values() {
-        let outcome = if failed || breaker_is_open(&client) {
+        let route = Route::Slot(leases[0].grant.keys.slot);
+        let outcome = if failed || breaker_is_open(&client, route) {
             None
         } else {
             let outcome = release_all(&client, &leases, deadline).ok();
             if outcome.is_none() {
-                open_breaker(&client);
+                open_breaker(&client, route);
             }
             outcome
         };
@@ -151,6 +158,7 @@ fn release_all(
         .collect();
     let all_released = |results: &Vec<Result<bool>>| results.iter().all(|r| *r == Ok(true));
     client.with_timeouts(timeouts).run_once(
+        Route::Slot(leases[0].grant.keys.slot),
         Resend::ProvesOnly(all_released, "release at request end"),
         |conn| {
             let replies = LEASE_RELEASE_SCRIPT.run_many(conn, &calls, deadline, int_reply)?;

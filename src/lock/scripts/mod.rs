@@ -1,42 +1,17 @@
 //! Lua scripts: each a named constant, wrapped once in a [`LuaScript`] that hashes it with
 //! `redis::Script` on first use and runs it by EVALSHA, falling back to EVAL on NOSCRIPT.
 //!
-//! The documents' API scripts are here; the lease scripts are in [`super::lease_scripts`].
+//! The scripts themselves: the documents' API in [`documents`], leases in [`lease`].
 
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use super::conn::Connection;
-use super::error::Result;
-use super::resp::{self, Reply};
+use crate::lock::error::Result;
+use crate::lock::net::connection::Connection;
+use crate::lock::protocol::resp::{self, Reply};
 
-/// Compare-and-delete, of the lock and of its holder's fence record (which a lease taken with the
-/// same value may have left: a later `restore()` must not find it).
-///
-/// KEYS[1]: the lock key, KEYS[2]: its holder-fence key. ARGV[1]: the owner's value.
-/// Returns 1 if the key held ARGV[1] and was deleted, 0 otherwise (missing, or another owner's
-/// value, which is left untouched).
-pub const RELEASE: &str = r#"if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1], KEYS[2]) > 0 and 1 or 0
-end
-return 0"#;
-
-/// Acquire-or-refresh, used when `SET ... NX GET` found the caller's own value (an earlier call
-/// whose reply was lost), and in place of `SET ... NX GET` on servers older than Redis 7.0.
-///
-/// KEYS[1]: the lock key. ARGV[1]: the owner's value. ARGV[2]: the TTL in milliseconds.
-/// Returns 1 if ARGV[1] holds the lock afterwards with a TTL of ARGV[2] ms (newly set, or
-/// already held by ARGV[1] and refreshed), 0 if another value holds it (its TTL is untouched).
-pub const ACQUIRE: &str = r#"local current = redis.call('GET', KEYS[1])
-if current == false then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-if current == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-return 0"#;
+pub mod documents;
+pub mod lease;
 
 /// One call of a script in a pipeline: its keys and its arguments.
 pub type Call<'a> = (Vec<&'a [u8]>, Vec<&'a [u8]>);
@@ -47,7 +22,7 @@ pub enum Keys<'a> {
     /// One key, `prefix` + `name`, encoded without joining them first (the hot path).
     One(&'a [u8], &'a [u8]),
     /// `prefix` + `name` as above, then that lock's holder-fence key, whose slot tag is given
-    /// (see [`super::keys::fence_key_parts`]), encoded from its parts.
+    /// (see [`crate::lock::keys::fence_key_parts`]), encoded from its parts.
     LockAndFence(&'a [u8], &'a [u8], &'a [u8; 4]),
     /// Full key names.
     List(&'a [&'a [u8]]),
@@ -204,7 +179,7 @@ impl LuaScript {
             Keys::One(prefix, name) => resp::arg2(buf, prefix, name),
             Keys::LockAndFence(prefix, name, tag) => {
                 resp::arg2(buf, prefix, name);
-                resp::arg_parts(buf, &super::keys::fence_key_parts(prefix, name, tag));
+                resp::arg_parts(buf, &crate::lock::keys::fence_key_parts(prefix, name, tag));
             }
             Keys::List(names) => {
                 for name in names {
@@ -232,14 +207,10 @@ fn read_one<R>(
     }
 }
 
-/// [`RELEASE`].
-pub static RELEASE_SCRIPT: LuaScript = LuaScript::new(RELEASE);
-/// [`ACQUIRE`].
-pub static ACQUIRE_SCRIPT: LuaScript = LuaScript::new(ACQUIRE);
-
 /// Every script, for tests that load each into a real server.
 pub fn all() -> [&'static LuaScript; 9] {
-    use super::lease_scripts::*;
+    use documents::*;
+    use lease::*;
     [
         &RELEASE_SCRIPT,
         &ACQUIRE_SCRIPT,

@@ -1,23 +1,28 @@
-//! Leases: a held lock with its token and fencing token, that cannot be lost silently.
+//! A lease's state: what its acquisition granted ([`Grant`]), where it stands ([`Status`]),
+//! and the operations that need only that: owner-checked release (also the quiet release of a
+//! dropped lease, with its per-connection breaker), extend, and the owner check.
 //!
-//! A [`Lease`] is released when it is released explicitly, when it is dropped (the PHP object
-//! is destroyed), or at the end of the request ([`super::request::release_request_leases`]), but
-//! only by the process that acquired it: a `pcntl_fork()` child never releases its parent's
-//! leases. A lease taken without a TTL is renewed by the [`super::watchdog`] thread until then.
+//! A lease is released explicitly, when its handle ([`crate::lock::lease::Lease`]) is dropped
+//! (the PHP object is destroyed), or at the end of the request
+//! ([`crate::lock::lease::request`]), but only by the process that acquired it: a
+//! `pcntl_fork()` child never releases its parent's leases. A lease taken without a TTL is
+//! renewed by the [`crate::lock::lease::watchdog`] thread until then. This module depends on
+//! neither of those two.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
-use super::config::LeaseConfig;
-use super::error::{Error, ErrorKind, Result, quote_key};
-use super::keys::LockKeys;
-use super::lease_scripts::{EXTEND_SCRIPT, LEASE_RELEASE_SCRIPT, OWNER_STATE_SCRIPT};
-use super::leasing::{self, CLAIM_WINDOW};
-use super::pool::{Client, Resend};
-use super::resp;
-use super::scripts::{Call, Keys, int_reply, ints_reply};
-use super::{request, watchdog};
+use crate::lock::error::{Error, ErrorKind, Result, quote_key};
+use crate::lock::keys::LockKeys;
+use crate::lock::lease::{CLAIM_WINDOW, TOMBSTONE};
+use crate::lock::net::registry::Resend;
+use crate::lock::options::LeaseConfig;
+use crate::lock::protocol::resp;
+use crate::lock::scripts::lease::{
+    EXTEND_SCRIPT, LEASE_ABANDON_SCRIPT, LEASE_RELEASE_SCRIPT, OWNER_STATE_SCRIPT,
+};
+use crate::lock::scripts::{Call, Keys, int_reply, ints_reply};
+use crate::lock::topology::{Client, Route};
 
 /// Where a lease stands, as far as this process knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,7 +65,7 @@ pub struct Grant {
     pub config: LeaseConfig,
 }
 
-/// The state of one lease, shared by its [`Lease`] handle, the watchdog and the request
+/// The state of one lease, shared by its [`crate::lock::lease::Lease`] handle, the watchdog and the request
 /// registry. Only atomics change: a forked child may inherit it mid-update.
 pub struct LeaseState {
     /// What the acquisition granted.
@@ -73,6 +78,16 @@ pub struct LeaseState {
 }
 
 impl LeaseState {
+    /// The state of a lease this process has just acquired (or restored): held.
+    pub fn new(grant: Grant) -> LeaseState {
+        LeaseState {
+            grant,
+            acquired_at: Instant::now(),
+            owner_pid: std::process::id(),
+            status: AtomicU8::new(Status::Held as u8),
+        }
+    }
+
     /// The current status.
     pub fn status(&self) -> Status {
         match self.status.load(Ordering::Acquire) {
@@ -151,7 +166,7 @@ impl LeaseState {
         let reply = self
             .grant
             .client
-            .run(|conn| {
+            .run(Route::Slot(self.grant.keys.slot), |conn| {
                 OWNER_STATE_SCRIPT.run(
                     conn,
                     Keys::List(&keys[..3]),
@@ -217,50 +232,6 @@ impl LeaseState {
     }
 }
 
-/// A handle on a lease. Dropping it releases the lease (in the owning process only).
-pub struct Lease {
-    state: Arc<LeaseState>,
-}
-
-impl Lease {
-    /// Wraps a freshly acquired (or restored) lease, registers it for release at request end
-    /// and, for a watchdog lease, with the watchdog. If the watchdog cannot start, the error is
-    /// returned (and the lease, dropped, is released).
-    pub fn new(grant: Grant) -> Result<Lease> {
-        let state = Arc::new(LeaseState {
-            grant,
-            acquired_at: Instant::now(),
-            owner_pid: std::process::id(),
-            status: AtomicU8::new(Status::Held as u8),
-        });
-        request::register(&state);
-        let lease = Lease { state };
-        if lease.state.grant.watchdog {
-            watchdog::register(Arc::clone(&lease.state))?;
-        }
-        Ok(lease)
-    }
-
-    /// The shared state (for the watchdog, `synchronized` and tests).
-    pub fn state(&self) -> &Arc<LeaseState> {
-        &self.state
-    }
-}
-
-impl std::ops::Deref for Lease {
-    type Target = LeaseState;
-
-    fn deref(&self) -> &LeaseState {
-        &self.state
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        release_quietly(&self.state);
-    }
-}
-
 /// Releases `state` if this process owns it and it is still held; errors are ignored (the TTL
 /// is the safety net) and the lease is then not tried again. Used when a lease is dropped.
 ///
@@ -274,7 +245,7 @@ pub fn release_quietly(state: &LeaseState) {
         return;
     }
     let client = &state.grant.client;
-    if breaker_is_open(client) {
+    if breaker_is_open(client, Route::Slot(state.grant.keys.slot)) {
         state.leave_held(Status::Abandoned);
         return;
     }
@@ -283,7 +254,7 @@ pub fn release_quietly(state: &LeaseState) {
         Ok(false) => Status::Lost,
         Err(e) => {
             if e.is_timeout() || e.is_connection() {
-                open_breaker(client);
+                open_breaker(client, Route::Slot(state.grant.keys.slot));
             }
             Status::Abandoned
         }
@@ -298,16 +269,16 @@ thread_local! {
 
 /// True while quiet releases on `client`'s connection give up at once (see
 /// [`release_quietly`]).
-pub fn breaker_is_open(client: &Client) -> bool {
+pub fn breaker_is_open(client: &Client, route: Route<'_>) -> bool {
     BREAKER
         .get()
-        .is_some_and(|(id, until)| id == client.connection_id() && Instant::now() < until)
+        .is_some_and(|(id, until)| id == client.connection_id(route) && Instant::now() < until)
 }
 
 /// Opens the breaker of `client`'s connection for one read timeout.
-pub fn open_breaker(client: &Client) {
+pub fn open_breaker(client: &Client, route: Route<'_>) {
     BREAKER.set(Some((
-        client.connection_id(),
+        client.connection_id(route),
         Instant::now() + client.timeouts().read,
     )));
 }
@@ -318,7 +289,7 @@ fn release(state: &LeaseState) -> Result<bool> {
     let grant = &state.grant;
     if grant.unsure {
         let resend = Resend::ProvesOnly(|&released| released, "release");
-        return leasing::abandon(&grant.client, &grant.keys, &grant.token, grant.ttl, resend)
+        return abandon(&grant.client, &grant.keys, &grant.token, grant.ttl, resend)
             .map_err(|e| e.context("release"));
     }
     let claim = claim_window_arg();
@@ -326,6 +297,7 @@ fn release(state: &LeaseState) -> Result<bool> {
     grant
         .client
         .run_once(
+            Route::Slot(grant.keys.slot),
             Resend::ProvesOnly(|&released| released, "release"),
             |conn| {
                 LEASE_RELEASE_SCRIPT
@@ -349,7 +321,7 @@ pub fn extend(client: &Client, state: &LeaseState, ttl_ms: u64) -> Result<bool> 
     let ttl = resp::decimal(&mut digits, ttl_ms);
     let keys = state.grant.keys.all();
     client
-        .run(|conn| {
+        .run(Route::Slot(state.grant.keys.slot), |conn| {
             EXTEND_SCRIPT.run(
                 conn,
                 Keys::List(&keys[..3]),
@@ -364,4 +336,38 @@ pub fn extend(client: &Client, state: &LeaseState, ttl_ms: u64) -> Result<bool> 
 
 pub(super) fn unexpected(what: &'static str) -> Error {
     Error::new(ErrorKind::Protocol, "unexpected reply type from a script").context(what)
+}
+
+/// Runs [`LEASE_ABANDON`](crate::lock::scripts::lease::LEASE_ABANDON) for `token` (by EVAL: it may sit
+/// in a stalled server's socket): a tombstone, out of the queue, and the lock passed on if it is
+/// `token`'s. True if it was. Also the release of a lease whose wait had unanswered commands
+/// (then a resend after a broken connection proves only a `true`: `resend`).
+pub fn abandon(
+    client: &Client,
+    keys: &LockKeys,
+    token: &[u8],
+    ttl: Duration,
+    resend: Resend<bool>,
+) -> Result<bool> {
+    let (mut ttl_digits, mut gone_digits, mut claim_digits) = ([0u8; 20], [0u8; 20], [0u8; 20]);
+    let ttl_ms = resp::decimal(&mut ttl_digits, ttl.as_millis() as u64);
+    let gone_ms = resp::decimal(&mut gone_digits, TOMBSTONE.as_millis() as u64);
+    let claim_ms = resp::decimal(&mut claim_digits, CLAIM_WINDOW.as_millis() as u64);
+    let all = keys.all();
+    let args: [&[u8]; 6] = [
+        token,
+        ttl_ms,
+        &keys.wake_prefix,
+        &keys.gone_prefix,
+        gone_ms,
+        claim_ms,
+    ];
+    client
+        .run_once(Route::Slot(keys.slot), resend, |conn| {
+            LEASE_ABANDON_SCRIPT
+                .run_by_body(conn, Keys::List(&all), &args, int_reply)?
+                .map(|n| n == 1)
+                .ok_or_else(|| unexpected("lock"))
+        })
+        .map_err(|e| e.context("lock"))
 }

@@ -1,0 +1,5 @@
+//! The network layer: one connection ([`connection`]) and the per-process registry that shares
+//! connections between objects, across requests, and never across a fork ([`registry`]).
+
+pub mod connection;
+pub mod registry;

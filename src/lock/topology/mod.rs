@@ -1,0 +1,197 @@
+//! Where commands go: the one seam every deployment shape plugs into.
+//!
+//! An operation (acquire, a lease script, a wait, a renewal batch) says which hash slot its
+//! keys live in ([`Route`]) and hands over a closure that talks to one connection. The
+//! [`Topology`] picks the connection for that slot and applies its rules (for a single server:
+//! the registry's reconnect and resend rules of [`crate::lock::net::registry`]). No operation
+//! asks which shape it runs on: a new shape (Sentinel, Cluster, in-memory) is a new variant of
+//! [`Shape`] here and a module beside [`single`], and nothing else changes.
+
+pub mod single;
+
+use std::sync::Arc;
+
+use crate::lock::error::Result;
+use crate::lock::keys::slot_of;
+use crate::lock::net::connection::{Connection, Timeouts};
+use crate::lock::net::registry::{Resend, ServerKey, Shared};
+use crate::lock::options::Endpoint;
+
+pub use single::Single;
+
+/// Which hash slot an operation's keys live in. Computed only by shapes that route by slot,
+/// so a single server never hashes a key.
+#[derive(Clone, Copy)]
+pub enum Route<'a> {
+    /// The slot is known (a lease's keys carry it).
+    Slot(u16),
+    /// The slot of `prefix + key`, computed on demand.
+    Key(&'a [u8], &'a [u8]),
+}
+
+impl Route<'_> {
+    /// The hash slot.
+    pub fn slot(&self) -> u16 {
+        match *self {
+            Route::Slot(slot) => slot,
+            Route::Key(prefix, key) => slot_of(prefix, key),
+        }
+    }
+}
+
+/// The deployment shapes.
+enum Shape {
+    Single(Single),
+}
+
+/// A deployment: where each slot's commands go, and over which connections.
+pub struct Topology {
+    shape: Shape,
+}
+
+/// What identifies a deployment (equal keys: same servers, credentials and database), for maps
+/// of connections such as the watchdog's.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum TopologyKey {
+    /// One server.
+    Single(ServerKey),
+}
+
+impl Topology {
+    /// One server, over the connection state `shared`.
+    pub fn single(shared: Arc<Shared>) -> Topology {
+        Topology {
+            shape: Shape::Single(Single::new(shared)),
+        }
+    }
+
+    /// The same deployment over connections of its own, shared with nobody (for a background
+    /// thread). No I/O.
+    pub fn detached(&self) -> Topology {
+        match &self.shape {
+            Shape::Single(s) => Topology {
+                shape: Shape::Single(s.detached()),
+            },
+        }
+    }
+
+    /// What identifies this deployment.
+    pub fn key(&self) -> TopologyKey {
+        match &self.shape {
+            Shape::Single(s) => TopologyKey::Single(s.shared().key().clone()),
+        }
+    }
+
+    /// The server (for a single server) this deployment was configured with: its address,
+    /// user and database, never its password.
+    pub fn endpoint(&self) -> &Endpoint {
+        match &self.shape {
+            Shape::Single(s) => s.shared().endpoint(),
+        }
+    }
+
+    /// Identifies the connection that serves `route` (two equal ids: one connection), for
+    /// grouping work by connection.
+    pub fn connection_id(&self, route: Route<'_>) -> *const () {
+        match &self.shape {
+            Shape::Single(s) => {
+                let _ = route;
+                Arc::as_ptr(s.shared()).cast()
+            }
+        }
+    }
+
+    /// Whether the server that serves `route` lacks `SET key value NX GET` (Redis < 7.0).
+    pub fn legacy_set(&self, route: Route<'_>) -> bool {
+        match &self.shape {
+            Shape::Single(s) => {
+                let _ = route;
+                s.shared().legacy_set()
+            }
+        }
+    }
+
+    /// Remembers that the server that serves `route` rejects `SET ... NX GET`.
+    pub fn set_legacy_set(&self, route: Route<'_>) {
+        match &self.shape {
+            Shape::Single(s) => {
+                let _ = route;
+                s.shared().set_legacy_set()
+            }
+        }
+    }
+
+    /// Runs `op` on the connection that serves `route`, with `timeouts`; a resent reply proves
+    /// what `resend` says (see [`crate::lock::net::registry`]).
+    pub fn run<R>(
+        &self,
+        route: Route<'_>,
+        timeouts: Timeouts,
+        resend: Resend<R>,
+        op: impl FnMut(&mut Connection) -> Result<R>,
+    ) -> Result<R> {
+        match &self.shape {
+            Shape::Single(s) => {
+                let _ = route;
+                s.shared().run(timeouts, resend, op)
+            }
+        }
+    }
+}
+
+/// A deployment plus the timeouts of the `RedisLock` that uses it: what every operation runs
+/// on. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    topology: Arc<Topology>,
+    timeouts: Timeouts,
+}
+
+impl Client {
+    /// A client of `topology` with `timeouts`.
+    pub fn new(topology: Arc<Topology>, timeouts: Timeouts) -> Client {
+        Client { topology, timeouts }
+    }
+
+    /// The deployment.
+    pub fn topology(&self) -> &Arc<Topology> {
+        &self.topology
+    }
+
+    /// Identifies the connection that serves `route` (see [`Topology::connection_id`]).
+    pub fn connection_id(&self, route: Route<'_>) -> *const () {
+        self.topology.connection_id(route)
+    }
+
+    /// This client's timeouts.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// The same deployment with other timeouts.
+    pub fn with_timeouts(&self, timeouts: Timeouts) -> Client {
+        Client {
+            topology: Arc::clone(&self.topology),
+            timeouts,
+        }
+    }
+
+    /// Runs an idempotent operation on the connection that serves `route`.
+    pub fn run<R>(
+        &self,
+        route: Route<'_>,
+        op: impl FnMut(&mut Connection) -> Result<R>,
+    ) -> Result<R> {
+        self.topology.run(route, self.timeouts, Resend::Safe, op)
+    }
+
+    /// Runs an operation whose resent reply proves only what `resend` says.
+    pub fn run_once<R>(
+        &self,
+        route: Route<'_>,
+        resend: Resend<R>,
+        op: impl FnMut(&mut Connection) -> Result<R>,
+    ) -> Result<R> {
+        self.topology.run(route, self.timeouts, resend, op)
+    }
+}

@@ -1,0 +1,28 @@
+//! One Redis server: every slot is served by the one connection of the process registry
+//! ([`crate::lock::net::registry`]), with its reconnect, fork and resend rules.
+
+use std::sync::Arc;
+
+use crate::lock::net::registry::{self, Shared};
+
+/// One server.
+pub struct Single {
+    shared: Arc<Shared>,
+}
+
+impl Single {
+    /// The server whose connection state is `shared`.
+    pub fn new(shared: Arc<Shared>) -> Single {
+        Single { shared }
+    }
+
+    /// The connection state.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// The same server over a connection of its own.
+    pub fn detached(&self) -> Single {
+        Single::new(registry::private(self.shared.endpoint()))
+    }
+}
