@@ -16,12 +16,15 @@
 //! - [`lease`]: leases with fencing ([`lease::state`]), fair blocking waits
 //!   ([`lease::waiting`]), renewal ([`lease::watchdog`]) and release at request end
 //!   ([`lease::request`]).
+//! - [`memory`]: `memory://`, an in-process server for tests that runs the engine's scripts in
+//!   Rust behind the same RESP interface as a socket.
 //! - [`error`]: the engine's errors.
 
 pub mod error;
 pub mod keys;
 pub mod lease;
 pub mod locker;
+pub mod memory;
 pub mod net;
 pub mod options;
 pub mod protocol;

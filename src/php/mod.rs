@@ -3,6 +3,7 @@
 mod args;
 mod errors;
 mod lease;
+mod memory;
 mod redis_lock;
 mod tweaks;
 
@@ -97,4 +98,5 @@ pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
         .info_function(info)
         .class::<RedisLock>()
         .class::<lease::RedisLockLease>()
+        .class::<memory::RedisLockMemory>()
 }

@@ -5,7 +5,8 @@
 //!   DSN that may hold a password.
 //! - `RedisLockLease::__construct` is private: leases come from `RedisLock::lock()` and
 //!   `restore()`, and `new RedisLockLease()` fails as for any class with a private
-//!   constructor (ext-php-rs registers a public one that throws).
+//!   constructor (ext-php-rs registers a public one that throws). So is
+//!   `RedisLockMemory::__construct` (static methods only).
 //! - New `RedisLock` objects (and subclasses') are made by [`redis_lock::create_object`], so
 //!   that one whose constructor never ran throws our `\Error` instead of ext-php-rs's bare
 //!   `\Exception`, and `var_dump()`s it instead of a fatal error. Subclasses copy the parent's
@@ -24,6 +25,7 @@ use ext_php_rs::types::ZendStr;
 
 use super::RedisLock;
 use super::lease::RedisLockLease;
+use super::memory::RedisLockMemory;
 use super::redis_lock;
 
 /// `ZEND_ATTRIBUTE_PERSISTENT`: the attribute lives as long as the internal function.
@@ -79,15 +81,19 @@ fn initialise_new_objects() {
 }
 
 fn make_lease_constructor_private() {
-    let ctor = RedisLockLease::get_metadata().ce().constructor;
-    if ctor.is_null() {
-        return;
-    }
-    // SAFETY: the constructor of our own internal class, alive until module shutdown; only
-    // its visibility bits change.
-    unsafe {
-        let flags = &mut (*ctor).common.fn_flags;
-        *flags = (*flags & !ZEND_ACC_PPP_MASK) | ZEND_ACC_PRIVATE;
+    for ctor in [
+        RedisLockLease::get_metadata().ce().constructor,
+        RedisLockMemory::get_metadata().ce().constructor,
+    ] {
+        if ctor.is_null() {
+            continue;
+        }
+        // SAFETY: the constructor of our own internal class, alive until module shutdown;
+        // only its visibility bits change.
+        unsafe {
+            let flags = &mut (*ctor).common.fn_flags;
+            *flags = (*flags & !ZEND_ACC_PPP_MASK) | ZEND_ACC_PRIVATE;
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::lock::error::{Error, ErrorKind, Result};
+use crate::lock::memory::Link;
 use crate::lock::options::{Address, Endpoint};
 use crate::lock::protocol::resp::{self, Reply};
 
@@ -39,13 +40,19 @@ impl Timeouts {
 enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    /// An in-process memory space ([`crate::lock::memory`]).
+    Memory(Box<Link>),
 }
 
 impl Stream {
-    fn set_read_timeout(&self, t: Duration) -> io::Result<()> {
+    fn set_read_timeout(&mut self, t: Duration) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.set_read_timeout(Some(t)),
             Stream::Unix(s) => s.set_read_timeout(Some(t)),
+            Stream::Memory(link) => {
+                link.set_read_timeout(t);
+                Ok(())
+            }
         }
     }
 
@@ -53,6 +60,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.set_write_timeout(Some(t)),
             Stream::Unix(s) => s.set_write_timeout(Some(t)),
+            Stream::Memory(_) => Ok(()),
         }
     }
 
@@ -60,13 +68,33 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
+            Stream::Memory(link) => link.read(buf),
         }
     }
 
-    fn fd(&self) -> RawFd {
-        match self {
+    /// False when the peer is known to have closed the connection (or sent bytes nobody asked
+    /// for): one non-blocking `recv(MSG_PEEK)` on a socket.
+    fn peer_is_quiet(&self) -> bool {
+        let fd: RawFd = match self {
             Stream::Tcp(s) => s.as_raw_fd(),
             Stream::Unix(s) => s.as_raw_fd(),
+            Stream::Memory(_) => return true,
+        };
+        let mut byte = 0u8;
+        // SAFETY: a valid, open descriptor owned by `self`; one byte of writable buffer;
+        // MSG_PEEK | MSG_DONTWAIT neither consumes data nor blocks.
+        let n = unsafe {
+            libc::recv(
+                fd,
+                (&raw mut byte).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        // SAFETY: reads this thread's errno, just set by `recv`.
+        n < 0 && {
+            let errno = unsafe { *libc::__errno_location() };
+            errno == libc::EAGAIN || errno == libc::EWOULDBLOCK || errno == libc::EINTR
         }
     }
 
@@ -76,6 +104,7 @@ impl Stream {
             // that has gone away is an EPIPE error, never a SIGPIPE that kills PHP.
             Stream::Tcp(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
+            Stream::Memory(link) => link.write(buf),
         }
     }
 }
@@ -110,7 +139,11 @@ impl Connection {
     /// are not used.)
     pub fn open(endpoint: &Endpoint, timeouts: Timeouts) -> Result<Connection> {
         let name = endpoint.describe();
-        let stream = connect(endpoint, timeouts.connect).map_err(|e| {
+        let mut stream = connect(endpoint, timeouts.connect).map_err(|e| {
+            if e.kind() == io::ErrorKind::PermissionDenied && e.get_ref().is_some() {
+                // Refused for good (a memory space of another process): not worth retrying.
+                return Error::new(ErrorKind::Refused, e.to_string());
+            }
             let kind = if is_timeout(&e) {
                 "timed out"
             } else {
@@ -219,25 +252,7 @@ impl Connection {
     /// for. One non-blocking `recv(MSG_PEEK)`; a command sent on a connection that passed this
     /// check reached a server that had not closed it.
     pub fn is_reusable(&self) -> bool {
-        if self.rstart != self.rend {
-            return false;
-        }
-        let mut byte = 0u8;
-        // SAFETY: a valid, open descriptor owned by `self.stream`; one byte of writable
-        // buffer; MSG_PEEK | MSG_DONTWAIT neither consumes data nor blocks.
-        let n = unsafe {
-            libc::recv(
-                self.stream.fd(),
-                (&raw mut byte).cast(),
-                1,
-                libc::MSG_PEEK | libc::MSG_DONTWAIT,
-            )
-        };
-        // SAFETY: reads this thread's errno, just set by `recv`.
-        n < 0 && {
-            let errno = unsafe { *libc::__errno_location() };
-            errno == libc::EAGAIN || errno == libc::EWOULDBLOCK || errno == libc::EINTR
-        }
+        self.rstart == self.rend && self.stream.peer_is_quiet()
     }
 
     /// The buffer the next command is encoded into (see [`resp::begin`] and friends).
@@ -425,6 +440,9 @@ fn io_reason(e: &io::Error) -> String {
 
 fn connect(endpoint: &Endpoint, timeout: Duration) -> io::Result<Stream> {
     match &endpoint.address {
+        Address::Memory(name) => Link::open(name)
+            .map(|link| Stream::Memory(Box::new(link)))
+            .map_err(|why| io::Error::new(io::ErrorKind::PermissionDenied, why)),
         Address::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path)?)),
         Address::Tcp { host, port } => {
             let deadline = Instant::now() + timeout;

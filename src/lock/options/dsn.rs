@@ -25,7 +25,7 @@ const SCHEMES: [&str; 5] = ["redis", "valkey", "unix", "redis+unix", "valkey+uni
 const TLS_SCHEMES: [&str; 2] = ["rediss", "valkeys"];
 /// The forms named when a DSN has no accepted scheme.
 const EXPECTED_FORMS: &str =
-    "expected redis://[user:password@]host[:port][/db] or unix:///path/to/socket";
+    "expected redis://[user:password@]host[:port][/db], unix:///path/to/socket or memory://[NAME]";
 /// Query keys shown by name with their value masked (decoded, exact: redis-rs reads `user` and
 /// `pass`; the other two are common mistakes worth recognising in a dump).
 const CREDENTIAL_KEYS: [&str; 4] = ["user", "username", "pass", "password"];
@@ -52,12 +52,48 @@ pub fn mask_dsn(dsn: &str) -> String {
     }
 }
 
+/// The prefix of in-process memory DSNs (`memory://` and `memory://NAME`).
+const MEMORY: &str = "memory://";
+/// The longest name of a memory space.
+const MEMORY_NAME_MAX: usize = 64;
+
+/// The endpoint of `memory://NAME`: NAME of letters, digits, `_`, `-`, `.` (at most
+/// [`MEMORY_NAME_MAX`]), empty for the default space.
+fn parse_memory(name: &str) -> Result<(Endpoint, String)> {
+    let valid = name.len() <= MEMORY_NAME_MAX
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if !valid {
+        return Err(Error::invalid(format!(
+            "invalid DSN \"memory://…\": a memory space name is at most {MEMORY_NAME_MAX} \
+             letters, digits, '_', '-' or '.' (memory:// or memory://NAME)"
+        )));
+    }
+    let endpoint = Endpoint {
+        address: Address::Memory(name.to_owned()),
+        username: None,
+        password: None,
+        database: 0,
+        connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: DEFAULT_READ_TIMEOUT,
+    };
+    Ok((endpoint, format!("{MEMORY}{name}")))
+}
+
 /// Parses `dsn` into its endpoint and its masked form.
 fn parse(dsn: &str) -> Result<(Endpoint, String)> {
     if dsn.is_empty() {
         return Err(Error::invalid(
             "the DSN must not be empty; expected e.g. redis://127.0.0.1:6379",
         ));
+    }
+    if let Some(name) = dsn
+        .get(..MEMORY.len())
+        .filter(|head| head.eq_ignore_ascii_case(MEMORY))
+        .map(|_| &dsn[MEMORY.len()..])
+    {
+        return parse_memory(name);
     }
     let scheme = scheme_of(dsn);
     let invalid = |why: &str| invalid_dsn(scheme, why);

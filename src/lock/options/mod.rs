@@ -42,6 +42,8 @@ pub enum Address {
     Tcp { host: String, port: u16 },
     /// A unix domain socket path.
     Unix(PathBuf),
+    /// An in-process memory space (`memory://NAME`; the empty name is the default space).
+    Memory(String),
 }
 
 /// Everything that identifies one native connection: two `RedisLock` objects with equal
@@ -72,6 +74,7 @@ impl Endpoint {
             }
             Address::Tcp { host, port } => format!("{host}:{port} db {}", self.database),
             Address::Unix(path) => format!("unix:{} db {}", path.display(), self.database),
+            Address::Memory(name) => format!("memory://{name}"),
         }
     }
 }

@@ -1,0 +1,420 @@
+//! `memory://`: an in-process server for tests, with the semantics of a Redis server running
+//! the engine's scripts.
+//!
+//! It sits where a socket would: a [`Link`] takes the exact bytes the engine writes (RESP
+//! commands: `SET … NX GET PX`, `PTTL`, `BLPOP`, `EVALSHA`/`EVAL` of the engine's scripts) and
+//! answers in RESP, running each script in Rust ([`scripts`], over [`store`]). So every
+//! operation, pipeline and error path of the engine runs unchanged against it, and nothing
+//! outside this module knows it exists beyond the address it is reached at.
+//!
+//! - **Spaces.** `memory://` is the default space, `memory://NAME` another one; each lives for
+//!   the process (across the requests of an FPM worker, like a server) until [`reset`].
+//! - **One process.** A space belongs to the process that created it. A `pcntl_fork()` child
+//!   inherits a copy that nobody else sees, so its calls on it fail with a connection error that
+//!   says so ([`Link::open`]); [`reset`] in the child gives it an empty space of its own.
+//! - **Clock.** The server clock is the system clock plus the space's offset, which [`advance`]
+//!   moves forward (for tests: expire locks without sleeping). It never moves back, so fences
+//!   stay increasing.
+//! - **Waits.** Nothing outside the process can release a lock, so a `BLPOP` on an empty list
+//!   really sleeps for its timeout (bounded by the call's read timeout), as it would on a
+//!   server nobody else talks to: a wait ends when the holder's TTL runs out (also when the
+//!   clock is advanced meanwhile, at the next heartbeat), or at its deadline.
+
+pub mod scripts;
+pub mod store;
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::lock::protocol::resp::{self, Reply};
+use scripts::{Out, Script};
+use store::Store;
+
+/// One space's state.
+struct State {
+    store: Store,
+    /// Added to the system clock (µs): moved forward by [`advance`].
+    offset_us: i64,
+}
+
+/// A named space.
+pub struct Space {
+    /// The process that created it (or reset it last): the only one that may use it.
+    owner: AtomicU32,
+    state: Mutex<State>,
+}
+
+impl Space {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn spaces() -> MutexGuard<'static, HashMap<String, Arc<Space>>> {
+    static SPACES: OnceLock<Mutex<HashMap<String, Arc<Space>>>> = OnceLock::new();
+    SPACES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The space `name`, created (empty, owned by this process) on first use.
+fn space(name: &str) -> Arc<Space> {
+    Arc::clone(spaces().entry(name.to_owned()).or_insert_with(|| {
+        Arc::new(Space {
+            owner: AtomicU32::new(std::process::id()),
+            state: Mutex::new(State {
+                store: Store::default(),
+                offset_us: 0,
+            }),
+        })
+    }))
+}
+
+fn system_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// Moves the clock of space `name` forward by `by` (for tests). Keys whose TTL runs out by
+/// then are gone.
+pub fn advance(name: &str, by: Duration) {
+    let space = space(name);
+    let mut state = space.state();
+    state.offset_us = state
+        .offset_us
+        .saturating_add(by.as_micros().min(i64::MAX as u128) as i64);
+}
+
+/// Empties space `name`, sets its clock back to the system clock and gives it to this process
+/// (a forked child gets a space of its own). Connections to it stay usable.
+pub fn reset(name: &str) {
+    let space = space(name);
+    let mut state = space.state();
+    state.store.clear();
+    state.offset_us = 0;
+    space.owner.store(std::process::id(), Ordering::Release);
+}
+
+/// How many keys space `name` holds (for tests of its bounds).
+pub fn keys_in(name: &str) -> usize {
+    let space = space(name);
+    let mut state = space.state();
+    let now_ms = (system_us() + state.offset_us).div_euclid(1000);
+    state.store.expire_due(now_ms);
+    state.store.len()
+}
+
+/// A connection to a space: what a socket is to a server.
+pub struct Link {
+    space: Arc<Space>,
+    name: String,
+    /// Command bytes written and not yet run.
+    input: Vec<u8>,
+    /// Reply bytes not yet read, from `out_pos`.
+    output: Vec<u8>,
+    out_pos: usize,
+    /// When the `BLPOP` at the head of `input` times out, once it has started waiting.
+    blocked_until: Option<Instant>,
+    read_timeout: Duration,
+}
+
+impl Link {
+    /// Connects to space `name`. Fails when the space belongs to another process (this one is
+    /// a fork of it).
+    pub fn open(name: &str) -> Result<Link, String> {
+        let space = space(name);
+        let owner = space.owner.load(Ordering::Acquire);
+        if owner != std::process::id() {
+            return Err(format!(
+                "memory://{name} lives in process {owner} only: a pcntl_fork() child cannot use \
+                 its parent's in-memory locks (they are not shared between processes; use a \
+                 Redis server for that, or RedisLockMemory::reset() to start an empty space in \
+                 this process)"
+            ));
+        }
+        Ok(Link {
+            space,
+            name: name.to_owned(),
+            input: Vec::new(),
+            output: Vec::new(),
+            out_pos: 0,
+            blocked_until: None,
+            read_timeout: Duration::from_secs(1),
+        })
+    }
+
+    /// Sets how long a read may block (a `BLPOP` sleeps at most this long per read).
+    pub fn set_read_timeout(&mut self, timeout: Duration) {
+        self.read_timeout = timeout;
+    }
+
+    /// Queues commands.
+    pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.space.owner.load(Ordering::Acquire) != std::process::id() {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                format!("memory://{} belongs to another process", self.name),
+            ));
+        }
+        self.input.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    /// Reads replies, running queued commands as needed.
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.out_pos < self.output.len() {
+                let n = buf.len().min(self.output.len() - self.out_pos);
+                buf[..n].copy_from_slice(&self.output[self.out_pos..self.out_pos + n]);
+                self.out_pos += n;
+                if self.out_pos == self.output.len() {
+                    self.output.clear();
+                    self.out_pos = 0;
+                }
+                return Ok(n);
+            }
+            if self.input.is_empty() {
+                // Nothing asked, nothing to come: a socket would wait out its timeout.
+                std::thread::sleep(self.read_timeout);
+                return Err(io::Error::from(io::ErrorKind::WouldBlock));
+            }
+            self.run_next()?;
+        }
+    }
+
+    /// Runs the first queued command, appending its reply; a `BLPOP` with nothing to pop
+    /// sleeps (at most the read timeout) and stays queued until its own timeout.
+    fn run_next(&mut self) -> io::Result<()> {
+        let (args, used) = match resp::parse(&self.input) {
+            Ok(Some((Reply::Array(items), used))) => {
+                let args: Option<Vec<Vec<u8>>> = items
+                    .into_iter()
+                    .map(|item| match item {
+                        Reply::Bulk(b) => Some(b.to_vec()),
+                        _ => None,
+                    })
+                    .collect();
+                match args {
+                    Some(args) if !args.is_empty() => (args, used),
+                    _ => return Err(protocol("a command must be an array of bulk strings")),
+                }
+            }
+            Ok(Some(_)) => return Err(protocol("a command must be an array")),
+            Ok(None) => return Err(protocol("an incomplete command was written")),
+            Err(resp::ProtocolError(why)) => return Err(protocol(why)),
+        };
+        let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        if args[0].eq_ignore_ascii_case(b"BLPOP") && args.len() == 3 {
+            if let Some(done) = self.blpop(args[1], args[2])? {
+                encode(&mut self.output, done);
+                self.input.drain(..used);
+            }
+            return Ok(());
+        }
+        let reply = {
+            let mut state = self.space.state();
+            let now_us = system_us() + state.offset_us;
+            state.store.expire_due(now_us.div_euclid(1000));
+            execute(&mut state.store, now_us, &args)
+        };
+        encode(&mut self.output, reply);
+        self.input.drain(..used);
+        Ok(())
+    }
+
+    /// `BLPOP key timeout`: `Some(reply)` when done, `None` while still waiting (the read
+    /// timed out first).
+    fn blpop(&mut self, key: &[u8], timeout: &[u8]) -> io::Result<Option<Answer>> {
+        let Some(seconds) = std::str::from_utf8(timeout)
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+        else {
+            return Ok(Some(Answer::Error(
+                "ERR timeout is not a float or out of range".into(),
+            )));
+        };
+        loop {
+            {
+                let mut state = self.space.state();
+                let now_ms = (system_us() + state.offset_us).div_euclid(1000);
+                state.store.expire_due(now_ms);
+                match state.store.lpop(key, now_ms) {
+                    Ok(Some(value)) => {
+                        self.blocked_until = None;
+                        return Ok(Some(Answer::Pair(key.to_vec(), value)));
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        self.blocked_until = None;
+                        return Ok(Some(Answer::Error(e.into())));
+                    }
+                }
+            }
+            let now = Instant::now();
+            let until = *self.blocked_until.get_or_insert_with(|| {
+                if seconds == 0.0 {
+                    // BLPOP 0 blocks forever on Redis; here nobody can ever push.
+                    now + Duration::from_secs(u32::MAX as u64)
+                } else {
+                    now + Duration::from_secs_f64(seconds)
+                }
+            });
+            if now >= until {
+                self.blocked_until = None;
+                return Ok(Some(Answer::NilArray));
+            }
+            let nap = (until - now).min(self.read_timeout);
+            std::thread::sleep(nap);
+            if nap == self.read_timeout && Instant::now() < until {
+                return Err(io::Error::from(io::ErrorKind::WouldBlock));
+            }
+        }
+    }
+}
+
+fn protocol(why: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, why.to_owned())
+}
+
+/// A reply.
+#[derive(Debug, PartialEq)]
+enum Answer {
+    Ok,
+    Pong,
+    Int(i64),
+    Ints(Vec<i64>),
+    Bulk(Vec<u8>),
+    Nil,
+    NilArray,
+    Pair(Vec<u8>, Vec<u8>),
+    Error(String),
+}
+
+fn encode(out: &mut Vec<u8>, answer: Answer) {
+    let int = |out: &mut Vec<u8>, n: i64| {
+        out.push(b':');
+        out.extend_from_slice(n.to_string().as_bytes());
+        out.extend_from_slice(b"\r\n");
+    };
+    match answer {
+        Answer::Ok => out.extend_from_slice(b"+OK\r\n"),
+        Answer::Pong => out.extend_from_slice(b"+PONG\r\n"),
+        Answer::Int(n) => int(out, n),
+        Answer::Ints(ns) => {
+            out.extend_from_slice(format!("*{}\r\n", ns.len()).as_bytes());
+            for n in ns {
+                int(out, n);
+            }
+        }
+        Answer::Bulk(b) => resp::arg(out, &b),
+        Answer::Nil => out.extend_from_slice(b"$-1\r\n"),
+        Answer::NilArray => out.extend_from_slice(b"*-1\r\n"),
+        Answer::Pair(a, b) => {
+            out.extend_from_slice(b"*2\r\n");
+            resp::arg(out, &a);
+            resp::arg(out, &b);
+        }
+        Answer::Error(e) => {
+            out.push(b'-');
+            out.extend(
+                e.bytes()
+                    .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+            );
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
+fn int_arg(arg: &[u8]) -> Option<i64> {
+    std::str::from_utf8(arg).ok()?.parse().ok()
+}
+
+/// Runs one (non-blocking) command at `now_us`.
+fn execute(store: &mut Store, now_us: i64, args: &[&[u8]]) -> Answer {
+    let now_ms = now_us.div_euclid(1000);
+    let name = args[0].to_ascii_uppercase();
+    match name.as_slice() {
+        b"SET" if args.len() >= 3 => set(store, now_ms, args),
+        b"PTTL" if args.len() == 2 => Answer::Int(store.pttl(args[1], now_ms)),
+        b"EVALSHA" | b"EVAL" if args.len() >= 3 => {
+            let script = if name == b"EVALSHA" {
+                Script::by_sha(args[1])
+            } else {
+                Script::by_body(args[1])
+            };
+            let Some(script) = script else {
+                return Answer::Error(if name == b"EVALSHA" {
+                    "NOSCRIPT No matching script. Please use EVAL.".into()
+                } else {
+                    "ERR memory:// runs only the extension's own scripts".into()
+                });
+            };
+            let Some(numkeys) = int_arg(args[2]).and_then(|n| usize::try_from(n).ok()) else {
+                return Answer::Error("ERR value is not an integer or out of range".into());
+            };
+            if numkeys > args.len() - 3 {
+                return Answer::Error(
+                    "ERR Number of keys can't be greater than number of args".into(),
+                );
+            }
+            let (keys, argv) = args[3..].split_at(numkeys);
+            match script.run(store, now_us, keys, argv) {
+                Ok(Out::Int(n)) => Answer::Int(n),
+                Ok(Out::Ints(ns)) => Answer::Ints(ns),
+                Err(e) => Answer::Error(e),
+            }
+        }
+        b"AUTH" | b"SELECT" => Answer::Ok,
+        b"PING" => Answer::Pong,
+        _ => Answer::Error(format!(
+            "ERR unknown command for memory://: '{}'",
+            String::from_utf8_lossy(&name[..name.len().min(32)])
+        )),
+    }
+}
+
+/// `SET key value [NX] [GET] [PX ms | EX s]`.
+fn set(store: &mut Store, now_ms: i64, args: &[&[u8]]) -> Answer {
+    let (key, value) = (args[1], args[2]);
+    let (mut nx, mut get, mut px) = (false, false, None);
+    let mut i = 3;
+    while i < args.len() {
+        let opt = args[i].to_ascii_uppercase();
+        match opt.as_slice() {
+            b"NX" => nx = true,
+            b"GET" => get = true,
+            b"PX" | b"EX" if i + 1 < args.len() => {
+                let Some(n) = int_arg(args[i + 1]).filter(|n| *n > 0) else {
+                    return Answer::Error("ERR invalid expire time in 'set' command".into());
+                };
+                px = Some(if opt == b"EX" {
+                    n.saturating_mul(1000)
+                } else {
+                    n
+                });
+                i += 1;
+            }
+            _ => return Answer::Error("ERR syntax error".into()),
+        }
+        i += 1;
+    }
+    let old = match store.get(key, now_ms) {
+        Ok(old) => old.map(<[u8]>::to_vec),
+        Err(e) => return Answer::Error(e.into()),
+    };
+    if !(nx && store.exists(key, now_ms)) {
+        store.set(key, value, px, now_ms);
+        if !get {
+            return Answer::Ok;
+        }
+    } else if !get {
+        return Answer::Nil;
+    }
+    old.map_or(Answer::Nil, Answer::Bulk)
+}

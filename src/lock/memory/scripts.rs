@@ -1,0 +1,452 @@
+//! The engine's Lua scripts, in Rust, over a [`Store`]: line for line the same calls in the
+//! same order as the bodies in [`crate::lock::scripts::documents`] and
+//! [`crate::lock::scripts::lease`] (read those for what each one means). Like a script on Redis,
+//! one that fails part-way keeps the writes it made before the failing call; the scripts are
+//! written so that this never leaves a lock taken.
+
+use std::sync::OnceLock;
+
+use crate::lock::memory::store::Store;
+use crate::lock::scripts::LuaScript;
+use crate::lock::scripts::documents::{ACQUIRE_SCRIPT, RELEASE_SCRIPT};
+use crate::lock::scripts::lease::{
+    EXTEND_SCRIPT, FORCE_RELEASE_SCRIPT, LEASE_ABANDON_SCRIPT, LEASE_ACQUIRE_SCRIPT,
+    LEASE_CANCEL_SCRIPT, LEASE_RELEASE_SCRIPT, OWNER_STATE_SCRIPT,
+};
+
+/// A script's reply.
+#[derive(Debug, PartialEq)]
+pub enum Out {
+    /// An integer.
+    Int(i64),
+    /// An array of integers.
+    Ints(Vec<i64>),
+}
+
+/// Why a script stopped: an error reply's text.
+pub type Fail = String;
+
+/// The scripts the memory server knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Script {
+    Release,
+    Acquire,
+    LeaseAcquire,
+    LeaseRelease,
+    LeaseCancel,
+    LeaseAbandon,
+    ForceRelease,
+    Extend,
+    OwnerState,
+}
+
+const SCRIPTS: [(Script, &LuaScript); 9] = [
+    (Script::Release, &RELEASE_SCRIPT),
+    (Script::Acquire, &ACQUIRE_SCRIPT),
+    (Script::LeaseAcquire, &LEASE_ACQUIRE_SCRIPT),
+    (Script::LeaseRelease, &LEASE_RELEASE_SCRIPT),
+    (Script::LeaseCancel, &LEASE_CANCEL_SCRIPT),
+    (Script::LeaseAbandon, &LEASE_ABANDON_SCRIPT),
+    (Script::ForceRelease, &FORCE_RELEASE_SCRIPT),
+    (Script::Extend, &EXTEND_SCRIPT),
+    (Script::OwnerState, &OWNER_STATE_SCRIPT),
+];
+
+fn by_sha() -> &'static [([u8; 40], Script); 9] {
+    static TABLE: OnceLock<[([u8; 40], Script); 9]> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        SCRIPTS.map(|(id, script)| {
+            let mut sha = [0u8; 40];
+            sha.copy_from_slice(script.sha1().as_bytes());
+            (sha, id)
+        })
+    })
+}
+
+impl Script {
+    /// The script whose SHA1 (hex, any case) is `sha`.
+    pub fn by_sha(sha: &[u8]) -> Option<Script> {
+        by_sha()
+            .iter()
+            .find(|(known, _)| known.eq_ignore_ascii_case(sha))
+            .map(|(_, id)| *id)
+    }
+
+    /// The script whose body is `body`.
+    pub fn by_body(body: &[u8]) -> Option<Script> {
+        SCRIPTS
+            .iter()
+            .find(|(_, script)| script.body().as_bytes() == body)
+            .map(|(id, _)| *id)
+    }
+
+    /// How many keys the script reads (a call must pass at least these).
+    fn keys_needed(self) -> usize {
+        match self {
+            Script::Release => 2,
+            Script::Acquire => 1,
+            Script::Extend | Script::OwnerState => 3,
+            _ => 5,
+        }
+    }
+
+    /// How many arguments the script reads.
+    fn args_needed(self) -> usize {
+        match self {
+            Script::Release => 1,
+            Script::Acquire | Script::Extend | Script::OwnerState | Script::ForceRelease => 2,
+            Script::LeaseRelease => 3,
+            Script::LeaseCancel => 4,
+            Script::LeaseAcquire => 5,
+            Script::LeaseAbandon => 6,
+        }
+    }
+
+    /// Runs the script at `now_us` (the server clock, read once per script like `TIME`).
+    pub fn run(
+        self,
+        store: &mut Store,
+        now_us: i64,
+        keys: &[&[u8]],
+        argv: &[&[u8]],
+    ) -> Result<Out, Fail> {
+        if keys.len() < self.keys_needed() || argv.len() < self.args_needed() {
+            return Err("ERR Error running script: missing keys or arguments".into());
+        }
+        let mut cx = Cx {
+            s: store,
+            now_us,
+            now_ms: now_us.div_euclid(1000),
+            keys,
+        };
+        match self {
+            Script::Release => cx.release(argv),
+            Script::Acquire => cx.acquire(argv),
+            Script::LeaseAcquire => cx.lease_acquire(argv),
+            Script::LeaseRelease => cx.lease_release(argv),
+            Script::LeaseCancel => cx.lease_cancel(argv),
+            Script::LeaseAbandon => cx.lease_abandon(argv),
+            Script::ForceRelease => cx.force_release(argv),
+            Script::Extend => cx.extend(argv),
+            Script::OwnerState => cx.owner_state(argv),
+        }
+    }
+}
+
+/// A number argument, as Redis parses one for `PX` / `PEXPIRE`.
+fn int_arg(arg: &[u8]) -> Result<i64, Fail> {
+    std::str::from_utf8(arg)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| "ERR value is not an integer or out of range".into())
+}
+
+/// Lua's `string.match(s, '^(%d+):(.*)$')`.
+fn split_record(record: &[u8]) -> Option<(&[u8], &[u8])> {
+    let digits = record.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || record.get(digits) != Some(&b':') {
+        return None;
+    }
+    Some((&record[..digits], &record[digits + 1..]))
+}
+
+/// Lua's `tonumber()` of a digit string (as a whole number; the engine's numbers are integers
+/// below 2^53).
+fn number(digits: &[u8]) -> Option<i64> {
+    std::str::from_utf8(digits).ok()?.trim().parse().ok()
+}
+
+struct Cx<'a> {
+    s: &'a mut Store,
+    now_us: i64,
+    now_ms: i64,
+    keys: &'a [&'a [u8]],
+}
+
+fn wrong(e: &'static str) -> Fail {
+    e.to_owned()
+}
+
+impl Cx<'_> {
+    fn k(&self, i: usize) -> &[u8] {
+        self.keys[i - 1]
+    }
+
+    fn get(&self, i: usize) -> Result<Option<Vec<u8>>, Fail> {
+        Ok(self
+            .s
+            .get(self.k(i), self.now_ms)
+            .map_err(wrong)?
+            .map(<[u8]>::to_vec))
+    }
+
+    fn holds(&self, token: &[u8]) -> Result<bool, Fail> {
+        Ok(self.s.get(self.k(1), self.now_ms).map_err(wrong)? == Some(token))
+    }
+
+    fn next_fence(&mut self) -> Result<i64, Fail> {
+        let last = self
+            .s
+            .get(self.k(2), self.now_ms)
+            .map_err(wrong)?
+            .and_then(number)
+            .unwrap_or(0);
+        let fence = (last + 1).max(self.now_us);
+        let k2 = self.k(2).to_vec();
+        self.s
+            .set(&k2, fence.to_string().as_bytes(), None, self.now_ms);
+        Ok(fence)
+    }
+
+    fn holder_fence(&self, token: &[u8]) -> Result<Option<i64>, Fail> {
+        let record = self.s.get(self.k(3), self.now_ms).map_err(wrong)?;
+        Ok(record
+            .and_then(split_record)
+            .filter(|(_, owner)| *owner == token)
+            .and_then(|(fence, _)| number(fence)))
+    }
+
+    fn set_fence(&mut self, fence: i64, token: &[u8], ttl: i64) {
+        let record = [fence.to_string().as_bytes(), b":", token].concat();
+        let k3 = self.k(3).to_vec();
+        self.s.set(&k3, &record, Some(ttl), self.now_ms);
+    }
+
+    fn pexpire(&mut self, i: usize, ttl: i64) -> bool {
+        let key = self.k(i).to_vec();
+        self.s.pexpire(&key, ttl, self.now_ms)
+    }
+
+    fn claim(&mut self, token: &[u8], ttl: i64) -> Result<i64, Fail> {
+        let fence = match self.holder_fence(token)? {
+            None => {
+                let fence = self.next_fence()?;
+                self.set_fence(fence, token, ttl);
+                fence
+            }
+            Some(fence) => {
+                self.pexpire(3, ttl);
+                fence
+            }
+        };
+        self.pexpire(1, ttl);
+        Ok(fence)
+    }
+
+    fn zrem_both(&mut self, member: &[u8]) -> Result<(), Fail> {
+        let (k4, k5) = (self.k(4).to_vec(), self.k(5).to_vec());
+        self.s.zrem(&k4, member, self.now_ms).map_err(wrong)?;
+        self.s.zrem(&k5, member, self.now_ms).map_err(wrong)?;
+        Ok(())
+    }
+
+    fn first_live_waiter(&mut self) -> Result<Option<Vec<u8>>, Fail> {
+        loop {
+            let Some(head) = self.s.zfirst(self.k(4), self.now_ms).map_err(wrong)? else {
+                return Ok(None);
+            };
+            let deadline = self
+                .s
+                .zscore(self.k(5), &head, self.now_ms)
+                .map_err(wrong)?;
+            if deadline.is_some_and(|d| d > self.now_ms as f64) {
+                return Ok(Some(head));
+            }
+            self.zrem_both(&head)?;
+        }
+    }
+
+    fn release_to_next(&mut self, wake_prefix: &[u8], claim_ms: &[u8]) -> Result<(), Fail> {
+        let Some(head) = self.first_live_waiter()? else {
+            let (k1, k3) = (self.k(1).to_vec(), self.k(3).to_vec());
+            self.s.del(&k1, self.now_ms);
+            self.s.del(&k3, self.now_ms);
+            return Ok(());
+        };
+        let (ttl, next) = split_record(&head)
+            .map(|(ttl, next)| (number(ttl), next.to_vec()))
+            .ok_or_else(|| "ERR Error running script: malformed queue member".to_owned())?;
+        self.zrem_both(&head)?;
+        let window = ttl
+            .zip(number(claim_ms))
+            .map(|(a, b)| a.min(b))
+            .ok_or_else(|| "ERR Error running script: not a number".to_owned())?;
+        let fence = self.next_fence()?;
+        self.set_fence(fence, &next, window);
+        let k1 = self.k(1).to_vec();
+        self.s.set(&k1, &next, Some(window), self.now_ms);
+        let wake = [wake_prefix, &next].concat();
+        self.s
+            .rpush(&wake, fence.to_string().as_bytes(), self.now_ms)
+            .map_err(wrong)?;
+        self.s.pexpire(&wake, window, self.now_ms);
+        Ok(())
+    }
+
+    fn nudge(&mut self, wake_prefix: &[u8], member: &[u8], ms: i64) -> Result<(), Fail> {
+        let token = split_record(member).map_or(&b""[..], |(_, t)| t);
+        let wake = [wake_prefix, token].concat();
+        self.s.rpush(&wake, b"0", self.now_ms).map_err(wrong)?;
+        self.s.pexpire(&wake, ms, self.now_ms);
+        Ok(())
+    }
+
+    // ---- the documents' scripts ----
+
+    fn release(&mut self, argv: &[&[u8]]) -> Result<Out, Fail> {
+        if self.holds(argv[0])? {
+            let (k1, k2) = (self.k(1).to_vec(), self.k(2).to_vec());
+            let a = self.s.del(&k1, self.now_ms);
+            let b = self.s.del(&k2, self.now_ms);
+            return Ok(Out::Int(i64::from(a || b)));
+        }
+        Ok(Out::Int(0))
+    }
+
+    fn acquire(&mut self, argv: &[&[u8]]) -> Result<Out, Fail> {
+        let ttl = int_arg(argv[1])?;
+        match self.get(1)? {
+            None => {
+                let k1 = self.k(1).to_vec();
+                self.s.set(&k1, argv[0], Some(ttl), self.now_ms);
+                Ok(Out::Int(1))
+            }
+            Some(current) if current == argv[0] => {
+                self.pexpire(1, ttl);
+                Ok(Out::Int(1))
+            }
+            Some(_) => Ok(Out::Int(0)),
+        }
+    }
+
+    // ---- the lease scripts ----
+
+    fn lease_acquire(&mut self, argv: &[&[u8]]) -> Result<Out, Fail> {
+        let (token, ttl_arg, wake_prefix, gone_prefix) = (argv[0], argv[1], argv[3], argv[4]);
+        let ttl = int_arg(ttl_arg)?;
+        if self.s.exists(&[gone_prefix, token].concat(), self.now_ms) {
+            return Ok(Out::Ints(vec![0, self.s.pttl(self.k(1), self.now_ms), -1]));
+        }
+        let holder = self.get(1)?;
+        if holder.as_deref() == Some(token) {
+            self.s.del(&[wake_prefix, token].concat(), self.now_ms);
+            return Ok(Out::Ints(vec![1, self.claim(token, ttl)?]));
+        }
+        let me = [ttl_arg, b":", token].concat();
+        if holder.is_none() {
+            let head = self.first_live_waiter()?;
+            if head.is_none() || head.as_deref() == Some(&me[..]) {
+                let fence = self.next_fence()?;
+                self.set_fence(fence, token, ttl);
+                let k1 = self.k(1).to_vec();
+                self.s.set(&k1, token, Some(ttl), self.now_ms);
+                if head.is_some() {
+                    self.zrem_both(&me)?;
+                }
+                return Ok(Out::Ints(vec![1, fence]));
+            }
+        }
+        let window = number(argv[2]).unwrap_or(0);
+        if window > 0 {
+            let (k4, k5) = (self.k(4).to_vec(), self.k(5).to_vec());
+            self.s
+                .zadd(&k4, self.now_us as f64, &me, true, self.now_ms)
+                .map_err(wrong)?;
+            self.s
+                .zadd(&k5, (self.now_ms + window) as f64, &me, false, self.now_ms)
+                .map_err(wrong)?;
+            self.pexpire(4, window * 2);
+            self.pexpire(5, window * 2);
+            let rank = self.s.zrank(&k4, &me, self.now_ms).map_err(wrong)?;
+            return Ok(Out::Ints(vec![
+                0,
+                self.s.pttl(self.k(1), self.now_ms),
+                rank.unwrap_or(-1),
+            ]));
+        }
+        Ok(Out::Ints(vec![0, self.s.pttl(self.k(1), self.now_ms), -1]))
+    }
+
+    fn lease_release(&mut self, argv: &[&[u8]]) -> Result<Out, Fail> {
+        if !self.holds(argv[0])? {
+            return Ok(Out::Int(0));
+        }
+        self.release_to_next(argv[1], argv[2])?;
+        Ok(Out::Int(1))
+    }
+
+    fn lease_cancel(&mut self, argv: &[&[u8]]) -> Result<Out, Fail> {
+        let (token, ttl_arg, wake_prefix) = (argv[0], argv[1], argv[2]);
+        self.s.del(&[wake_prefix, token].concat(), self.now_ms);
+        if self.holds(token)? {
+            let ttl = int_arg(ttl_arg)?;
+            return Ok(Out::Ints(vec![1, self.claim(token, ttl)?]));
+        }
+        let me = [ttl_arg, b":", token].concat();
+        self.zrem_both(&me)?;
+        if !self.s.exists(self.k(1), self.now_ms)
+            && let Some(head) = self.first_live_waiter()?
+        {
+            self.nudge(wake_prefix, &head, int_arg(argv[3])?)?;
+        }
+        Ok(Out::Ints(vec![0]))
+    }
+
+    fn lease_abandon(&mut self, argv: &[&[u8]]) -> Result<Out, Fail> {
+        let (token, ttl_arg, wake_prefix, gone_prefix) = (argv[0], argv[1], argv[2], argv[3]);
+        let gone_ms = int_arg(argv[4])?;
+        self.s.set(
+            &[gone_prefix, token].concat(),
+            b"1",
+            Some(gone_ms),
+            self.now_ms,
+        );
+        self.s.del(&[wake_prefix, token].concat(), self.now_ms);
+        let me = [ttl_arg, b":", token].concat();
+        self.zrem_both(&me)?;
+        if self.holds(token)? {
+            self.release_to_next(wake_prefix, argv[5])?;
+            return Ok(Out::Int(1));
+        }
+        Ok(Out::Int(0))
+    }
+
+    fn force_release(&mut self, argv: &[&[u8]]) -> Result<Out, Fail> {
+        let (k1, k3) = (self.k(1).to_vec(), self.k(3).to_vec());
+        let existed = self.s.del(&k1, self.now_ms);
+        self.s.del(&k3, self.now_ms);
+        if let Some(head) = self.first_live_waiter()? {
+            self.nudge(argv[0], &head, int_arg(argv[1])?)?;
+        }
+        Ok(Out::Int(i64::from(existed)))
+    }
+
+    fn extend(&mut self, argv: &[&[u8]]) -> Result<Out, Fail> {
+        if self.holds(argv[0])? {
+            let ttl = int_arg(argv[1])?;
+            self.pexpire(3, ttl);
+            return Ok(Out::Int(i64::from(self.pexpire(1, ttl))));
+        }
+        Ok(Out::Int(0))
+    }
+
+    fn owner_state(&mut self, argv: &[&[u8]]) -> Result<Out, Fail> {
+        let token = argv[0];
+        if !self.holds(token)? {
+            return Ok(Out::Ints(vec![-2, 0]));
+        }
+        let pttl = self.s.pttl(self.k(1), self.now_ms);
+        let fence = match self.holder_fence(token)? {
+            Some(fence) => fence,
+            None => {
+                if argv[1] != b"1" || pttl <= 0 {
+                    return Ok(Out::Ints(vec![pttl, 0]));
+                }
+                let fence = self.next_fence()?;
+                self.set_fence(fence, token, pttl);
+                fence
+            }
+        };
+        Ok(Out::Ints(vec![pttl, fence]))
+    }
+}
