@@ -109,6 +109,16 @@ pub fn keys_in(name: &str) -> usize {
     state.store.len()
 }
 
+/// Runs `f` on the keys of space `name` at its current time in ms (expired keys dropped
+/// first): for tests that look behind the engine's back, as a second connection would.
+pub fn with_store<R>(name: &str, f: impl FnOnce(&mut Store, i64) -> R) -> R {
+    let space = space(name);
+    let mut state = space.state();
+    let now_ms = (system_us() + state.offset_us).div_euclid(1000);
+    state.store.expire_due(now_ms);
+    f(&mut state.store, now_ms)
+}
+
 /// A connection to a space: what a socket is to a server.
 pub struct Link {
     space: Arc<Space>,

@@ -59,6 +59,11 @@ impl Store {
         self.entries.is_empty()
     }
 
+    /// Every key's name (expired ones included until dropped).
+    pub fn keys(&self) -> Vec<Vec<u8>> {
+        self.entries.keys().cloned().collect()
+    }
+
     /// Removes every key.
     pub fn clear(&mut self) {
         self.entries.clear();

@@ -14,6 +14,7 @@
 //!
 //! Waits are driven step by step through [`Waiter`] (queue, poll, cancel, die), so the test is
 //! deterministic. `MODEL_CASES` sets the number of cases (default 300; `make test` runs 2,000).
+//! The same cases run against `memory://` ([`crate::lock::memory`]): one contract, two backends.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -27,6 +28,7 @@ use crate::lock::error::Error;
 use crate::lock::keys::{LockKeys, RESERVED, check_lock_name};
 use crate::lock::lease::waiting::{Attempt, Waiter};
 use crate::lock::lease::{Grant, Lease};
+use crate::lock::memory::store::Store;
 use crate::lock::options::OptionValue;
 use crate::lock::testing::{RedisServer, q};
 
@@ -171,8 +173,87 @@ struct QueuedWaiter<'a> {
     done: bool,
 }
 
+/// What the test sees and does behind the engine's back: a second connection to the real
+/// server, or the memory space itself.
+enum Oracle {
+    Redis(redis::Connection),
+    Memory(&'static str),
+}
+
+impl Oracle {
+    fn memory<R>(name: &str, f: impl FnOnce(&mut Store, i64) -> R) -> R {
+        crate::lock::memory::with_store(name, f)
+    }
+
+    fn get(&mut self, key: &[u8]) -> Option<Vec<u8>> {
+        match self {
+            Oracle::Redis(c) => redis::cmd("GET").arg(key).query(c).unwrap(),
+            Oracle::Memory(name) => {
+                Self::memory(name, |s, now| s.get(key, now).unwrap().map(<[u8]>::to_vec))
+            }
+        }
+    }
+
+    fn pttl(&mut self, key: &[u8]) -> i64 {
+        match self {
+            Oracle::Redis(c) => redis::cmd("PTTL").arg(key).query(c).unwrap(),
+            Oracle::Memory(name) => Self::memory(name, |s, now| s.pttl(key, now)),
+        }
+    }
+
+    fn pexpire(&mut self, key: &[u8], ms: i64) {
+        match self {
+            Oracle::Redis(c) => {
+                let _: i64 = redis::cmd("PEXPIRE").arg(key).arg(ms).query(c).unwrap();
+            }
+            Oracle::Memory(name) => {
+                Self::memory(name, |s, now| s.pexpire(key, ms, now));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(3));
+    }
+
+    /// Moves a waiter's heartbeat deadline into the past (`ZADD alive XX 0 member`).
+    fn kill_waiter(&mut self, alive: &[u8], member: &[u8]) {
+        match self {
+            Oracle::Redis(c) => {
+                let _: i64 = redis::cmd("ZADD")
+                    .arg(alive)
+                    .arg("XX")
+                    .arg(0)
+                    .arg(member)
+                    .query(c)
+                    .unwrap();
+            }
+            Oracle::Memory(name) => Self::memory(name, |s, now| {
+                if s.zscore(alive, member, now).unwrap().is_some() {
+                    s.zadd(alive, 0.0, member, false, now).unwrap();
+                }
+            }),
+        }
+    }
+
+    fn del(&mut self, key: &[u8]) {
+        match self {
+            Oracle::Redis(c) => {
+                let _: i64 = redis::cmd("DEL").arg(key).query(c).unwrap();
+            }
+            Oracle::Memory(name) => {
+                Self::memory(name, |s, now| s.del(key, now));
+            }
+        }
+    }
+
+    fn keys(&mut self) -> Vec<Vec<u8>> {
+        match self {
+            Oracle::Redis(c) => q(c, &["KEYS", "*"]),
+            Oracle::Memory(name) => Self::memory(name, |s, _| s.keys()),
+        }
+    }
+}
+
 struct Run<'a> {
-    oracle: redis::Connection,
+    oracle: Oracle,
     lockers: &'a [Locker],
     prefixes: &'a [Vec<u8>],
     names: &'a [Vec<u8>],
@@ -391,7 +472,7 @@ impl<'a> Run<'a> {
                         self.waiters[w].done = true;
                         let l = self.new_lease(w, fence);
                         self.model(&lock).holder = Some(Holder::Lease(l));
-                        let pttl: i64 = q(&mut self.oracle, &["PTTL", &lossy(&lock)]);
+                        let pttl = self.oracle.pttl(&lock);
                         prop_assert!(pttl > CLAIM_MS, "claimed to its own TTL: {}", pttl);
                     }
                     Attempt::Busy(_) => {
@@ -430,7 +511,7 @@ impl<'a> Run<'a> {
                 let qw = &self.waiters[w];
                 let member = format!("{TTL_MS}:{}", lossy(&qw.waiter.token));
                 let alive = lossy(&qw.waiter.keys.alive);
-                let _: i64 = q(&mut self.oracle, &["ZADD", &alive, "XX", "0", &member]);
+                self.oracle.kill_waiter(alive.as_bytes(), member.as_bytes());
                 self.waiters[w].done = true;
                 let lock = self.waiters[w].lock.clone();
                 // A dead waiter the lock was already handed to keeps it until its claim window
@@ -450,11 +531,10 @@ impl<'a> Run<'a> {
                     self.hand_over(&lock);
                     if had_waiters {
                         // The hand-over itself assigns the next fence.
-                        let record: String =
-                            q(&mut self.oracle, &["GET", &lossy(&fence_key(&lock))]);
+                        let record = lossy(&self.oracle.get(&fence_key(&lock)).unwrap());
                         let fence = record.split(':').next().unwrap().parse().unwrap();
                         self.fence(&lock, fence, "hand-over")?;
-                        let pttl: i64 = q(&mut self.oracle, &["PTTL", &lossy(&lock)]);
+                        let pttl = self.oracle.pttl(&lock);
                         prop_assert!(
                             pttl <= CLAIM_MS,
                             "handed over for the claim window: {}",
@@ -488,7 +568,7 @@ impl<'a> Run<'a> {
                     return Ok(());
                 };
                 if model.holder.take().is_some() {
-                    let _: i64 = q(&mut self.oracle, &["PEXPIRE", &lossy(&lock), "1"]);
+                    self.oracle.pexpire(&lock, 1);
                     std::thread::sleep(Duration::from_millis(3));
                 }
             }
@@ -542,8 +622,7 @@ impl<'a> Run<'a> {
     /// Redis agrees with the model on every lock's holder.
     fn check(&mut self) -> Result<(), TestCaseError> {
         for (lock, model) in &self.locks {
-            let actual: Option<Vec<u8>> =
-                redis::cmd("GET").arg(lock).query(&mut self.oracle).unwrap();
+            let actual = self.oracle.get(lock);
             let expected = model.holder.as_ref().map(|h| self.token_of(h));
             if actual != expected {
                 return Err(fail(format!(
@@ -567,18 +646,14 @@ impl<'a> Run<'a> {
         for lease in self.leases.drain(..) {
             lease.release().map_err(unexpected)?;
         }
-        let c = &mut self.oracle;
-        let _: i64 = redis::cmd("DEL")
-            .arg(self.locks.keys().cloned().collect::<Vec<_>>())
-            .arg("-")
-            .query(c)
-            .unwrap();
-        let keys: Vec<Vec<u8>> = q(c, &["KEYS", "*"]);
-        for key in keys {
+        for lock in self.locks.keys() {
+            self.oracle.del(lock);
+        }
+        for key in self.oracle.keys() {
             let counter = key.starts_with(RESERVED) && key.ends_with(b"}fences");
             // Claim windows of dead waiters, holder fences of locks deleted behind the
             // engine's back: all with a TTL.
-            let ttl: i64 = redis::cmd("PTTL").arg(&key).query(c).unwrap();
+            let ttl = self.oracle.pttl(&key);
             prop_assert!(counter || ttl > 0, "left without a TTL: {:?}", lossy(&key));
         }
         Ok(())
@@ -623,10 +698,38 @@ fn check_eq<T: PartialEq + std::fmt::Debug>(
     }
 }
 
-#[test]
-fn random_interleavings_keep_one_holder_and_increasing_fences() {
-    // A short BLPOP times out at the server's next timer tick: 2 ms apart at hz 500.
-    let server = RedisServer::start_with(&["--hz", "500"]);
+/// Where the model runs: a real redis-server, or a `memory://` space.
+enum Backend {
+    Redis(RedisServer),
+    Memory(&'static str),
+}
+
+impl Backend {
+    fn dsn(&self) -> String {
+        match self {
+            Backend::Redis(server) => server.dsn(),
+            Backend::Memory(name) => format!("memory://{name}"),
+        }
+    }
+
+    fn flush(&self) {
+        match self {
+            Backend::Redis(server) => {
+                let _: () = q(&mut server.client(), &["FLUSHALL"]);
+            }
+            Backend::Memory(name) => crate::lock::memory::reset(name),
+        }
+    }
+
+    fn oracle(&self) -> Oracle {
+        match self {
+            Backend::Redis(server) => Oracle::Redis(server.client()),
+            Backend::Memory(name) => Oracle::Memory(name),
+        }
+    }
+}
+
+fn run_model(backend: &Backend) {
     let cases = std::env::var("MODEL_CASES")
         .ok()
         .and_then(|n| n.parse().ok())
@@ -637,7 +740,7 @@ fn random_interleavings_keep_one_holder_and_increasing_fences() {
         ..RunnerConfig::default()
     });
     let result = runner.run(&case(), |(prefixes, names, ops)| {
-        let _: () = q(&mut server.client(), &["FLUSHALL"]);
+        backend.flush();
         let lockers: Vec<Locker> = prefixes
             .iter()
             .map(|p| {
@@ -647,14 +750,14 @@ fn random_interleavings_keep_one_holder_and_increasing_fences() {
                     p.clone()
                 };
                 unshared(config(
-                    &server.dsn(),
+                    &backend.dsn(),
                     &[("prefix", OptionValue::Str(prefix))],
                 ))
             })
             .collect();
         let prefixes: Vec<Vec<u8>> = lockers.iter().map(|l| l.prefix().to_vec()).collect();
         let mut run = Run {
-            oracle: server.client(),
+            oracle: backend.oracle(),
             lockers: &lockers,
             prefixes: &prefixes,
             names: &names,
@@ -674,4 +777,17 @@ fn random_interleavings_keep_one_holder_and_increasing_fences() {
     if let Err(e) = result {
         panic!("{e}");
     }
+}
+
+#[test]
+fn random_interleavings_keep_one_holder_and_increasing_fences() {
+    // A short BLPOP times out at the server's next timer tick: 2 ms apart at hz 500.
+    run_model(&Backend::Redis(RedisServer::start_with(&["--hz", "500"])));
+}
+
+/// The same model, the same cases, against `memory://`: the in-process backend must answer
+/// every call as the model (and so as Redis) does.
+#[test]
+fn memory_backend_keeps_the_same_model() {
+    run_model(&Backend::Memory("model"));
 }
