@@ -45,9 +45,11 @@ class RedisLock
      * Validates the DSN and the options. Does no network I/O: the first command connects.
      *
      * DSN forms: `redis://[user:password@]host[:port][/database]` (IPv6 as `redis://[::1]:6379`),
-     * `unix:///path/to/redis.sock[?db=N&user=U&pass=P]` (also `redis+unix://`). Percent-encode
-     * special characters in the user name and password. The password is never shown in
-     * messages, traces (the parameter is `#[\SensitiveParameter]`), `var_dump()` or `phpinfo()`.
+     * `unix:///path/to/redis.sock[?db=N&user=U&pass=P]` (also `redis+unix://`), and for tests
+     * `memory://` or `memory://NAME`: an in-process backend with the same semantics, no server
+     * needed, one process only (see {@see RedisLockMemory}). Percent-encode special characters
+     * in the user name and password. The password is never shown in messages, traces (the
+     * parameter is `#[\SensitiveParameter]`), `var_dump()` or `phpinfo()`.
      *
      * Options (each optional):
      * - `connectTimeout` (int|float, seconds, default 1.0): how long connecting may take.
