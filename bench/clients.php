@@ -30,6 +30,18 @@ function bench_clients(): array
             };
         };
     }
+    if (extension_loaded('redis_lock')) {
+        // The in-process test backend: no server, no socket (host and port unused).
+        $clients['redis_lock on memory:// (tests)'] = static function (string $host, int $port): callable {
+            $lock = new RedisLock('memory://bench');
+            $value = RedisLock::token();
+            return static function () use ($lock, $value): void {
+                if (!$lock->acquire(BENCH_KEY, $value, BENCH_TTL) || !$lock->release(BENCH_KEY, $value)) {
+                    throw new RuntimeException('redis_lock memory:// cycle failed');
+                }
+            };
+        };
+    }
     if (extension_loaded('redis')) {
         $clients['phpredis (doc 001)'] = static function (string $host, int $port): callable {
             $redis = new Redis();

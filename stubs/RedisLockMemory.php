@@ -41,9 +41,9 @@ final class RedisLockMemory
     public static function advanceClock(float $seconds, string $space = ''): void {}
 
     /**
-     * Empties a memory space (every lock, fence counter and waiter), sets its clock back to
-     * the system clock, and gives the space to this process (so a forked child can start
-     * afresh). Objects built on it stay usable.
+     * Empties a memory space (every lock, fence counter and waiter) and gives the space to
+     * this process (so a forked child can start afresh). Objects built on it stay usable. The
+     * clock is not set back: fences handed out afterwards are still above every earlier one.
      *
      * @param string $space the space's name (`''`: `memory://`)
      * @throws ValueError for an invalid name

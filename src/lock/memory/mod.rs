@@ -13,8 +13,8 @@
 //!   inherits a copy that nobody else sees, so its calls on it fail with a connection error that
 //!   says so ([`Link::open`]); [`reset`] in the child gives it an empty space of its own.
 //! - **Clock.** The server clock is the system clock plus the space's offset, which [`advance`]
-//!   moves forward (for tests: expire locks without sleeping). It never moves back, so fences
-//!   stay increasing.
+//!   moves forward (for tests: expire locks without sleeping). It never moves back (not even on
+//!   [`reset`]), so fences keep increasing.
 //! - **Waits.** Nothing outside the process can release a lock, so a `BLPOP` on an empty list
 //!   really sleeps for its timeout (bounded by the call's read timeout), as it would on a
 //!   server nobody else talks to: a wait ends when the holder's TTL runs out (also when the
@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::lock::protocol::resp::{self, Reply};
+use crate::lock::protocol::resp;
 use scripts::{Out, Script};
 use store::Store;
 
@@ -90,13 +90,13 @@ pub fn advance(name: &str, by: Duration) {
         .saturating_add(by.as_micros().min(i64::MAX as u128) as i64);
 }
 
-/// Empties space `name`, sets its clock back to the system clock and gives it to this process
-/// (a forked child gets a space of its own). Connections to it stay usable.
+/// Empties space `name` and gives it to this process (a forked child gets a space of its
+/// own). The clock keeps its offset: it never moves back, so a fence handed out after a reset
+/// is still above every earlier one. Connections to it stay usable.
 pub fn reset(name: &str) {
     let space = space(name);
     let mut state = space.state();
     state.store.clear();
-    state.offset_us = 0;
     space.owner.store(std::process::id(), Ordering::Release);
 }
 
@@ -200,29 +200,22 @@ impl Link {
     /// Runs the first queued command, appending its reply; a `BLPOP` with nothing to pop
     /// sleeps (at most the read timeout) and stays queued until its own timeout.
     fn run_next(&mut self) -> io::Result<()> {
-        let (args, used) = match resp::parse(&self.input) {
-            Ok(Some((Reply::Array(items), used))) => {
-                let args: Option<Vec<Vec<u8>>> = items
-                    .into_iter()
-                    .map(|item| match item {
-                        Reply::Bulk(b) => Some(b.to_vec()),
-                        _ => None,
-                    })
-                    .collect();
-                match args {
-                    Some(args) if !args.is_empty() => (args, used),
-                    _ => return Err(protocol("a command must be an array of bulk strings")),
-                }
-            }
-            Ok(Some(_)) => return Err(protocol("a command must be an array")),
-            Ok(None) => return Err(protocol("an incomplete command was written")),
-            Err(resp::ProtocolError(why)) => return Err(protocol(why)),
+        let mut parsed = Args {
+            fixed: [&[]; 16],
+            len: 0,
+            more: Vec::new(),
         };
-        let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        let used = match parse_command(&self.input, &mut parsed) {
+            Ok(Some(used)) => used,
+            Ok(None) => return Err(protocol("an incomplete command was written")),
+            Err(why) => return Err(protocol(why)),
+        };
+        let args = parsed.as_slice();
         if args[0].eq_ignore_ascii_case(b"BLPOP") && args.len() == 3 {
-            if let Some(done) = self.blpop(args[1], args[2])? {
+            let (key, timeout) = (args[1].to_vec(), args[2].to_vec());
+            if let Some(done) = self.blpop(&key, &timeout)? {
                 encode(&mut self.output, done);
-                self.input.drain(..used);
+                self.consume(used);
             }
             return Ok(());
         }
@@ -230,11 +223,19 @@ impl Link {
             let mut state = self.space.state();
             let now_us = system_us() + state.offset_us;
             state.store.expire_due(now_us.div_euclid(1000));
-            execute(&mut state.store, now_us, &args)
+            execute(&mut state.store, now_us, args)
         };
         encode(&mut self.output, reply);
-        self.input.drain(..used);
+        self.consume(used);
         Ok(())
+    }
+
+    fn consume(&mut self, used: usize) {
+        if used == self.input.len() {
+            self.input.clear();
+        } else {
+            self.input.drain(..used);
+        }
     }
 
     /// `BLPOP key timeout`: `Some(reply)` when done, `None` while still waiting (the read
@@ -288,6 +289,92 @@ impl Link {
     }
 }
 
+/// A command's arguments, borrowed from the input (no allocation for up to 16).
+struct Args<'a> {
+    fixed: [&'a [u8]; 16],
+    len: usize,
+    more: Vec<&'a [u8]>,
+}
+
+impl<'a> Args<'a> {
+    fn push(&mut self, arg: &'a [u8]) {
+        if self.len < self.fixed.len() {
+            self.fixed[self.len] = arg;
+        } else {
+            if self.more.is_empty() {
+                self.more.extend_from_slice(&self.fixed);
+            }
+            self.more.push(arg);
+        }
+        self.len += 1;
+    }
+
+    fn as_slice(&self) -> &[&'a [u8]] {
+        if self.len <= self.fixed.len() {
+            &self.fixed[..self.len]
+        } else {
+            &self.more
+        }
+    }
+}
+
+/// Parses one command (an array of bulk strings) at the start of `buf` into `args`: the bytes
+/// it took, `None` if incomplete.
+fn parse_command<'a>(buf: &'a [u8], args: &mut Args<'a>) -> Result<Option<usize>, &'static str> {
+    /// Reads `<kind><digits>\r\n` at `pos`.
+    fn header(buf: &[u8], pos: &mut usize, kind: u8) -> Result<Option<usize>, &'static str> {
+        let mut i = *pos;
+        match buf.get(i) {
+            None => return Ok(None),
+            Some(&b) if b == kind => i += 1,
+            Some(_) => return Err("a command must be an array of bulk strings"),
+        }
+        let mut n: usize = 0;
+        let start = i;
+        while let Some(&b) = buf.get(i) {
+            if !b.is_ascii_digit() {
+                break;
+            }
+            n = n
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(usize::from(b - b'0')))
+                .ok_or("bad length in a command")?;
+            i += 1;
+        }
+        match buf.get(i..i + 2) {
+            None => Ok(None),
+            Some(b"\r\n") if i > start => {
+                *pos = i + 2;
+                Ok(Some(n))
+            }
+            Some(_) if i + 2 > buf.len() => Ok(None),
+            Some(_) => Err("bad length in a command"),
+        }
+    }
+    let mut pos = 0;
+    let Some(count) = header(buf, &mut pos, b'*')? else {
+        return Ok(None);
+    };
+    if !(1..=1024).contains(&count) {
+        return Err("bad argument count in a command");
+    }
+    for _ in 0..count {
+        let Some(len) = header(buf, &mut pos, b'$')? else {
+            return Ok(None);
+        };
+        let end = pos.checked_add(len).ok_or("bad bulk length in a command")?;
+        if buf.len() < end + 2 {
+            return Ok(None);
+        }
+        if &buf[end..end + 2] != b"\r\n" {
+            return Err("bulk string not terminated by CRLF");
+        }
+        args.push(&buf[pos..end]);
+        pos = end + 2;
+    }
+    Ok(Some(pos))
+}
+
 fn protocol(why: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, why.to_owned())
 }
@@ -309,7 +396,11 @@ enum Answer {
 fn encode(out: &mut Vec<u8>, answer: Answer) {
     let int = |out: &mut Vec<u8>, n: i64| {
         out.push(b':');
-        out.extend_from_slice(n.to_string().as_bytes());
+        if n < 0 {
+            out.push(b'-');
+        }
+        let mut digits = [0u8; 20];
+        out.extend_from_slice(resp::decimal(&mut digits, n.unsigned_abs()));
         out.extend_from_slice(b"\r\n");
     };
     match answer {
@@ -348,45 +439,51 @@ fn int_arg(arg: &[u8]) -> Option<i64> {
 /// Runs one (non-blocking) command at `now_us`.
 fn execute(store: &mut Store, now_us: i64, args: &[&[u8]]) -> Answer {
     let now_ms = now_us.div_euclid(1000);
-    let name = args[0].to_ascii_uppercase();
-    match name.as_slice() {
-        b"SET" if args.len() >= 3 => set(store, now_ms, args),
-        b"PTTL" if args.len() == 2 => Answer::Int(store.pttl(args[1], now_ms)),
-        b"EVALSHA" | b"EVAL" if args.len() >= 3 => {
-            let script = if name == b"EVALSHA" {
-                Script::by_sha(args[1])
-            } else {
-                Script::by_body(args[1])
-            };
-            let Some(script) = script else {
-                return Answer::Error(if name == b"EVALSHA" {
-                    "NOSCRIPT No matching script. Please use EVAL.".into()
-                } else {
-                    "ERR memory:// runs only the extension's own scripts".into()
-                });
-            };
-            let Some(numkeys) = int_arg(args[2]).and_then(|n| usize::try_from(n).ok()) else {
-                return Answer::Error("ERR value is not an integer or out of range".into());
-            };
-            if numkeys > args.len() - 3 {
-                return Answer::Error(
-                    "ERR Number of keys can't be greater than number of args".into(),
-                );
-            }
-            let (keys, argv) = args[3..].split_at(numkeys);
-            match script.run(store, now_us, keys, argv) {
-                Ok(Out::Int(n)) => Answer::Int(n),
-                Ok(Out::Ints(ns)) => Answer::Ints(ns),
-                Err(e) => Answer::Error(e),
-            }
-        }
-        b"AUTH" | b"SELECT" => Answer::Ok,
-        b"PING" => Answer::Pong,
-        _ => Answer::Error(format!(
-            "ERR unknown command for memory://: '{}'",
-            String::from_utf8_lossy(&name[..name.len().min(32)])
-        )),
+    let name = args[0];
+    let is = |command: &str| name.eq_ignore_ascii_case(command.as_bytes());
+    if is("SET") && args.len() >= 3 {
+        return set(store, now_ms, args);
     }
+    if is("PTTL") && args.len() == 2 {
+        return Answer::Int(store.pttl(args[1], now_ms));
+    }
+    if (is("EVALSHA") || is("EVAL")) && args.len() >= 3 {
+        let by_sha = is("EVALSHA");
+        let script = if by_sha {
+            Script::by_sha(args[1])
+        } else {
+            Script::by_body(args[1])
+        };
+        let Some(script) = script else {
+            return Answer::Error(if by_sha {
+                "NOSCRIPT No matching script. Please use EVAL.".into()
+            } else {
+                "ERR memory:// runs only the extension's own scripts".into()
+            });
+        };
+        let Some(numkeys) = int_arg(args[2]).and_then(|n| usize::try_from(n).ok()) else {
+            return Answer::Error("ERR value is not an integer or out of range".into());
+        };
+        if numkeys > args.len() - 3 {
+            return Answer::Error("ERR Number of keys can't be greater than number of args".into());
+        }
+        let (keys, argv) = args[3..].split_at(numkeys);
+        return match script.run(store, now_us, keys, argv) {
+            Ok(Out::Int(n)) => Answer::Int(n),
+            Ok(Out::Ints(ns)) => Answer::Ints(ns),
+            Err(e) => Answer::Error(e),
+        };
+    }
+    if is("AUTH") || is("SELECT") {
+        return Answer::Ok;
+    }
+    if is("PING") {
+        return Answer::Pong;
+    }
+    Answer::Error(format!(
+        "ERR unknown command for memory://: '{}'",
+        String::from_utf8_lossy(&name[..name.len().min(32)])
+    ))
 }
 
 /// `SET key value [NX] [GET] [PX ms | EX s]`.
@@ -415,16 +512,17 @@ fn set(store: &mut Store, now_ms: i64, args: &[&[u8]]) -> Answer {
         i += 1;
     }
     let old = match store.get(key, now_ms) {
-        Ok(old) => old.map(<[u8]>::to_vec),
+        Ok(old) => old.map(|v| get.then(|| v.to_vec())),
         Err(e) => return Answer::Error(e.into()),
     };
-    if !(nx && store.exists(key, now_ms)) {
+    let exists = old.is_some();
+    if !(nx && exists) {
         store.set(key, value, px, now_ms);
-        if !get {
-            return Answer::Ok;
-        }
-    } else if !get {
-        return Answer::Nil;
     }
-    old.map_or(Answer::Nil, Answer::Bulk)
+    match (get, old.flatten()) {
+        (true, Some(old)) => Answer::Bulk(old),
+        (true, None) => Answer::Nil,
+        (false, _) if nx && exists => Answer::Nil,
+        (false, _) => Answer::Ok,
+    }
 }

@@ -167,8 +167,8 @@ fn wrong(e: &'static str) -> Fail {
     e.to_owned()
 }
 
-impl Cx<'_> {
-    fn k(&self, i: usize) -> &[u8] {
+impl<'a> Cx<'a> {
+    fn k(&self, i: usize) -> &'a [u8] {
         self.keys[i - 1]
     }
 
@@ -192,9 +192,9 @@ impl Cx<'_> {
             .and_then(number)
             .unwrap_or(0);
         let fence = (last + 1).max(self.now_us);
-        let k2 = self.k(2).to_vec();
-        self.s
-            .set(&k2, fence.to_string().as_bytes(), None, self.now_ms);
+        let mut digits = [0u8; 20];
+        let text = crate::lock::protocol::resp::decimal(&mut digits, fence.max(0) as u64);
+        self.s.set(self.k(2), text, None, self.now_ms);
         Ok(fence)
     }
 
@@ -208,13 +208,11 @@ impl Cx<'_> {
 
     fn set_fence(&mut self, fence: i64, token: &[u8], ttl: i64) {
         let record = [fence.to_string().as_bytes(), b":", token].concat();
-        let k3 = self.k(3).to_vec();
-        self.s.set(&k3, &record, Some(ttl), self.now_ms);
+        self.s.set(self.k(3), &record, Some(ttl), self.now_ms);
     }
 
     fn pexpire(&mut self, i: usize, ttl: i64) -> bool {
-        let key = self.k(i).to_vec();
-        self.s.pexpire(&key, ttl, self.now_ms)
+        self.s.pexpire(self.k(i), ttl, self.now_ms)
     }
 
     fn claim(&mut self, token: &[u8], ttl: i64) -> Result<i64, Fail> {
@@ -234,9 +232,8 @@ impl Cx<'_> {
     }
 
     fn zrem_both(&mut self, member: &[u8]) -> Result<(), Fail> {
-        let (k4, k5) = (self.k(4).to_vec(), self.k(5).to_vec());
-        self.s.zrem(&k4, member, self.now_ms).map_err(wrong)?;
-        self.s.zrem(&k5, member, self.now_ms).map_err(wrong)?;
+        self.s.zrem(self.k(4), member, self.now_ms).map_err(wrong)?;
+        self.s.zrem(self.k(5), member, self.now_ms).map_err(wrong)?;
         Ok(())
     }
 
@@ -258,9 +255,8 @@ impl Cx<'_> {
 
     fn release_to_next(&mut self, wake_prefix: &[u8], claim_ms: &[u8]) -> Result<(), Fail> {
         let Some(head) = self.first_live_waiter()? else {
-            let (k1, k3) = (self.k(1).to_vec(), self.k(3).to_vec());
-            self.s.del(&k1, self.now_ms);
-            self.s.del(&k3, self.now_ms);
+            self.s.del(self.k(1), self.now_ms);
+            self.s.del(self.k(3), self.now_ms);
             return Ok(());
         };
         let (ttl, next) = split_record(&head)
@@ -273,8 +269,7 @@ impl Cx<'_> {
             .ok_or_else(|| "ERR Error running script: not a number".to_owned())?;
         let fence = self.next_fence()?;
         self.set_fence(fence, &next, window);
-        let k1 = self.k(1).to_vec();
-        self.s.set(&k1, &next, Some(window), self.now_ms);
+        self.s.set(self.k(1), &next, Some(window), self.now_ms);
         let wake = [wake_prefix, &next].concat();
         self.s
             .rpush(&wake, fence.to_string().as_bytes(), self.now_ms)
@@ -295,9 +290,8 @@ impl Cx<'_> {
 
     fn release(&mut self, argv: &[&[u8]]) -> Result<Out, Fail> {
         if self.holds(argv[0])? {
-            let (k1, k2) = (self.k(1).to_vec(), self.k(2).to_vec());
-            let a = self.s.del(&k1, self.now_ms);
-            let b = self.s.del(&k2, self.now_ms);
+            let a = self.s.del(self.k(1), self.now_ms);
+            let b = self.s.del(self.k(2), self.now_ms);
             return Ok(Out::Int(i64::from(a || b)));
         }
         Ok(Out::Int(0))
@@ -307,8 +301,7 @@ impl Cx<'_> {
         let ttl = int_arg(argv[1])?;
         match self.get(1)? {
             None => {
-                let k1 = self.k(1).to_vec();
-                self.s.set(&k1, argv[0], Some(ttl), self.now_ms);
+                self.s.set(self.k(1), argv[0], Some(ttl), self.now_ms);
                 Ok(Out::Int(1))
             }
             Some(current) if current == argv[0] => {
@@ -338,8 +331,7 @@ impl Cx<'_> {
             if head.is_none() || head.as_deref() == Some(&me[..]) {
                 let fence = self.next_fence()?;
                 self.set_fence(fence, token, ttl);
-                let k1 = self.k(1).to_vec();
-                self.s.set(&k1, token, Some(ttl), self.now_ms);
+                self.s.set(self.k(1), token, Some(ttl), self.now_ms);
                 if head.is_some() {
                     self.zrem_both(&me)?;
                 }
@@ -348,16 +340,16 @@ impl Cx<'_> {
         }
         let window = number(argv[2]).unwrap_or(0);
         if window > 0 {
-            let (k4, k5) = (self.k(4).to_vec(), self.k(5).to_vec());
+            let (k4, k5) = (self.k(4), self.k(5));
             self.s
-                .zadd(&k4, self.now_us as f64, &me, true, self.now_ms)
+                .zadd(k4, self.now_us as f64, &me, true, self.now_ms)
                 .map_err(wrong)?;
             self.s
-                .zadd(&k5, (self.now_ms + window) as f64, &me, false, self.now_ms)
+                .zadd(k5, (self.now_ms + window) as f64, &me, false, self.now_ms)
                 .map_err(wrong)?;
             self.pexpire(4, window * 2);
             self.pexpire(5, window * 2);
-            let rank = self.s.zrank(&k4, &me, self.now_ms).map_err(wrong)?;
+            let rank = self.s.zrank(k4, &me, self.now_ms).map_err(wrong)?;
             return Ok(Out::Ints(vec![
                 0,
                 self.s.pttl(self.k(1), self.now_ms),
@@ -412,9 +404,8 @@ impl Cx<'_> {
     }
 
     fn force_release(&mut self, argv: &[&[u8]]) -> Result<Out, Fail> {
-        let (k1, k3) = (self.k(1).to_vec(), self.k(3).to_vec());
-        let existed = self.s.del(&k1, self.now_ms);
-        self.s.del(&k3, self.now_ms);
+        let existed = self.s.del(self.k(1), self.now_ms);
+        self.s.del(self.k(3), self.now_ms);
         if let Some(head) = self.first_live_waiter()? {
             self.nudge(argv[0], &head, int_arg(argv[1])?)?;
         }

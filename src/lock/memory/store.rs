@@ -2,12 +2,49 @@
 //! sorted sets), each key with an optional expiry, on the space's clock.
 //!
 //! Expiry works as on Redis: an expired key is gone for every command (checked on access), and
-//! expired keys are also removed actively (every command first drops the keys whose time has
-//! come, in expiry order), so memory holds only live keys. The engine writes no key without a
-//! TTL except the per-slot fence counters (at most 16,384), so a space holds at most that many
-//! keys plus the live locks and their companions, however many distinct names were ever locked.
+//! expired keys are also removed actively: whenever the space has doubled since the last sweep
+//! (and holds at least [`SWEEP_FLOOR`] keys), one pass drops every expired key. So a space holds
+//! at most twice its live keys (plus [`SWEEP_FLOOR`]) at amortised O(1) per write. The engine
+//! writes no key without a TTL except the per-slot fence counters (at most 16,384), so live keys
+//! are those counters plus the live locks and their companions, however many distinct names were
+//! ever locked.
+//!
+//! Keys are hashed with a fast multiplicative hash, not SipHash: a space is private to one
+//! process and holds the keys of its own tests.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// The smallest space that is swept for expired keys.
+pub const SWEEP_FLOOR: usize = 1024;
+
+/// A multiply-rotate hash (the one rustc uses for its own tables), on 8 bytes at a time.
+#[derive(Default, Clone, Copy)]
+pub struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
+        }
+        let mut tail = [0u8; 8];
+        let rest = chunks.remainder();
+        tail[..rest.len()].copy_from_slice(rest);
+        self.0 =
+            (self.0.rotate_left(5) ^ u64::from_le_bytes(tail) ^ rest.len() as u64).wrapping_mul(K);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (self.0.rotate_left(5) ^ n as u64).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 /// A value.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,24 +66,29 @@ struct Entry {
 /// The keys of a space.
 #[derive(Default)]
 pub struct Store {
-    entries: HashMap<Vec<u8>, Entry>,
-    /// (expiry ms, key) of every key with an expiry.
-    expiries: BTreeSet<(i64, Vec<u8>)>,
+    entries: HashMap<Vec<u8>, Entry, BuildHasherDefault<FastHasher>>,
+    /// How many keys the last sweep left: the next one runs at twice that.
+    swept_to: usize,
 }
 
 /// `WRONGTYPE`, as Redis words it.
 pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 
 impl Store {
-    /// Drops every key that has expired by `now_ms`.
+    /// Drops every expired key when the space has doubled since the last sweep (see the
+    /// module docs); cheap otherwise.
     pub fn expire_due(&mut self, now_ms: i64) {
-        while let Some((at, _)) = self.expiries.first() {
-            if *at > now_ms {
-                break;
-            }
-            let (_, key) = self.expiries.pop_first().expect("checked above");
-            self.entries.remove(&key);
+        if self.entries.len() < SWEEP_FLOOR.max(2 * self.swept_to) {
+            return;
         }
+        self.sweep(now_ms);
+    }
+
+    /// Drops every key that has expired by `now_ms`.
+    pub fn sweep(&mut self, now_ms: i64) {
+        self.entries
+            .retain(|_, e| e.expires_at.is_none_or(|at| at > now_ms));
+        self.swept_to = self.entries.len();
     }
 
     /// How many keys the space holds (live or not yet dropped).
@@ -67,7 +109,7 @@ impl Store {
     /// Removes every key.
     pub fn clear(&mut self) {
         self.entries.clear();
-        self.expiries.clear();
+        self.swept_to = 0;
     }
 
     fn live(&self, key: &[u8], now_ms: i64) -> Option<&Entry> {
@@ -85,27 +127,12 @@ impl Store {
     }
 
     fn remove(&mut self, key: &[u8]) -> bool {
-        match self.entries.remove(key) {
-            Some(entry) => {
-                if let Some(at) = entry.expires_at {
-                    self.expiries.remove(&(at, key.to_vec()));
-                }
-                true
-            }
-            None => false,
-        }
+        self.entries.remove(key).is_some()
     }
 
     fn set_expiry(&mut self, key: &[u8], expires_at: Option<i64>) {
-        let Some(entry) = self.entries.get_mut(key) else {
-            return;
-        };
-        if let Some(old) = entry.expires_at {
-            self.expiries.remove(&(old, key.to_vec()));
-        }
-        entry.expires_at = expires_at;
-        if let Some(at) = expires_at {
-            self.expiries.insert((at, key.to_vec()));
+        if let Some(entry) = self.entries.get_mut(key) {
+            entry.expires_at = expires_at;
         }
     }
 
@@ -125,17 +152,25 @@ impl Store {
 
     /// `SET key value [PX ms]`: replaces any value and any expiry.
     pub fn set(&mut self, key: &[u8], value: &[u8], px: Option<i64>, now_ms: i64) {
-        self.remove(key);
+        let expires_at = px.map(|ms| now_ms.saturating_add(ms));
+        if let Some(entry) = self.entries.get_mut(key) {
+            match &mut entry.value {
+                Value::Str(old) => {
+                    old.clear();
+                    old.extend_from_slice(value);
+                }
+                other => *other = Value::Str(value.to_vec()),
+            }
+            entry.expires_at = expires_at;
+            return;
+        }
         self.entries.insert(
             key.to_vec(),
             Entry {
                 value: Value::Str(value.to_vec()),
-                expires_at: None,
+                expires_at,
             },
         );
-        if let Some(ms) = px {
-            self.set_expiry(key, Some(now_ms + ms));
-        }
     }
 
     /// `DEL key`: true if it existed.
@@ -167,7 +202,7 @@ impl Store {
         if ms <= 0 {
             self.remove(key);
         } else {
-            self.set_expiry(key, Some(now_ms + ms));
+            self.set_expiry(key, Some(now_ms.saturating_add(ms)));
         }
         true
     }
@@ -333,11 +368,20 @@ mod tests {
         assert_eq!(s.pttl(b"b", 150), 50);
         assert_eq!(s.pttl(b"c", 150), -1);
         assert_eq!(s.pttl(b"zz", 150), -2);
-        s.expire_due(150);
+        s.sweep(150);
         assert_eq!(s.len(), 2);
-        s.expire_due(10_000);
+        s.sweep(10_000);
         assert_eq!(s.len(), 1);
-        assert!(s.expiries.is_empty());
+    }
+
+    #[test]
+    fn expired_keys_never_outnumber_live_ones_by_much() {
+        let mut s = Store::default();
+        for i in 0..100_000i64 {
+            s.expire_due(i);
+            s.set(format!("k{i}").as_bytes(), b"v", Some(1), i);
+            assert!(s.len() <= 2 * SWEEP_FLOOR, "{} keys at {i}", s.len());
+        }
     }
 
     #[test]
@@ -346,7 +390,6 @@ mod tests {
         s.set(b"a", b"1", Some(100), 0);
         s.set(b"a", b"2", None, 0);
         assert_eq!(s.pttl(b"a", 500), -1);
-        assert!(s.expiries.is_empty());
         assert!(s.pexpire(b"a", 10, 500));
         assert_eq!(s.pttl(b"a", 500), 10);
         assert!(s.pexpire(b"a", 0, 500));
