@@ -3,6 +3,7 @@
 mod faults;
 mod leases;
 mod locker;
+mod memory;
 mod model;
 mod pool;
 mod scripts;
