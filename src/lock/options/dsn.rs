@@ -414,8 +414,8 @@ mod tests {
             ("unix://pw/s", "invalid DSN \"unix://…\": Missing path"),
             (
                 "pw://u:pw@h",
-                "invalid DSN: no supported scheme; expected redis://[user:password@]host[:port][/db] \
-                 or unix:///path/to/socket",
+                "invalid DSN: no supported scheme; expected redis://[user:password@]host[:port][/db], \
+                 unix:///path/to/socket or memory://[NAME]",
             ),
         ] {
             let err = parse_dsn(dsn).unwrap_err();
@@ -618,9 +618,10 @@ mod fuzz {
 
     /// Whether an error message is one of the fixed texts: nothing of the DSN but its scheme.
     fn is_fixed_message(message: &str) -> bool {
-        const REASONS: [&str; 25] = [
+        const REASONS: [&str; 26] = [
+            "a memory space name is at most 64 letters, digits, '_', '-' or '.' (memory:// or memory://NAME)",
             "the DSN must not be empty; expected e.g. redis://127.0.0.1:6379",
-            "no supported scheme; expected redis://[user:password@]host[:port][/db] or unix:///path/to/socket",
+            "no supported scheme; expected redis://[user:password@]host[:port][/db], unix:///path/to/socket or memory://[NAME]",
             "TLS (rediss://) is not supported by this build",
             "not a valid URL: empty host",
             "not a valid URL: invalid international domain name",
@@ -648,6 +649,7 @@ mod fuzz {
         let reason = SCHEMES
             .iter()
             .chain(&TLS_SCHEMES)
+            .chain(&["memory"])
             .find_map(|s| message.strip_prefix(&format!("invalid DSN \"{s}://…\": ")))
             .or_else(|| message.strip_prefix("invalid DSN: "))
             .unwrap_or(message);
