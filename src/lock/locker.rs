@@ -17,7 +17,7 @@ use std::time::Duration;
 use crate::lock::error::{Error, Result};
 use crate::lock::keys::{check_lock_name, check_prefix, slot_of, slot_tag};
 use crate::lock::net::connection::Timeouts;
-use crate::lock::net::registry::{self, Resend, Shared};
+use crate::lock::net::registry::Resend;
 use crate::lock::options::{Config, LeaseConfig, php_float};
 use crate::lock::protocol::resp::{self, Reply};
 use crate::lock::scripts::documents::{ACQUIRE_SCRIPT, RELEASE_SCRIPT};
@@ -92,21 +92,18 @@ impl Locker {
     /// A locker for `config`. Shares the connection of every other locker of the same server
     /// (address, credentials, database); does no I/O. Errors if the prefix is reserved.
     pub fn new(config: Config) -> Result<Locker> {
-        Locker::with_connection(registry::shared(&config.endpoint), config)
+        Locker::with_topology(Topology::for_endpoint(&config.endpoint, false), config)
     }
 
     /// A locker with a connection of its own (not shared with other lockers). No I/O.
     pub fn unshared(config: Config) -> Result<Locker> {
-        Locker::with_connection(registry::private(&config.endpoint), config)
+        Locker::with_topology(Topology::for_endpoint(&config.endpoint, true), config)
     }
 
-    fn with_connection(shared: Arc<Shared>, config: Config) -> Result<Locker> {
+    fn with_topology(topology: Topology, config: Config) -> Result<Locker> {
         check_prefix(&config.prefix)?;
         Ok(Locker {
-            client: Client::new(
-                Arc::new(Topology::single(shared)),
-                Timeouts::of(&config.endpoint),
-            ),
+            client: Client::new(Arc::new(topology), Timeouts::of(&config.endpoint)),
             prefix: config.prefix,
             masked_dsn: config.masked_dsn,
             lease: config.lease,

@@ -231,3 +231,212 @@ pub fn connected_clients(server: &RedisServer) -> i64 {
         .and_then(|n| n.trim().parse().ok())
         .expect("connected_clients in INFO")
 }
+
+/// A Sentinel deployment: a master, replicas and sentinels on free loopback ports, monitoring
+/// the service `mymaster` (down after 1 s; failover timeout 5 s). Everything is killed on drop.
+pub struct SentinelSet {
+    /// The servers: `[0]` is the first master.
+    pub servers: Vec<RedisServer>,
+    /// The sentinels' ports.
+    pub sentinel_ports: Vec<u16>,
+    sentinels: Vec<Child>,
+    dir: PathBuf,
+}
+
+impl SentinelSet {
+    /// Starts a master, `replicas` replicas and `sentinels` sentinels (quorum: a majority),
+    /// and waits until every sentinel knows the master, the replicas and the other sentinels.
+    pub fn start(replicas: usize, sentinels: usize) -> SentinelSet {
+        let master = RedisServer::start_with(&["--repl-diskless-sync-delay", "0"]);
+        let port = master.port.to_string();
+        let mut servers = vec![master];
+        for _ in 0..replicas {
+            servers.push(RedisServer::start_with(&[
+                "--replicaof",
+                "127.0.0.1",
+                &port,
+                "--repl-diskless-sync-delay",
+                "0",
+            ]));
+        }
+        let dir = std::env::temp_dir().join(format!(
+            "redis-lock-sentinel-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let quorum = sentinels / 2 + 1;
+        let mut set = SentinelSet {
+            servers,
+            sentinel_ports: Vec::new(),
+            sentinels: Vec::new(),
+            dir,
+        };
+        for i in 0..sentinels {
+            let sport = free_port();
+            let conf = set.dir.join(format!("sentinel-{i}.conf"));
+            std::fs::write(
+                &conf,
+                format!(
+                    "port {sport}\nbind 127.0.0.1\ndir {}\n\
+                     sentinel monitor mymaster 127.0.0.1 {port} {quorum}\n\
+                     sentinel down-after-milliseconds mymaster 1000\n\
+                     sentinel failover-timeout mymaster 5000\n\
+                     sentinel parallel-syncs mymaster 1\n",
+                    set.dir.display()
+                ),
+            )
+            .expect("sentinel config");
+            let child = Command::new("redis-server")
+                .arg(&conf)
+                .arg("--sentinel")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server --sentinel");
+            set.sentinels.push(child);
+            set.sentinel_ports.push(sport);
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ready = set.sentinel_ports.iter().all(|&p| {
+                set.sentinel_query(p, &["SENTINEL", "replicas", "mymaster"])
+                    .is_some_and(|v| matches!(v, redis::Value::Array(ref a) if a.len() == replicas))
+                    && set
+                        .sentinel_query(p, &["SENTINEL", "sentinels", "mymaster"])
+                        .is_some_and(
+                            |v| matches!(v, redis::Value::Array(ref a) if a.len() + 1 == sentinels),
+                        )
+            });
+            if ready {
+                return set;
+            }
+            assert!(Instant::now() < deadline, "the sentinels did not form");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn sentinel_query(&self, port: u16, args: &[&str]) -> Option<redis::Value> {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).ok()?;
+        let mut conn = client
+            .get_connection_with_timeout(Duration::from_millis(300))
+            .ok()?;
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query(&mut conn).ok()
+    }
+
+    /// The DSN of the service (`redis+sentinel://…/mymaster`), `extra` appended to the path.
+    pub fn dsn(&self, extra: &str) -> String {
+        let hosts: Vec<String> = self
+            .sentinel_ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        format!("redis+sentinel://{}/mymaster{extra}", hosts.join(","))
+    }
+
+    /// The master's port as the first sentinel that answers sees it.
+    pub fn master_port(&self) -> u16 {
+        for &p in &self.sentinel_ports {
+            if let Some(redis::Value::Array(a)) =
+                self.sentinel_query(p, &["SENTINEL", "get-master-addr-by-name", "mymaster"])
+                && let Some(redis::Value::BulkString(port)) = a.get(1)
+            {
+                return String::from_utf8_lossy(port).parse().expect("a port");
+            }
+        }
+        panic!("no sentinel answers");
+    }
+
+    /// The server listening on `port`.
+    pub fn server(&mut self, port: u16) -> &mut RedisServer {
+        self.servers
+            .iter_mut()
+            .find(|s| s.port == port)
+            .expect("one of ours")
+    }
+
+    /// `SENTINEL FAILOVER mymaster`, then waits until every sentinel names a new master and
+    /// that server says it is the master. Returns the new master's port.
+    pub fn failover(&mut self) -> u16 {
+        let old = self.master_port();
+        let first = self.sentinel_ports[0];
+        let _ = self.sentinel_query(first, &["SENTINEL", "FAILOVER", "mymaster"]);
+        self.await_new_master(old)
+    }
+
+    /// Waits until the server on `port` says its role is `role` (`"master"`, `"slave"`).
+    pub fn await_role(&mut self, port: u16, role: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut conn = self.server(port).client();
+            let got: Vec<redis::Value> = redis::cmd("ROLE").query(&mut conn).unwrap_or_default();
+            if matches!(got.first(), Some(redis::Value::BulkString(r)) if r == role.as_bytes()) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{port} is not {role} within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until every live sentinel names a master other than `old` and it is one.
+    pub fn await_new_master(&mut self, old: u16) -> u16 {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ports: Vec<Option<u16>> = self
+                .sentinel_ports
+                .clone()
+                .iter()
+                .map(|&p| {
+                    match self
+                        .sentinel_query(p, &["SENTINEL", "get-master-addr-by-name", "mymaster"])
+                    {
+                        Some(redis::Value::Array(a)) => match a.get(1) {
+                            Some(redis::Value::BulkString(port)) => {
+                                String::from_utf8_lossy(port).parse().ok()
+                            }
+                            _ => None,
+                        },
+                        _ => None,
+                    }
+                })
+                .collect();
+            let named: Vec<u16> = ports.iter().flatten().copied().collect();
+            if let Some(&new) = named.first()
+                && new != old
+                && named.iter().all(|&p| p == new)
+            {
+                let mut conn = self.server(new).client();
+                let role: Vec<redis::Value> =
+                    redis::cmd("ROLE").query(&mut conn).unwrap_or_default();
+                if matches!(role.first(), Some(redis::Value::BulkString(r)) if r == b"master") {
+                    return new;
+                }
+            }
+            assert!(Instant::now() < deadline, "no failover within 30 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Kills sentinel `i`.
+    pub fn kill_sentinel(&mut self, i: usize) {
+        let _ = self.sentinels[i].kill();
+        let _ = self.sentinels[i].wait();
+    }
+}
+
+impl Drop for SentinelSet {
+    fn drop(&mut self) {
+        for child in &mut self.sentinels {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -283,6 +283,8 @@ pub fn is_transient(e: &Error) -> bool {
             "MASTERDOWN",
             "CLUSTERDOWN",
             "READONLY",
+            "UNBLOCKED",
+            "NOREPLICAS",
         ]
         .iter()
         .any(|code| e.is_server_code(code))

@@ -440,6 +440,10 @@ fn io_reason(e: &io::Error) -> String {
 
 fn connect(endpoint: &Endpoint, timeout: Duration) -> io::Result<Stream> {
     match &endpoint.address {
+        Address::Sentinel(_) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a Sentinel DSN names no server of its own: its topology connects to the master",
+        )),
         Address::Memory(name) => Link::open(name)
             .map(|link| Stream::Memory(Box::new(link)))
             .map_err(|why| io::Error::new(io::ErrorKind::PermissionDenied, why)),

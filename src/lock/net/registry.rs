@@ -38,6 +38,11 @@ pub const IDLE_LIMIT: usize = 16;
 pub struct ServerKey(Endpoint);
 
 impl ServerKey {
+    /// The key of `endpoint`.
+    pub fn of(endpoint: &Endpoint) -> ServerKey {
+        ServerKey(endpoint.clone())
+    }
+
     fn parts(&self) -> (&Address, &Option<String>, &Option<String>, i64) {
         let e = &self.0;
         (&e.address, &e.username, &e.password, e.database)
@@ -60,7 +65,6 @@ impl Hash for ServerKey {
 
 /// What a command's reply proves when it had to be sent a second time, because the connection
 /// broke after the first send (which may or may not have taken effect).
-#[derive(Clone, Copy)]
 pub enum Resend<R> {
     /// The command is idempotent: the second reply is the truth.
     Safe,
@@ -68,6 +72,14 @@ pub enum Resend<R> {
     /// the call fails with a connection error naming `what`.
     ProvesOnly(fn(&R) -> bool, &'static str),
 }
+
+impl<R> Clone for Resend<R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R> Copy for Resend<R> {}
 
 /// The shared state of one server.
 pub struct Shared {

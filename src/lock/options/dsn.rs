@@ -17,15 +17,16 @@ use redis::{ConnectionAddr, IntoConnectionInfo, ProtocolVersion};
 use url::Url;
 
 use crate::lock::error::{Error, Result};
-use crate::lock::options::{Address, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, Endpoint};
+use crate::lock::options::{
+    Address, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, Endpoint, SentinelAddress,
+};
 
 /// The schemes accepted, each followed by `://` in a DSN (compared case-insensitively).
 const SCHEMES: [&str; 5] = ["redis", "valkey", "unix", "redis+unix", "valkey+unix"];
 /// TLS schemes: recognised to say why they are refused.
 const TLS_SCHEMES: [&str; 2] = ["rediss", "valkeys"];
 /// The forms named when a DSN has no accepted scheme.
-const EXPECTED_FORMS: &str =
-    "expected redis://[user:password@]host[:port][/db], unix:///path/to/socket or memory://[NAME]";
+const EXPECTED_FORMS: &str = "expected redis://[user:password@]host[:port][/db], unix:///path/to/socket, redis+sentinel://host[:port][,host[:port]…]/SERVICE or memory://[NAME]";
 /// Query keys shown by name with their value masked (decoded, exact: redis-rs reads `user` and
 /// `pass`; the other two are common mistakes worth recognising in a dump).
 const CREDENTIAL_KEYS: [&str; 4] = ["user", "username", "pass", "password"];
@@ -81,6 +82,164 @@ fn parse_memory(name: &str) -> Result<(Endpoint, String)> {
     Ok((endpoint, format!("{MEMORY}{name}")))
 }
 
+/// Sentinel schemes (`redis+sentinel://`, `valkey+sentinel://`).
+const SENTINEL_SCHEMES: [&str; 2] = ["redis+sentinel", "valkey+sentinel"];
+/// Sentinel schemes with TLS: recognised to say why they are refused.
+const SENTINEL_TLS_SCHEMES: [&str; 2] = ["rediss+sentinel", "valkeys+sentinel"];
+/// The port a sentinel listens on when none is given.
+const SENTINEL_PORT: u16 = 26379;
+/// The query keys of a Sentinel DSN: the sentinels' own credentials, and the database.
+const SENTINEL_QUERY_KEYS: [&str; 3] = ["sentinelUsername", "sentinelPassword", "db"];
+
+/// Decodes `%XX` escapes; `None` if an escape is malformed or the result is not UTF-8.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Parses `redis+sentinel://[user:pass@]host1[:port1][,host2[:port2]…]/SERVICE[/db]
+/// [?sentinelUsername=U&sentinelPassword=P&db=N]`: the user and password are the master's,
+/// the query's are the sentinels'.
+fn parse_sentinel(scheme: &'static str, rest: &str) -> Result<(Endpoint, String)> {
+    let invalid = |why: &str| invalid_dsn(Some(scheme), why);
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, query)) => (rest, Some(query)),
+        None => (rest, None),
+    };
+    let rest = rest.split_once('#').map_or(rest, |(head, _)| head);
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (userinfo, hosts) = match authority.rsplit_once('@') {
+        Some((userinfo, hosts)) => (Some(userinfo), hosts),
+        None => (None, authority),
+    };
+    let (mut username, mut password) = (None, None);
+    if let Some(userinfo) = userinfo {
+        let (user, pass) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+        let decode = |part: &str, what: &str| {
+            percent_decode(part)
+                .ok_or_else(|| invalid(&format!("the {what} is not valid percent-encoded UTF-8")))
+        };
+        let user = decode(user, "user name")?;
+        let pass = decode(pass, "password")?;
+        username = (!user.is_empty()).then_some(user);
+        password = (!pass.is_empty()).then_some(pass);
+    }
+    let mut sentinels = Vec::new();
+    for host in hosts.split(',') {
+        let (name, port) = if let Some(v6) = host.strip_prefix('[') {
+            let (name, tail) = v6
+                .split_once(']')
+                .ok_or_else(|| invalid("an IPv6 address is missing its closing bracket"))?;
+            (name, tail.strip_prefix(':'))
+        } else {
+            match host.rsplit_once(':') {
+                Some((name, port)) => (name, Some(port)),
+                None => (host, None),
+            }
+        };
+        if name.is_empty() {
+            return Err(invalid("a sentinel's host name is missing"));
+        }
+        let port = match port {
+            None => SENTINEL_PORT,
+            Some(port) => port
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| invalid("a sentinel's port is not a number from 1 to 65535"))?,
+        };
+        sentinels.push((name.to_owned(), port));
+    }
+    if sentinels.len() > 64 {
+        return Err(invalid("at most 64 sentinels"));
+    }
+    let mut parts = path.split('/');
+    let service = parts
+        .next()
+        .and_then(percent_decode)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| invalid("the service name is missing (…/SERVICE[/db])"))?;
+    let mut database = 0;
+    match (parts.next(), parts.next()) {
+        (None | Some(""), None) => {}
+        (Some(db), None) => {
+            database = db
+                .parse::<i64>()
+                .ok()
+                .filter(|db| *db >= 0)
+                .ok_or_else(|| invalid("the database number must be 0 or greater"))?;
+        }
+        _ => return Err(invalid("the path is /SERVICE or /SERVICE/db")),
+    }
+    let (mut sentinel_username, mut sentinel_password) = (None, None);
+    for (key, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match key.as_ref() {
+            "sentinelUsername" => sentinel_username = Some(value.into_owned()),
+            "sentinelPassword" => sentinel_password = Some(value.into_owned()),
+            "db" => {
+                database = value
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|db| *db >= 0)
+                    .ok_or_else(|| invalid("the database number must be 0 or greater"))?;
+            }
+            _ => {
+                return Err(invalid(&format!(
+                    "unknown query parameter; a Sentinel DSN takes {}",
+                    SENTINEL_QUERY_KEYS.join(", ")
+                )));
+            }
+        }
+    }
+    let address = SentinelAddress {
+        sentinels,
+        service,
+        username: sentinel_username,
+        password: sentinel_password,
+    };
+    let mut masked = format!("{scheme}://");
+    if username.is_some() || password.is_some() {
+        masked.push_str("***@");
+    }
+    masked.push_str(&address.describe_sentinels());
+    masked.push('/');
+    masked.push_str(&address.service);
+    masked.push('/');
+    masked.push_str(&database.to_string());
+    if address.username.is_some() || address.password.is_some() {
+        let mut pairs = Vec::new();
+        if address.username.is_some() {
+            pairs.push("sentinelUsername=***");
+        }
+        if address.password.is_some() {
+            pairs.push("sentinelPassword=***");
+        }
+        masked.push('?');
+        masked.push_str(&pairs.join("&"));
+    }
+    let endpoint = Endpoint {
+        address: Address::Sentinel(address),
+        username,
+        password,
+        database,
+        connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: DEFAULT_READ_TIMEOUT,
+    };
+    Ok((endpoint, masked))
+}
+
 /// Parses `dsn` into its endpoint and its masked form.
 fn parse(dsn: &str) -> Result<(Endpoint, String)> {
     if dsn.is_empty() {
@@ -94,6 +253,21 @@ fn parse(dsn: &str) -> Result<(Endpoint, String)> {
         .map(|_| &dsn[MEMORY.len()..])
     {
         return parse_memory(name);
+    }
+    for scheme in SENTINEL_SCHEMES.iter().chain(&SENTINEL_TLS_SCHEMES) {
+        let head = format!("{scheme}://");
+        if dsn
+            .get(..head.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(&head))
+        {
+            if SENTINEL_TLS_SCHEMES.contains(scheme) {
+                return Err(invalid_dsn(
+                    Some(scheme),
+                    "TLS (rediss+sentinel://) is not supported by this build",
+                ));
+            }
+            return parse_sentinel(scheme, &dsn[head.len()..]);
+        }
     }
     let scheme = scheme_of(dsn);
     let invalid = |why: &str| invalid_dsn(scheme, why);
@@ -415,7 +589,8 @@ mod tests {
             (
                 "pw://u:pw@h",
                 "invalid DSN: no supported scheme; expected redis://[user:password@]host[:port][/db], \
-                 unix:///path/to/socket or memory://[NAME]",
+                 unix:///path/to/socket, redis+sentinel://host[:port][,host[:port]…]/SERVICE or \
+                 memory://[NAME]",
             ),
         ] {
             let err = parse_dsn(dsn).unwrap_err();
@@ -621,7 +796,7 @@ mod fuzz {
         const REASONS: [&str; 26] = [
             "a memory space name is at most 64 letters, digits, '_', '-' or '.' (memory:// or memory://NAME)",
             "the DSN must not be empty; expected e.g. redis://127.0.0.1:6379",
-            "no supported scheme; expected redis://[user:password@]host[:port][/db], unix:///path/to/socket or memory://[NAME]",
+            "no supported scheme; expected redis://[user:password@]host[:port][/db], unix:///path/to/socket, redis+sentinel://host[:port][,host[:port]…]/SERVICE or memory://[NAME]",
             "TLS (rediss://) is not supported by this build",
             "not a valid URL: empty host",
             "not a valid URL: invalid international domain name",

@@ -44,6 +44,43 @@ pub enum Address {
     Unix(PathBuf),
     /// An in-process memory space (`memory://NAME`; the empty name is the default space).
     Memory(String),
+    /// A master found through Redis Sentinel.
+    Sentinel(SentinelAddress),
+}
+
+/// Where Redis Sentinel is asked for a master: the sentinels (in the order given), the service
+/// name, and the sentinels' own credentials (the endpoint's user and password are the
+/// master's).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SentinelAddress {
+    /// The sentinels' host names or IP addresses and ports.
+    pub sentinels: Vec<(String, u16)>,
+    /// The monitored master's name (`SENTINEL get-master-addr-by-name <service>`).
+    pub service: String,
+    /// ACL user for the sentinels, if any.
+    pub username: Option<String>,
+    /// Password for the sentinels, if any. Never printed.
+    pub password: Option<String>,
+}
+
+impl SentinelAddress {
+    /// `h1:p1,h2:p2` (IPv6 in brackets).
+    pub fn describe_sentinels(&self) -> String {
+        self.sentinels
+            .iter()
+            .map(|(host, port)| host_port(host, *port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// `host:port`, with an IPv6 address in brackets.
+pub fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }
 
 /// Everything that identifies one native connection: two `RedisLock` objects with equal
@@ -75,6 +112,12 @@ impl Endpoint {
             Address::Tcp { host, port } => format!("{host}:{port} db {}", self.database),
             Address::Unix(path) => format!("unix:{} db {}", path.display(), self.database),
             Address::Memory(name) => format!("memory://{name}"),
+            Address::Sentinel(s) => format!(
+                "sentinel service {} via {} db {}",
+                s.service,
+                s.describe_sentinels(),
+                self.database
+            ),
         }
     }
 }

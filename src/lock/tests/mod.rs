@@ -7,6 +7,7 @@ mod memory;
 mod model;
 mod pool;
 mod scripts;
+mod sentinel;
 mod trust;
 
 use std::time::Duration;

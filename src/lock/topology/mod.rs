@@ -7,6 +7,7 @@
 //! asks which shape it runs on: a new shape (Sentinel, Cluster, in-memory) is a new variant of
 //! [`Shape`] here and a module beside [`single`], and nothing else changes.
 
+pub mod sentinel;
 pub mod single;
 
 use std::sync::Arc;
@@ -14,9 +15,10 @@ use std::sync::Arc;
 use crate::lock::error::Result;
 use crate::lock::keys::slot_of;
 use crate::lock::net::connection::{Connection, Timeouts};
-use crate::lock::net::registry::{Resend, ServerKey, Shared};
-use crate::lock::options::Endpoint;
+use crate::lock::net::registry::{self, Resend, ServerKey, Shared};
+use crate::lock::options::{Address, Endpoint, SentinelAddress};
 
+pub use sentinel::Sentinel;
 pub use single::Single;
 
 /// Which hash slot an operation's keys live in. Computed only by shapes that route by slot,
@@ -42,6 +44,7 @@ impl Route<'_> {
 /// The deployment shapes.
 enum Shape {
     Single(Single),
+    Sentinel(Box<Sentinel>),
 }
 
 /// A deployment: where each slot's commands go, and over which connections.
@@ -55,6 +58,8 @@ pub struct Topology {
 pub enum TopologyKey {
     /// One server.
     Single(ServerKey),
+    /// A master behind Sentinel, and the master's credentials and database.
+    Sentinel(SentinelAddress, ServerKey),
 }
 
 impl Topology {
@@ -65,12 +70,28 @@ impl Topology {
         }
     }
 
+    /// The deployment `endpoint` describes: a master behind Sentinel, or one server (over the
+    /// process registry's connection, or one of its own when `private`). No I/O.
+    pub fn for_endpoint(endpoint: &Endpoint, private: bool) -> Topology {
+        let shape = match &endpoint.address {
+            Address::Sentinel(address) => {
+                Shape::Sentinel(Box::new(Sentinel::new(address.clone(), endpoint, private)))
+            }
+            _ if private => Shape::Single(Single::new(registry::private(endpoint))),
+            _ => Shape::Single(Single::new(registry::shared(endpoint))),
+        };
+        Topology { shape }
+    }
+
     /// The same deployment over connections of its own, shared with nobody (for a background
     /// thread). No I/O.
     pub fn detached(&self) -> Topology {
         match &self.shape {
             Shape::Single(s) => Topology {
                 shape: Shape::Single(s.detached()),
+            },
+            Shape::Sentinel(s) => Topology {
+                shape: Shape::Sentinel(Box::new(s.detached())),
             },
         }
     }
@@ -79,6 +100,9 @@ impl Topology {
     pub fn key(&self) -> TopologyKey {
         match &self.shape {
             Shape::Single(s) => TopologyKey::Single(s.shared().key().clone()),
+            Shape::Sentinel(s) => {
+                TopologyKey::Sentinel(s.address().clone(), ServerKey::of(s.endpoint()))
+            }
         }
     }
 
@@ -87,6 +111,7 @@ impl Topology {
     pub fn endpoint(&self) -> &Endpoint {
         match &self.shape {
             Shape::Single(s) => s.shared().endpoint(),
+            Shape::Sentinel(s) => s.endpoint(),
         }
     }
 
@@ -98,6 +123,7 @@ impl Topology {
                 let _ = route;
                 Arc::as_ptr(s.shared()).cast()
             }
+            Shape::Sentinel(s) => s.connection_id(),
         }
     }
 
@@ -108,6 +134,7 @@ impl Topology {
                 let _ = route;
                 s.shared().legacy_set()
             }
+            Shape::Sentinel(s) => s.legacy_set(),
         }
     }
 
@@ -118,6 +145,7 @@ impl Topology {
                 let _ = route;
                 s.shared().set_legacy_set()
             }
+            Shape::Sentinel(s) => s.set_legacy_set(),
         }
     }
 
@@ -135,6 +163,7 @@ impl Topology {
                 let _ = route;
                 s.shared().run(timeouts, resend, op)
             }
+            Shape::Sentinel(s) => s.run(timeouts, resend, op),
         }
     }
 }
