@@ -45,7 +45,10 @@ class RedisLock
      * Validates the DSN and the options. Does no network I/O: the first command connects.
      *
      * DSN forms: `redis://[user:password@]host[:port][/database]` (IPv6 as `redis://[::1]:6379`),
-     * `unix:///path/to/redis.sock[?db=N&user=U&pass=P]` (also `redis+unix://`), and for tests
+     * `unix:///path/to/redis.sock[?db=N&user=U&pass=P]` (also `redis+unix://`), a master
+     * behind Redis Sentinel: `redis+sentinel://[user:password@]host1[:port1][,host2[:port2]…]/SERVICE[/database]`
+     * (sentinel port 26379 by default; the user and password are the master's, the sentinels'
+     * own go in the query: `?sentinelUsername=U&sentinelPassword=P`), and for tests
      * `memory://` or `memory://NAME`: an in-process backend with the same semantics, no server
      * needed, one process only (see {@see RedisLockMemory}). Percent-encode special characters
      * in the user name and password. The password is never shown in messages, traces (the

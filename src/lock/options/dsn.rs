@@ -422,6 +422,78 @@ mod tests {
     use super::*;
     use crate::lock::options::{Config, DEFAULT_CONNECT_TIMEOUT};
 
+    #[test]
+    fn sentinel_dsns() {
+        let (e, masked) = parse(
+            "redis+sentinel://u%40x:p%3Aw@s1:26380,[::1],s3/my%20master/2?sentinelPassword=sp&sentinelUsername=su",
+        )
+        .unwrap();
+        let Address::Sentinel(s) = &e.address else {
+            panic!("not a sentinel address");
+        };
+        assert_eq!(
+            s.sentinels,
+            vec![
+                ("s1".to_owned(), 26380),
+                ("::1".to_owned(), 26379),
+                ("s3".to_owned(), 26379)
+            ]
+        );
+        assert_eq!(s.service, "my master");
+        assert_eq!(s.username.as_deref(), Some("su"));
+        assert_eq!(s.password.as_deref(), Some("sp"));
+        assert_eq!(e.username.as_deref(), Some("u@x"));
+        assert_eq!(e.password.as_deref(), Some("p:w"));
+        assert_eq!(e.database, 2);
+        assert_eq!(
+            masked,
+            "redis+sentinel://***@s1:26380,[::1]:26379,s3:26379/my master/2?sentinelUsername=***&sentinelPassword=***"
+        );
+        assert!(!format!("{e:?}").contains("sp"));
+        assert_eq!(
+            e.describe(),
+            "sentinel service my master via s1:26380,[::1]:26379,s3:26379 db 2"
+        );
+        let (e, _) = parse("VALKEY+SENTINEL://h/svc?db=4").unwrap();
+        assert_eq!(e.database, 4);
+        for (dsn, why) in [
+            ("redis+sentinel://h", "the service name is missing"),
+            ("redis+sentinel://h/", "the service name is missing"),
+            ("redis+sentinel:///svc", "a sentinel's host name is missing"),
+            (
+                "redis+sentinel://h:0/svc",
+                "a sentinel's port is not a number",
+            ),
+            (
+                "redis+sentinel://h:x/svc",
+                "a sentinel's port is not a number",
+            ),
+            (
+                "redis+sentinel://h,/svc",
+                "a sentinel's host name is missing",
+            ),
+            ("redis+sentinel://[::1/svc", "closing bracket"),
+            (
+                "redis+sentinel://h/svc/x",
+                "the database number must be 0 or greater",
+            ),
+            (
+                "redis+sentinel://h/svc/1/2",
+                "the path is /SERVICE or /SERVICE/db",
+            ),
+            (
+                "redis+sentinel://h/svc?password=pw",
+                "unknown query parameter",
+            ),
+            ("redis+sentinel://u:%zz@h/svc", "not valid percent-encoded"),
+            ("rediss+sentinel://h/svc", "TLS"),
+        ] {
+            let err = parse_dsn(dsn).unwrap_err().to_string();
+            assert!(err.contains(why), "{dsn}: {err}");
+            assert!(!err.contains("pw") && !err.contains("%zz"), "{dsn}: {err}");
+        }
+    }
+
     fn tcp(host: &str, port: u16) -> Address {
         Address::Tcp {
             host: host.into(),
