@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::lock::error::{Error, Result};
-use crate::lock::keys::{check_lock_name, check_prefix, slot_of, slot_tag};
+use crate::lock::keys::{check_lock_name, check_prefix, fence_key_parts, slot_of, slot_tag};
+use crate::lock::memory::with_joined;
 use crate::lock::net::connection::Timeouts;
 use crate::lock::net::registry::Resend;
 use crate::lock::options::{Config, LeaseConfig, php_float};
@@ -143,10 +144,17 @@ impl Locker {
     }
 
     fn acquire_ms(&self, key: &[u8], value: &[u8], ms: u64) -> Result<bool> {
+        let topology = self.client.topology();
+        if topology.has_direct()
+            && let Some(direct) = with_joined(&[&self.prefix, key], |full| {
+                topology.direct_acquire(full, value, ms)
+            })
+        {
+            return direct.map_err(|e| e.context("acquire"));
+        }
         let mut ms_buf = [0u8; 20];
         let ms_text = resp::decimal(&mut ms_buf, ms);
         let route = Route::Key(&self.prefix, key);
-        let topology = self.client.topology();
         self.client
             .run(route, |conn| {
                 if !topology.legacy_set(route) {
@@ -242,6 +250,16 @@ impl Locker {
         check_nonempty(value, "value")?;
         let slot = slot_of(&self.prefix, key);
         let tag = slot_tag(slot);
+        let topology = self.client.topology();
+        if topology.has_direct()
+            && let Some(direct) = with_joined(&[&self.prefix, key], |full| {
+                with_joined(&fence_key_parts(&self.prefix, key, &tag), |fence| {
+                    topology.direct_release(full, fence, value)
+                })
+            })
+        {
+            return direct.map_err(|e| e.context("release"));
+        }
         self.client
             .run_once(
                 Route::Slot(slot),

@@ -83,7 +83,7 @@ impl LeaseState {
         LeaseState {
             grant,
             acquired_at: Instant::now(),
-            owner_pid: std::process::id(),
+            owner_pid: crate::lock::net::pid::current(),
             status: AtomicU8::new(Status::Held as u8),
         }
     }
@@ -113,7 +113,7 @@ impl LeaseState {
 
     /// True in the process that acquired the lease.
     pub fn is_owner_process(&self) -> bool {
-        std::process::id() == self.owner_pid
+        crate::lock::net::pid::current() == self.owner_pid
     }
 
     /// The owner's token.

@@ -127,7 +127,7 @@ fn slot() -> MutexGuard<'static, Option<Watchdog>> {
     let mut slot = WATCHDOG.lock().unwrap_or_else(PoisonError::into_inner);
     if slot
         .as_ref()
-        .is_some_and(|w| w.inner.pid != std::process::id())
+        .is_some_and(|w| w.inner.pid != crate::lock::net::pid::current())
     {
         // Inherited across fork: the thread does not exist here and its mutexes may be locked
         // forever. Touch nothing (not even its destructor).
@@ -145,7 +145,7 @@ pub fn register(state: Arc<LeaseState>) -> Result<()> {
     let mut slot = slot();
     if slot.is_none() {
         let inner = Arc::new(Inner {
-            pid: std::process::id(),
+            pid: crate::lock::net::pid::current(),
             book: Mutex::new(Book::default()),
             changed: Condvar::new(),
             stop: AtomicBool::new(false),

@@ -65,7 +65,7 @@ fn spaces() -> MutexGuard<'static, HashMap<String, Arc<Space>>> {
 fn space(name: &str) -> Arc<Space> {
     Arc::clone(spaces().entry(name.to_owned()).or_insert_with(|| {
         Arc::new(Space {
-            owner: AtomicU32::new(std::process::id()),
+            owner: AtomicU32::new(crate::lock::net::pid::current()),
             state: Mutex::new(State {
                 store: Store::default(),
                 offset_us: 0,
@@ -97,7 +97,9 @@ pub fn reset(name: &str) {
     let space = space(name);
     let mut state = space.state();
     state.store.clear();
-    space.owner.store(std::process::id(), Ordering::Release);
+    space
+        .owner
+        .store(crate::lock::net::pid::current(), Ordering::Release);
 }
 
 /// How many keys space `name` holds (for tests of its bounds).
@@ -117,6 +119,103 @@ pub fn with_store<R>(name: &str, f: impl FnOnce(&mut Store, i64) -> R) -> R {
     let now_ms = (system_us() + state.offset_us).div_euclid(1000);
     state.store.expire_due(now_ms);
     f(&mut state.store, now_ms)
+}
+
+/// The documents' two operations on a space, by direct call: what `SET … NX GET PX` (with the
+/// acquire script's refresh) and the release script do, without encoding or parsing a command.
+/// The hot path of unit tests that take and release locks in a loop; every other operation goes
+/// through a [`Link`]. Both reach the same store, and `MemoryContractTest` and the model test
+/// check both against Redis.
+pub struct Direct {
+    space: Arc<Space>,
+    name: String,
+}
+
+/// Why a direct call failed: the space belongs to another process, or the key holds another
+/// type.
+pub enum DirectError {
+    /// This process is a fork of the space's owner (the message says so).
+    Foreign(String),
+    /// An error reply, as Redis words it.
+    Server(&'static str),
+}
+
+impl Direct {
+    /// The space `name` for direct calls. No check yet: each call checks the owner.
+    pub fn new(name: &str) -> Direct {
+        Direct {
+            space: space(name),
+            name: name.to_owned(),
+        }
+    }
+
+    fn check_owner(&self) -> Result<(), DirectError> {
+        let owner = self.space.owner.load(Ordering::Acquire);
+        if owner == crate::lock::net::pid::current() {
+            Ok(())
+        } else {
+            Err(DirectError::Foreign(foreign_space(&self.name, owner)))
+        }
+    }
+
+    /// Takes `key` for `value` for `ms` if it is free, refreshes its TTL if `value` holds it:
+    /// true; false if another value holds it (untouched).
+    pub fn acquire(&self, key: &[u8], value: &[u8], ms: i64) -> Result<bool, DirectError> {
+        self.check_owner()?;
+        let mut state = self.space.state();
+        let now_ms = (system_us() + state.offset_us).div_euclid(1000);
+        state.store.expire_due(now_ms);
+        match state.store.get(key, now_ms).map_err(DirectError::Server)? {
+            None => {
+                state.store.set(key, value, Some(ms), now_ms);
+                Ok(true)
+            }
+            Some(current) if current == value => {
+                state.store.pexpire(key, ms, now_ms);
+                Ok(true)
+            }
+            Some(_) => Ok(false),
+        }
+    }
+
+    /// Deletes `key` and `fence_key` if `value` holds `key`: true; false otherwise (untouched).
+    pub fn release(&self, key: &[u8], fence_key: &[u8], value: &[u8]) -> Result<bool, DirectError> {
+        self.check_owner()?;
+        let mut state = self.space.state();
+        let now_ms = (system_us() + state.offset_us).div_euclid(1000);
+        state.store.expire_due(now_ms);
+        if state.store.get(key, now_ms).map_err(DirectError::Server)? != Some(value) {
+            return Ok(false);
+        }
+        state.store.del(key, now_ms);
+        state.store.del(fence_key, now_ms);
+        Ok(true)
+    }
+}
+
+/// Calls `f` with `parts` joined, on the stack when they fit in 256 bytes.
+pub fn with_joined<R>(parts: &[&[u8]], f: impl FnOnce(&[u8]) -> R) -> R {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    if len <= 256 {
+        let mut buf = [0u8; 256];
+        let mut at = 0;
+        for part in parts {
+            buf[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        f(&buf[..len])
+    } else {
+        f(&parts.concat())
+    }
+}
+
+fn foreign_space(name: &str, owner: u32) -> String {
+    format!(
+        "memory://{name} lives in process {owner} only: a pcntl_fork() child cannot use \
+         its parent's in-memory locks (they are not shared between processes; use a \
+         Redis server for that, or RedisLockMemory::reset() to start an empty space in \
+         this process)"
+    )
 }
 
 /// A connection to a space: what a socket is to a server.
@@ -139,13 +238,8 @@ impl Link {
     pub fn open(name: &str) -> Result<Link, String> {
         let space = space(name);
         let owner = space.owner.load(Ordering::Acquire);
-        if owner != std::process::id() {
-            return Err(format!(
-                "memory://{name} lives in process {owner} only: a pcntl_fork() child cannot use \
-                 its parent's in-memory locks (they are not shared between processes; use a \
-                 Redis server for that, or RedisLockMemory::reset() to start an empty space in \
-                 this process)"
-            ));
+        if owner != crate::lock::net::pid::current() {
+            return Err(foreign_space(name, owner));
         }
         Ok(Link {
             space,
@@ -165,7 +259,7 @@ impl Link {
 
     /// Queues commands.
     pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.space.owner.load(Ordering::Acquire) != std::process::id() {
+        if self.space.owner.load(Ordering::Acquire) != crate::lock::net::pid::current() {
             return Err(io::Error::new(
                 io::ErrorKind::BrokenPipe,
                 format!("memory://{} belongs to another process", self.name),

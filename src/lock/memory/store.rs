@@ -69,7 +69,13 @@ pub struct Store {
     entries: HashMap<Vec<u8>, Entry, BuildHasherDefault<FastHasher>>,
     /// How many keys the last sweep left: the next one runs at twice that.
     swept_to: usize,
+    /// Buffers of deleted keys and values, reused by the next insertions (at most
+    /// [`SPARE_BUFFERS`]): a lock taken and released in a loop allocates nothing.
+    spare: Vec<Vec<u8>>,
 }
+
+/// How many buffers a store keeps for reuse.
+const SPARE_BUFFERS: usize = 32;
 
 /// `WRONGTYPE`, as Redis words it.
 pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
@@ -110,6 +116,7 @@ impl Store {
     pub fn clear(&mut self) {
         self.entries.clear();
         self.swept_to = 0;
+        self.spare.clear();
     }
 
     fn live(&self, key: &[u8], now_ms: i64) -> Option<&Entry> {
@@ -127,7 +134,29 @@ impl Store {
     }
 
     fn remove(&mut self, key: &[u8]) -> bool {
-        self.entries.remove(key).is_some()
+        match self.entries.remove_entry(key) {
+            Some((key, entry)) => {
+                self.recycle(key);
+                if let Value::Str(value) = entry.value {
+                    self.recycle(value);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn recycle(&mut self, mut buffer: Vec<u8>) {
+        if self.spare.len() < SPARE_BUFFERS && buffer.capacity() <= 1024 {
+            buffer.clear();
+            self.spare.push(buffer);
+        }
+    }
+
+    fn buffer(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let mut buffer = self.spare.pop().unwrap_or_default();
+        buffer.extend_from_slice(bytes);
+        buffer
     }
 
     fn set_expiry(&mut self, key: &[u8], expires_at: Option<i64>) {
@@ -164,10 +193,11 @@ impl Store {
             entry.expires_at = expires_at;
             return;
         }
+        let (key, value) = (self.buffer(key), self.buffer(value));
         self.entries.insert(
-            key.to_vec(),
+            key,
             Entry {
-                value: Value::Str(value.to_vec()),
+                value: Value::Str(value),
                 expires_at,
             },
         );

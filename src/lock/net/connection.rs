@@ -167,7 +167,7 @@ impl Connection {
         stream.set_write_timeout(timeouts.read).map_err(setup)?;
         let mut conn = Connection {
             stream,
-            pid: std::process::id(),
+            pid: crate::lock::net::pid::current(),
             wbuf: Vec::with_capacity(256),
             rbuf: vec![0; READ_BUFFER],
             rstart: 0,

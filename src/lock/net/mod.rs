@@ -2,4 +2,5 @@
 //! connections between objects, across requests, and never across a fork ([`registry`]).
 
 pub mod connection;
+pub mod pid;
 pub mod registry;

@@ -132,7 +132,7 @@ pub fn shutdown() {
 /// A snapshot of the registry for `phpinfo()` and tests: each server's safe description and
 /// whether this process has an open connection to it.
 pub fn describe_all() -> Vec<(String, bool)> {
-    let pid = std::process::id();
+    let pid = crate::lock::net::pid::current();
     let mut rows: Vec<(String, bool)> = registry()
         .values()
         .map(|s| (s.server.0.describe(), s.is_connected(pid)))
@@ -143,7 +143,7 @@ pub fn describe_all() -> Vec<(String, bool)> {
 
 /// How many connections of the registry are open in this process (for tests).
 pub fn open_connections() -> usize {
-    let pid = std::process::id();
+    let pid = crate::lock::net::pid::current();
     registry().values().filter(|s| s.is_connected(pid)).count()
 }
 
@@ -190,7 +190,7 @@ impl Shared {
         mut op: impl FnMut(&mut Connection) -> Result<R>,
     ) -> Result<R> {
         let mut slot = self.slot();
-        let pid = std::process::id();
+        let pid = crate::lock::net::pid::current();
         let reused = match slot.as_ref() {
             Some(conn) if conn.pid() == pid && conn.is_reusable() => true,
             _ => {

@@ -12,8 +12,9 @@ pub mod single;
 
 use std::sync::Arc;
 
-use crate::lock::error::Result;
+use crate::lock::error::{Error, ErrorKind, Result};
 use crate::lock::keys::slot_of;
+use crate::lock::memory::{Direct, DirectError};
 use crate::lock::net::connection::{Connection, Timeouts};
 use crate::lock::net::registry::{self, Resend, ServerKey, Shared};
 use crate::lock::options::{Address, Endpoint, SentinelAddress};
@@ -45,6 +46,9 @@ impl Route<'_> {
 enum Shape {
     Single(Single),
     Sentinel(Box<Sentinel>),
+    /// An in-process `memory://` space: a single server reached through a [`crate::lock::memory::Link`],
+    /// plus direct calls for the documents' two hot operations.
+    Memory(Single, Direct),
 }
 
 /// A deployment: where each slot's commands go, and over which connections.
@@ -77,6 +81,14 @@ impl Topology {
             Address::Sentinel(address) => {
                 Shape::Sentinel(Box::new(Sentinel::new(address.clone(), endpoint, private)))
             }
+            Address::Memory(name) => {
+                let single = if private {
+                    Single::new(registry::private(endpoint))
+                } else {
+                    Single::new(registry::shared(endpoint))
+                };
+                Shape::Memory(single, Direct::new(name))
+            }
             _ if private => Shape::Single(Single::new(registry::private(endpoint))),
             _ => Shape::Single(Single::new(registry::shared(endpoint))),
         };
@@ -93,13 +105,14 @@ impl Topology {
             Shape::Sentinel(s) => Topology {
                 shape: Shape::Sentinel(Box::new(s.detached())),
             },
+            Shape::Memory(s, _) => Topology::for_endpoint(s.shared().endpoint(), true),
         }
     }
 
     /// What identifies this deployment.
     pub fn key(&self) -> TopologyKey {
         match &self.shape {
-            Shape::Single(s) => TopologyKey::Single(s.shared().key().clone()),
+            Shape::Single(s) | Shape::Memory(s, _) => TopologyKey::Single(s.shared().key().clone()),
             Shape::Sentinel(s) => {
                 TopologyKey::Sentinel(s.address().clone(), ServerKey::of(s.endpoint()))
             }
@@ -110,7 +123,7 @@ impl Topology {
     /// user and database, never its password.
     pub fn endpoint(&self) -> &Endpoint {
         match &self.shape {
-            Shape::Single(s) => s.shared().endpoint(),
+            Shape::Single(s) | Shape::Memory(s, _) => s.shared().endpoint(),
             Shape::Sentinel(s) => s.endpoint(),
         }
     }
@@ -119,7 +132,7 @@ impl Topology {
     /// grouping work by connection.
     pub fn connection_id(&self, route: Route<'_>) -> *const () {
         match &self.shape {
-            Shape::Single(s) => {
+            Shape::Single(s) | Shape::Memory(s, _) => {
                 let _ = route;
                 Arc::as_ptr(s.shared()).cast()
             }
@@ -130,7 +143,7 @@ impl Topology {
     /// Whether the server that serves `route` lacks `SET key value NX GET` (Redis < 7.0).
     pub fn legacy_set(&self, route: Route<'_>) -> bool {
         match &self.shape {
-            Shape::Single(s) => {
+            Shape::Single(s) | Shape::Memory(s, _) => {
                 let _ = route;
                 s.shared().legacy_set()
             }
@@ -141,7 +154,7 @@ impl Topology {
     /// Remembers that the server that serves `route` rejects `SET ... NX GET`.
     pub fn set_legacy_set(&self, route: Route<'_>) {
         match &self.shape {
-            Shape::Single(s) => {
+            Shape::Single(s) | Shape::Memory(s, _) => {
                 let _ = route;
                 s.shared().set_legacy_set()
             }
@@ -159,12 +172,57 @@ impl Topology {
         op: impl FnMut(&mut Connection) -> Result<R>,
     ) -> Result<R> {
         match &self.shape {
-            Shape::Single(s) => {
+            Shape::Single(s) | Shape::Memory(s, _) => {
                 let _ = route;
                 s.shared().run(timeouts, resend, op)
             }
             Shape::Sentinel(s) => s.run(timeouts, resend, op),
         }
+    }
+}
+
+impl Topology {
+    /// Whether the documents' operations have a direct call here (`direct_acquire`,
+    /// `direct_release`), so that building their arguments is worth it.
+    pub fn has_direct(&self) -> bool {
+        matches!(self.shape, Shape::Memory(..))
+    }
+
+    /// The documents' acquire (`SET key value NX GET PX ms`, refreshing the TTL when `value`
+    /// already holds it) by a direct call, for shapes that have one (`memory://`); `None`:
+    /// send the command.
+    pub fn direct_acquire(&self, key: &[u8], value: &[u8], ms: u64) -> Option<Result<bool>> {
+        match &self.shape {
+            Shape::Memory(_, direct) => Some(
+                direct
+                    .acquire(key, value, ms.min(i64::MAX as u64) as i64)
+                    .map_err(direct_error),
+            ),
+            _ => None,
+        }
+    }
+
+    /// The documents' release (compare-and-delete of `key` and its `fence_key`) by a direct
+    /// call, for shapes that have one; `None`: run the script.
+    pub fn direct_release(
+        &self,
+        key: &[u8],
+        fence_key: &[u8],
+        value: &[u8],
+    ) -> Option<Result<bool>> {
+        match &self.shape {
+            Shape::Memory(_, direct) => {
+                Some(direct.release(key, fence_key, value).map_err(direct_error))
+            }
+            _ => None,
+        }
+    }
+}
+
+fn direct_error(e: DirectError) -> Error {
+    match e {
+        DirectError::Foreign(message) => Error::new(ErrorKind::Refused, message),
+        DirectError::Server(message) => Error::new(ErrorKind::Server, message),
     }
 }
 
