@@ -53,7 +53,7 @@ impl RedisLockMemory {
         Ok(())
     }
 
-    /// Empties a memory space and sets its clock back to the system clock.
+    /// Empties a memory space and gives it to this process (the clock is not set back).
     #[php(defaults(space = ArgDefault::Str("")))]
     pub fn reset(space: StrArg) -> PhpResult<()> {
         let name = space_name(space, 1)?;

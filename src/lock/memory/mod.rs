@@ -222,8 +222,9 @@ fn foreign_space(name: &str, owner: u32) -> String {
 pub struct Link {
     space: Arc<Space>,
     name: String,
-    /// Command bytes written and not yet run.
+    /// Command bytes written; those before `in_pos` have run.
     input: Vec<u8>,
+    in_pos: usize,
     /// Reply bytes not yet read, from `out_pos`.
     output: Vec<u8>,
     out_pos: usize,
@@ -245,6 +246,7 @@ impl Link {
             space,
             name: name.to_owned(),
             input: Vec::new(),
+            in_pos: 0,
             output: Vec::new(),
             out_pos: 0,
             blocked_until: None,
@@ -282,7 +284,7 @@ impl Link {
                 }
                 return Ok(n);
             }
-            if self.input.is_empty() {
+            if self.in_pos == self.input.len() {
                 // Nothing asked, nothing to come: a socket would wait out its timeout.
                 std::thread::sleep(self.read_timeout);
                 return Err(io::Error::from(io::ErrorKind::WouldBlock));
@@ -299,7 +301,7 @@ impl Link {
             len: 0,
             more: Vec::new(),
         };
-        let used = match parse_command(&self.input, &mut parsed) {
+        let used = match parse_command(&self.input[self.in_pos..], &mut parsed) {
             Ok(Some(used)) => used,
             Ok(None) => return Err(protocol("an incomplete command was written")),
             Err(why) => return Err(protocol(why)),
@@ -325,10 +327,10 @@ impl Link {
     }
 
     fn consume(&mut self, used: usize) {
-        if used == self.input.len() {
+        self.in_pos += used;
+        if self.in_pos == self.input.len() {
             self.input.clear();
-        } else {
-            self.input.drain(..used);
+            self.in_pos = 0;
         }
     }
 
@@ -456,7 +458,10 @@ fn parse_command<'a>(buf: &'a [u8], args: &mut Args<'a>) -> Result<Option<usize>
         let Some(len) = header(buf, &mut pos, b'$')? else {
             return Ok(None);
         };
-        let end = pos.checked_add(len).ok_or("bad bulk length in a command")?;
+        let end = pos
+            .checked_add(len)
+            .filter(|end| *end <= usize::MAX - 2)
+            .ok_or("bad bulk length in a command")?;
         if buf.len() < end + 2 {
             return Ok(None);
         }

@@ -133,12 +133,20 @@ impl Script {
     }
 }
 
-/// A number argument, as Redis parses one for `PX` / `PEXPIRE`.
+/// A number argument, as Redis parses one for `PEXPIRE`.
 fn int_arg(arg: &[u8]) -> Result<i64, Fail> {
     std::str::from_utf8(arg)
         .ok()
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| "ERR value is not an integer or out of range".into())
+}
+
+/// A `SET … PX <ms>` argument: Redis refuses one below 1.
+fn px_arg(arg: &[u8]) -> Result<i64, Fail> {
+    match int_arg(arg)? {
+        ms if ms > 0 => Ok(ms),
+        _ => Err("ERR invalid expire time in 'set' command".into()),
+    }
 }
 
 /// Lua's `string.match(s, '^(%d+):(.*)$')`.
@@ -206,9 +214,13 @@ impl<'a> Cx<'a> {
             .and_then(|(fence, _)| number(fence)))
     }
 
-    fn set_fence(&mut self, fence: i64, token: &[u8], ttl: i64) {
+    fn set_fence(&mut self, fence: i64, token: &[u8], ttl: i64) -> Result<(), Fail> {
+        if ttl <= 0 {
+            return Err("ERR invalid expire time in 'set' command".into());
+        }
         let record = [fence.to_string().as_bytes(), b":", token].concat();
         self.s.set(self.k(3), &record, Some(ttl), self.now_ms);
+        Ok(())
     }
 
     fn pexpire(&mut self, i: usize, ttl: i64) -> bool {
@@ -219,7 +231,7 @@ impl<'a> Cx<'a> {
         let fence = match self.holder_fence(token)? {
             None => {
                 let fence = self.next_fence()?;
-                self.set_fence(fence, token, ttl);
+                self.set_fence(fence, token, ttl)?;
                 fence
             }
             Some(fence) => {
@@ -259,16 +271,16 @@ impl<'a> Cx<'a> {
             self.s.del(self.k(3), self.now_ms);
             return Ok(());
         };
-        let (ttl, next) = split_record(&head)
-            .map(|(ttl, next)| (number(ttl), next.to_vec()))
-            .ok_or_else(|| "ERR Error running script: malformed queue member".to_owned())?;
+        let parsed = split_record(&head).map(|(ttl, next)| (number(ttl), next.to_vec()));
         self.zrem_both(&head)?;
+        let (ttl, next) =
+            parsed.ok_or_else(|| "ERR Error running script: malformed queue member".to_owned())?;
         let window = ttl
             .zip(number(claim_ms))
             .map(|(a, b)| a.min(b))
             .ok_or_else(|| "ERR Error running script: not a number".to_owned())?;
         let fence = self.next_fence()?;
-        self.set_fence(fence, &next, window);
+        self.set_fence(fence, &next, window)?;
         self.s.set(self.k(1), &next, Some(window), self.now_ms);
         let wake = [wake_prefix, &next].concat();
         self.s
@@ -279,7 +291,9 @@ impl<'a> Cx<'a> {
     }
 
     fn nudge(&mut self, wake_prefix: &[u8], member: &[u8], ms: i64) -> Result<(), Fail> {
-        let token = split_record(member).map_or(&b""[..], |(_, t)| t);
+        let token = split_record(member)
+            .map(|(_, t)| t)
+            .ok_or_else(|| "ERR Error running script: malformed queue member".to_owned())?;
         let wake = [wake_prefix, token].concat();
         self.s.rpush(&wake, b"0", self.now_ms).map_err(wrong)?;
         self.s.pexpire(&wake, ms, self.now_ms);
@@ -301,6 +315,7 @@ impl<'a> Cx<'a> {
         let ttl = int_arg(argv[1])?;
         match self.get(1)? {
             None => {
+                let ttl = px_arg(argv[1])?;
                 self.s.set(self.k(1), argv[0], Some(ttl), self.now_ms);
                 Ok(Out::Int(1))
             }
@@ -316,10 +331,10 @@ impl<'a> Cx<'a> {
 
     fn lease_acquire(&mut self, argv: &[&[u8]]) -> Result<Out, Fail> {
         let (token, ttl_arg, wake_prefix, gone_prefix) = (argv[0], argv[1], argv[3], argv[4]);
-        let ttl = int_arg(ttl_arg)?;
         if self.s.exists(&[gone_prefix, token].concat(), self.now_ms) {
             return Ok(Out::Ints(vec![0, self.s.pttl(self.k(1), self.now_ms), -1]));
         }
+        let ttl = int_arg(ttl_arg)?;
         let holder = self.get(1)?;
         if holder.as_deref() == Some(token) {
             self.s.del(&[wake_prefix, token].concat(), self.now_ms);
@@ -330,8 +345,9 @@ impl<'a> Cx<'a> {
             let head = self.first_live_waiter()?;
             if head.is_none() || head.as_deref() == Some(&me[..]) {
                 let fence = self.next_fence()?;
-                self.set_fence(fence, token, ttl);
-                self.s.set(self.k(1), token, Some(ttl), self.now_ms);
+                self.set_fence(fence, token, ttl)?;
+                self.s
+                    .set(self.k(1), token, Some(px_arg(ttl_arg)?), self.now_ms);
                 if head.is_some() {
                     self.zrem_both(&me)?;
                 }
@@ -386,7 +402,7 @@ impl<'a> Cx<'a> {
 
     fn lease_abandon(&mut self, argv: &[&[u8]]) -> Result<Out, Fail> {
         let (token, ttl_arg, wake_prefix, gone_prefix) = (argv[0], argv[1], argv[2], argv[3]);
-        let gone_ms = int_arg(argv[4])?;
+        let gone_ms = px_arg(argv[4])?;
         self.s.set(
             &[gone_prefix, token].concat(),
             b"1",
@@ -434,7 +450,7 @@ impl<'a> Cx<'a> {
                     return Ok(Out::Ints(vec![pttl, 0]));
                 }
                 let fence = self.next_fence()?;
-                self.set_fence(fence, token, pttl);
+                self.set_fence(fence, token, pttl)?;
                 fence
             }
         };

@@ -39,10 +39,17 @@ fn a_failover_moves_the_locks_to_the_new_master_without_an_error() {
     let _: i64 = q(&mut set.server(old).client(), &["WAIT", "2", "2000"]);
     let new = set.failover();
     assert_ne!(old, new);
-    // Until the sentinels have demoted it, the old master still takes writes (and loses them
-    // when it is made a replica): the window Sentinel leaves open, see the README. Once it
-    // is a replica, the pooled connection still points at it: the first command meets
-    // READONLY, rediscovers and goes to the new master, all inside one call.
+    // The old master is still a master for a while (the sentinels demote it seconds later)
+    // and would take writes, then lose them: the cached master is checked with a sentinel
+    // once it is a second old, so writes go to the new master from then on.
+    std::thread::sleep(Duration::from_millis(1100));
+    let early = l.lock(b"early", Some(60.0), 0.0).unwrap().expect("free");
+    assert!(
+        get(set.server(new), "early").is_some(),
+        "written on the new master before the old one was demoted"
+    );
+    // Once the old master is a replica, a connection to it answers READONLY: a new object
+    // whose cached address is the old one rediscovers inside one call.
     set.await_role(old, "slave");
     let after = l.lock(b"after", Some(60.0), 0.0).unwrap().expect("free");
     assert!(
@@ -56,9 +63,7 @@ fn a_failover_moves_the_locks_to_the_new_master_without_an_error() {
     assert!(after.fence() > before.fence());
     assert!(before.release().unwrap());
     assert!(after.release().unwrap());
-    // A new object asks the sentinels nothing: the process cache already has the new master.
-    let fresh = locker(&set, &[]);
-    assert!(fresh.acquire(b"x", b"v", 5.0).unwrap());
+    assert!(early.release().unwrap());
 }
 
 #[test]
@@ -97,6 +102,11 @@ fn after_kill_9_of_the_master_locks_resume_once_sentinel_has_failed_over() {
     let new = set.await_new_master(old);
     assert_ne!(new, old);
     eprintln!("locks unavailable for {resumed:?} after kill -9 of the master ({errors} errors)");
+    // Detection takes down-after-milliseconds (1 s) plus an election: well under 10 s here.
+    assert!(
+        resumed < Duration::from_secs(10),
+        "unavailable for {resumed:?}"
+    );
     assert!(l.is_locked(b"k").unwrap());
 }
 
@@ -120,19 +130,31 @@ fn waiters_and_the_watchdog_ride_out_a_failover() {
         (got.map(|lease| lease.map(|l| l.fence())), started.elapsed())
     });
     std::thread::sleep(Duration::from_millis(300));
-    set.failover();
+    let new = set.failover();
     let (got, waited) = waiter.join().unwrap();
     let fence = got
         .expect("no error inside the wait")
         .expect("got the lock");
     assert!(fence > held.fence());
     assert!(waited < Duration::from_secs(15), "waited {waited:?}");
-    std::thread::sleep(Duration::from_secs(4));
+    // The watchdog renews on the new master: the lease outlives its 3 s TTL there, checked on
+    // the new master itself (not through the engine, which could be asking the old one).
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_secs(2));
+        let ttl = pttl(&set, new, "renewed");
+        assert!(ttl > 0, "the lease is alive on the new master (PTTL {ttl})");
+    }
+    set.await_role(old, "slave");
     assert!(
         watchdog.is_held().unwrap(),
         "the watchdog renewed through the failover"
     );
     drop(held);
+}
+
+fn pttl(set: &SentinelSet, port: u16, key: &str) -> i64 {
+    let server = set.servers.iter().find(|s| s.port == port).expect("ours");
+    q(&mut server.client(), &["PTTL", key])
 }
 
 #[test]
@@ -207,5 +229,47 @@ fn the_master_password_and_database_apply_and_never_show() {
     assert!(
         !e.to_string().contains("t0psecret") && !e.to_string().contains("s3cret"),
         "{e}"
+    );
+}
+
+#[test]
+fn a_sentinel_that_never_answers_costs_at_most_its_share_of_the_deadline() {
+    let set = SentinelSet::start(0, 1);
+    // Accepts connections and never replies.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let _holder = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let only = format!("redis+sentinel://127.0.0.1:{silent_port}/mymaster");
+    let l = unshared(config(
+        &only,
+        &[("connectTimeout", OptionValue::Float(0.3))],
+    ));
+    let t = Instant::now();
+    let e = l.acquire(b"k", b"v", 1.0).unwrap_err();
+    assert!(e.is_connection() || e.is_timeout(), "{e:?}");
+    assert!(
+        t.elapsed() < Duration::from_millis(700),
+        "{:?}",
+        t.elapsed()
+    );
+    let first_silent = set.dsn("").replace(
+        "redis+sentinel://",
+        &format!("redis+sentinel://127.0.0.1:{silent_port},"),
+    );
+    let l = unshared(config(
+        &first_silent,
+        &[("connectTimeout", OptionValue::Float(2.0))],
+    ));
+    let t = Instant::now();
+    assert!(l.acquire(b"k", b"v", 1.0).unwrap());
+    assert!(
+        t.elapsed() < Duration::from_millis(1200),
+        "the silent sentinel cost {:?}",
+        t.elapsed()
     );
 }

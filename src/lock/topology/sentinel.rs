@@ -8,9 +8,14 @@
 //!   why it could not help. A service no sentinel knows is refused at once.
 //! - **Cache.** The master's address is cached per process (per sentinel set, service and
 //!   credentials), so a new object does not ask the sentinels again; its connection is the
-//!   process registry's, with the registry's reconnect and resend rules.
-//! - **Failover.** A reply that says the server is no longer the master (`READONLY`, or
-//!   `UNBLOCKED` for a `BLPOP` cut short by a demotion) means the command did not run: the
+//!   process registry's, with the registry's reconnect and resend rules. The cached address is
+//!   checked again with one sentinel when it is older than [`REVALIDATE`] (one round trip to a
+//!   sentinel per second per process while commands flow): after a failover the sentinels
+//!   name the new master at once, but a still-reachable old master keeps accepting writes until
+//!   they demote it, seconds later; without this check a process would keep writing there.
+//! - **Failover.** A reply that says the server is no longer the master, or may not write
+//!   (`READONLY`; `UNBLOCKED` for a `BLPOP` cut short by a demotion; `NOREPLICAS` and
+//!   `MASTERDOWN` from a master that lost its replicas) means the command did not run: the
 //!   master is discovered again and the command sent there, within the call's deadline. A lost
 //!   connection or a timeout forgets the cached master (the next command rediscovers it) and
 //!   is returned as it is: the command may have run, and only the caller knows whether sending
@@ -29,18 +34,40 @@ use crate::lock::protocol::resp::{self, Reply};
 /// The longest a single sentinel is given to answer during discovery.
 pub const SENTINEL_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// How old a cached master address may get before a sentinel is asked again.
+pub const REVALIDATE: Duration = Duration::from_secs(1);
+
 /// How many times a command refused by a demoted master is sent to a rediscovered one.
 const FAILOVER_RETRIES: usize = 5;
+/// Error replies of a server that is not (or no longer) a master that may write: the command
+/// did not run.
+const NOT_MASTER: [&str; 4] = ["READONLY", "UNBLOCKED", "NOREPLICAS", "MASTERDOWN"];
+
 /// The pause between discoveries while a failover is in progress.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
-/// The per-process cache of masters: (sentinels, service, credentials) → master address.
-fn masters() -> MutexGuard<'static, HashMap<SentinelAddress, (String, u16)>> {
-    static MASTERS: OnceLock<Mutex<HashMap<SentinelAddress, (String, u16)>>> = OnceLock::new();
-    MASTERS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
+/// What this process knows of one service: its master and when a sentinel last confirmed it,
+/// and the order to ask the sentinels in. Shared by every object of the same sentinel set,
+/// service and credentials.
+struct Discovery {
+    master: Mutex<Option<(String, u16, Instant)>>,
+    order: Mutex<Vec<(String, u16)>>,
+}
+
+/// The per-process discoveries.
+fn discovery(address: &SentinelAddress) -> Arc<Discovery> {
+    static ALL: OnceLock<Mutex<HashMap<SentinelAddress, Arc<Discovery>>>> = OnceLock::new();
+    let mut all = lock(ALL.get_or_init(Default::default));
+    Arc::clone(all.entry(address.clone()).or_insert_with(|| {
+        Arc::new(Discovery {
+            master: Mutex::new(None),
+            order: Mutex::new(address.sentinels.clone()),
+        })
+    }))
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A master behind Sentinel.
@@ -50,17 +77,17 @@ pub struct Sentinel {
     template: Endpoint,
     /// Connections of their own, not the registry's (a background thread's copy).
     private: bool,
-    /// The master this object talks to now.
-    current: Mutex<Option<Arc<Shared>>>,
-    /// Sentinels in the order to ask them (one that answered moves to the front).
-    order: Mutex<Vec<(String, u16)>>,
+    /// The master this object talks to now, and its address.
+    current: Mutex<Option<(Arc<Shared>, String, u16)>>,
+    /// The process's knowledge of the service.
+    discovery: Arc<Discovery>,
 }
 
 impl Sentinel {
     /// A Sentinel topology for `endpoint` (whose address is a [`SentinelAddress`]). No I/O.
     pub fn new(address: SentinelAddress, endpoint: &Endpoint, private: bool) -> Sentinel {
         Sentinel {
-            order: Mutex::new(address.sentinels.clone()),
+            discovery: discovery(&address),
             address,
             template: endpoint.clone(),
             private,
@@ -83,25 +110,42 @@ impl Sentinel {
         &self.template
     }
 
-    /// The master's connection state: the current one, the cached address's, or a new
-    /// discovery (within `deadline`).
+    /// The master's connection state: the process's cached master (confirmed by a sentinel
+    /// when older than [`REVALIDATE`]), or a new discovery (within `deadline`).
     fn master(&self, deadline: Instant) -> Result<Arc<Shared>> {
-        if let Some(shared) = self
-            .current
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
+        let known = lock(&self.discovery.master).clone();
+        let (host, port) = match known {
+            Some((host, port, confirmed)) if confirmed.elapsed() < REVALIDATE => (host, port),
+            Some((host, port, _)) => self.revalidate(host, port, deadline),
+            None => self.discover(deadline)?,
+        };
+        let mut current = lock(&self.current);
+        if let Some((shared, h, p)) = current.as_ref()
+            && *h == host
+            && *p == port
         {
             return Ok(Arc::clone(shared));
         }
-        let cached = masters().get(&self.address).cloned();
-        let (host, port) = match cached {
-            Some(found) => found,
-            None => self.discover(deadline)?,
-        };
         let shared = self.connect_state(&host, port);
-        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&shared));
+        *current = Some((Arc::clone(&shared), host, port));
         Ok(shared)
+    }
+
+    /// Asks the first sentinel whether `host:port` is still the master: the new master if it
+    /// names another one that says it is the master; else `host:port` (also when no sentinel
+    /// answers in time: the master's own replies will tell).
+    fn revalidate(&self, host: String, port: u16, deadline: Instant) -> (String, u16) {
+        let first = lock(&self.discovery.order).first().cloned();
+        let mut keep = (host, port);
+        if let Some((s_host, s_port)) = first
+            && let Ok(Some(named)) = self.ask(&s_host, s_port, deadline)
+            && named != keep
+            && self.verify(&named.0, named.1, deadline).is_ok()
+        {
+            keep = named;
+        }
+        *lock(&self.discovery.master) = Some((keep.0.clone(), keep.1, Instant::now()));
+        keep
     }
 
     fn connect_state(&self, host: &str, port: u16) -> Arc<Shared> {
@@ -122,29 +166,28 @@ impl Sentinel {
     /// Forgets the master `stale` (if it is still the current one), here and in the process
     /// cache, so that the next command asks the sentinels.
     fn forget(&self, stale: &Arc<Shared>) {
-        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
-        if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, stale)) {
-            *current = None;
+        let mut current = lock(&self.current);
+        let Some((shared, host, port)) = current.as_ref() else {
+            return;
+        };
+        if !Arc::ptr_eq(shared, stale) {
+            return;
         }
-        drop(current);
-        let mut cache = masters();
-        if let Some((host, port)) = cache.get(&self.address)
-            && let Address::Tcp { host: h, port: p } = &stale.endpoint().address
-            && h == host
-            && p == port
+        let mut master = lock(&self.discovery.master);
+        if master
+            .as_ref()
+            .is_some_and(|(h, p, _)| h == host && p == port)
         {
-            cache.remove(&self.address);
+            *master = None;
         }
+        drop(master);
+        *current = None;
     }
 
     /// Asks the sentinels for the master and checks its role, until `deadline`.
     fn discover(&self, deadline: Instant) -> Result<(String, u16)> {
         let mut why: Vec<String> = Vec::new();
-        let order = self
-            .order
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        let order = lock(&self.discovery.order).clone();
         let mut unknown = 0;
         for (i, (host, port)) in order.iter().enumerate() {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -155,11 +198,7 @@ impl Sentinel {
                 ));
                 continue;
             }
-            let timeouts = Timeouts {
-                connect: left.min(SENTINEL_TIMEOUT),
-                read: left.min(SENTINEL_TIMEOUT),
-            };
-            match self.ask(host, *port, timeouts) {
+            match self.ask(host, *port, deadline) {
                 Ok(None) => {
                     unknown += 1;
                     why.push(format!(
@@ -171,8 +210,7 @@ impl Sentinel {
                     match self.verify(&master_host, master_port, deadline) {
                         Ok(()) => {
                             if i > 0 {
-                                let mut order =
-                                    self.order.lock().unwrap_or_else(PoisonError::into_inner);
+                                let mut order = lock(&self.discovery.order);
                                 if let Some(at) =
                                     order.iter().position(|s| s.0 == *host && s.1 == *port)
                                 {
@@ -180,9 +218,9 @@ impl Sentinel {
                                     order.insert(0, found);
                                 }
                             }
-                            let found = (master_host, master_port);
-                            masters().insert(self.address.clone(), found.clone());
-                            return Ok(found);
+                            *lock(&self.discovery.master) =
+                                Some((master_host.clone(), master_port, Instant::now()));
+                            return Ok((master_host, master_port));
                         }
                         Err(e) => why.push(format!(
                             "{} named {} as master: {}",
@@ -213,7 +251,18 @@ impl Sentinel {
 
     /// `SENTINEL get-master-addr-by-name <service>` on one sentinel: `None` if it does not
     /// know the service.
-    fn ask(&self, host: &str, port: u16, timeouts: Timeouts) -> Result<Option<(String, u16)>> {
+    fn ask(&self, host: &str, port: u16, deadline: Instant) -> Result<Option<(String, u16)>> {
+        let started = Instant::now();
+        let budget = deadline
+            .saturating_duration_since(started)
+            .min(SENTINEL_TIMEOUT);
+        if budget.is_zero() {
+            return Err(Error::new(ErrorKind::Timeout, "connectTimeout reached"));
+        }
+        let timeouts = Timeouts {
+            connect: budget,
+            read: budget,
+        };
         let endpoint = Endpoint {
             address: Address::Tcp {
                 host: host.to_owned(),
@@ -226,6 +275,11 @@ impl Sentinel {
             read_timeout: timeouts.read,
         };
         let mut conn = Connection::open(&endpoint, timeouts)?;
+        let left = budget.saturating_sub(started.elapsed());
+        if left < Duration::from_millis(1) {
+            return Err(Error::new(ErrorKind::Timeout, "no time left to ask"));
+        }
+        conn.set_read_timeout(left);
         resp::command(
             conn.command_buffer(),
             &[
@@ -275,6 +329,11 @@ impl Sentinel {
             read: left.min(self.template.read_timeout),
         };
         let mut conn = Connection::open(&endpoint, timeouts)?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left < Duration::from_millis(1) {
+            return Err(Error::new(ErrorKind::Timeout, "connectTimeout reached"));
+        }
+        conn.set_read_timeout(left.min(self.template.read_timeout));
         resp::command(conn.command_buffer(), &[b"ROLE"]);
         conn.send()?;
         let role = conn.read_reply(|reply| match reply {
@@ -314,7 +373,13 @@ impl Sentinel {
                 Err(e) => return Err(e),
             };
             let mut sent = false;
-            let result = master.run(timeouts, resend, |conn| {
+            // Connecting (again) must not outlast the call's own connect deadline.
+            let left = deadline.saturating_duration_since(Instant::now());
+            let bounded = Timeouts {
+                connect: timeouts.connect.min(left.max(Duration::from_millis(1))),
+                read: timeouts.read,
+            };
+            let result = master.run(bounded, resend, |conn| {
                 sent = true;
                 op(conn)
             });
@@ -322,8 +387,7 @@ impl Sentinel {
                 // Not the master any more, or not reachable before anything was sent: the
                 // command did not run. Find the master again and send it there.
                 Err(e)
-                    if (e.is_server_code("READONLY")
-                        || e.is_server_code("UNBLOCKED")
+                    if (NOT_MASTER.iter().any(|code| e.is_server_code(code))
                         || (!sent && e.is_connection()))
                         && retries < FAILOVER_RETRIES
                         && Instant::now() + RETRY_PAUSE < deadline =>
@@ -334,7 +398,11 @@ impl Sentinel {
                         std::thread::sleep(RETRY_PAUSE);
                     }
                 }
-                Err(e) if e.is_connection() || e.is_timeout() || e.is_server_code("READONLY") => {
+                Err(e)
+                    if e.is_connection()
+                        || e.is_timeout()
+                        || NOT_MASTER.iter().any(|code| e.is_server_code(code)) =>
+                {
                     self.forget(&master);
                     return Err(e);
                 }
@@ -350,21 +418,14 @@ impl Sentinel {
 
     /// Whether the current master lacks `SET ... NX GET` (false until known).
     pub fn legacy_set(&self) -> bool {
-        self.current
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        lock(&self.current)
             .as_ref()
-            .is_some_and(|s| s.legacy_set())
+            .is_some_and(|(s, _, _)| s.legacy_set())
     }
 
     /// Remembers that the current master rejects `SET ... NX GET`.
     pub fn set_legacy_set(&self) {
-        if let Some(s) = self
-            .current
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-        {
+        if let Some((s, _, _)) = lock(&self.current).as_ref() {
             s.set_legacy_set();
         }
     }
