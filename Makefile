@@ -33,6 +33,12 @@ build: deps
 demo: build
 	scripts/with-redis.sh $(PHP_EXT) examples/flash_sale.php
 
+# The framework examples (examples/laravel_queue.php, symfony_lock_factory.php, thinkphp_app.php)
+# on a throwaway redis-server; ThinkPHP from $REDIS_LOCK_THINKPHP, else ../shared/thinkphp.
+demo-frameworks: build
+	REDIS_LOCK_SO=$(CURDIR)/$(EXT) scripts/with-redis.sh sh -c '$(PHP_EXT) examples/laravel_queue.php \
+		&& echo && $(PHP_EXT) examples/symfony_lock_factory.php && echo && $(PHP_EXT) examples/thinkphp_app.php'
+
 test: lint cargo-test php-test bridge-test
 
 lint: deps

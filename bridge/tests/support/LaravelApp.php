@@ -20,7 +20,7 @@ final class LaravelApp
      */
     public static function boot(string $dsn, array $config = []): Application
     {
-        $base = sys_get_temp_dir() . '/redis-lock-laravel-' . bin2hex(random_bytes(4));
+        $base = TempDirs::make('redis-lock-laravel');
         mkdir("$base/vendor/composer", 0777, true);
         mkdir("$base/bootstrap/cache", 0777, true);
         mkdir("$base/storage/framework/cache", 0777, true);

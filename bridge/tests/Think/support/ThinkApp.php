@@ -16,7 +16,7 @@ final class ThinkApp
 
     public function __construct(public readonly string $version, string $dsn, string $routes = '')
     {
-        $this->root = sys_get_temp_dir() . '/redis-lock-think-' . bin2hex(random_bytes(4));
+        $this->root = \RedisLock\Bridge\Tests\support\TempDirs::make('redis-lock-think');
         $bridge = dirname(__DIR__, 3);
         foreach (['vendor/composer', 'vendor/redis-lock', 'config', 'route', 'public', 'runtime', 'app'] as $dir) {
             mkdir("$this->root/$dir", 0777, true);
