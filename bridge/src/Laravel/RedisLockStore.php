@@ -90,6 +90,23 @@ class RedisLockStore implements Store, LockProvider
         return $this->store->decrement($key, $value);
     }
 
+    /**
+     * Stores `$value` only if `$key` is absent: the named store's own `add()` when it has one
+     * (atomic on Laravel's redis, file, database and memcached stores), else a get then a put.
+     * Laravel 8-10's scheduler (`onOneServer`, `withoutOverlapping`) relies on it.
+     *
+     * @param string $key
+     * @param mixed $value
+     * @param int $seconds
+     */
+    public function add($key, $value, $seconds)
+    {
+        if (method_exists($this->store, 'add')) {
+            return $this->store->add($key, $value, $seconds);
+        }
+        return $this->store->get($key) === null && $this->store->put($key, $value, $seconds);
+    }
+
     public function forever($key, $value)
     {
         return $this->store->forever($key, $value);
