@@ -242,6 +242,23 @@ final class LaravelLockTest extends BridgeTestCase
         $this->assertSame($new->owner(), $this->oracle()->get($this->key));
     }
 
+    public function testAKeyWithoutTtlWrittenByOthersIsTakenAndNeverTouched(): void
+    {
+        LaravelApp::boot($this->dsn);
+        $this->oracle()->set($this->key, 'written-by-hand');
+        $lock = Cache::lock($this->key, 10, 'alice');
+        $this->assertFalse($lock->get(), 'it is taken');
+        $this->assertTrue($lock->isLocked());
+        $this->assertFalse($lock->isOwnedByCurrentProcess());
+        $this->assertFalse($lock->isOwnedBy('written-by-hand'), 'no lock of this library (no TTL): nobody\'s ownership to report');
+        $this->assertFalse($lock->release());
+        $this->assertFalse($lock->refresh(30));
+        $this->assertSame('written-by-hand', $this->oracle()->get($this->key));
+        $this->assertSame(-1, $this->oracle()->ttl($this->key), 'untouched');
+        $lock->forceRelease();
+        $this->assertSame(0, $this->oracle()->exists($this->key));
+    }
+
     public function testRedisFailuresReachTheCallerAsTheExtensionsExceptions(): void
     {
         LaravelApp::boot($this->dsn, ['cache' => ['stores' => ['locks' => ['dsn' => $this->deadDsn(), 'options' => ['connectTimeout' => 0.2]]]]]);
