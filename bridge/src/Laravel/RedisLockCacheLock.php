@@ -54,7 +54,7 @@ class RedisLockCacheLock extends Lock
      */
     public function block($seconds, $callback = null)
     {
-        $wait = max(0.0, (float) $seconds);
+        $wait = min(max(0.0, (float) $seconds), Ownership::NO_EXPIRY);
         if (!Ownership::take($this->lock, (string) $this->name, (string) $this->owner, self::ttl($this->seconds), $wait)) {
             throw new LockTimeoutException();
         }

@@ -35,6 +35,9 @@ use Symfony\Component\Lock\PersistingStoreInterface;
  */
 class RedisLockStore implements BlockingStoreInterface, PersistingStoreInterface
 {
+    /** Seconds of one round of waitAndSave()'s wait (see there). */
+    public const WAIT_ROUND = 60.0;
+
     /**
      * @param \RedisLock $lock the extension's client (its `prefix` option applies)
      * @param float $initialTtl seconds a lock is held after save() until putOffExpiration()
@@ -61,10 +64,12 @@ class RedisLockStore implements BlockingStoreInterface, PersistingStoreInterface
      */
     public function waitAndSave(Key $key): void
     {
-        // The wait has no end of its own, as Symfony's blocking stores; the lifetime counts from
-        // the moment the lock is ours (the claim sets its TTL on the server as the wait ends).
-        if (!$this->take($key, Ownership::NO_EXPIRY)) {
-            throw new LockConflictedException(sprintf('The "%s" lock is held by someone else.', $key));
+        // No end of its own, as Symfony's blocking stores. It waits in rounds of WAIT_ROUND
+        // seconds because a wait rides out Redis failures until its deadline: an outage ends a
+        // round with a LockStorageException instead of hanging forever. (A wait longer than a
+        // round joins the line again at its end.) The lifetime counts from the moment the lock
+        // is ours: the claim sets its TTL on the server as the wait ends.
+        while (!$this->take($key, self::WAIT_ROUND)) {
         }
         $key->reduceLifetime($this->initialTtl);
         $this->checkNotExpired($key);

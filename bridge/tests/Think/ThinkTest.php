@@ -89,10 +89,16 @@ final class ThinkTest extends BridgeTestCase
         $this->assertSame("$this->key: was not held\n", $app->console('redis-lock:release', [$this->key]));
     }
 
-    /** @dataProvider versions */
-    public function testTheMiddlewareLetsOneRequestAtATimeThroughAndTurnsAwayTheRest(string $version): void
+    /**
+     * An app whose route `slow` (300 ms, logging its start and end) is behind the middleware
+     * with the lock key of this test; the middleware waits `$wait` seconds and answers 429 with
+     * Retry-After: 7.
+     *
+     * @return array{0: ThinkApp, 1: string} the app and its log file
+     */
+    private function appWithSlowRoute(string $version, float $wait): array
     {
-        $log = sys_get_temp_dir() . '/redis-lock-think-log-' . bin2hex(random_bytes(4));
+        $log = tempnam(sys_get_temp_dir(), 'redis-lock-think-log-');
         $app = $this->app($version, '
 Route::get("slow", function () {
     $start = microtime(true);
@@ -100,42 +106,74 @@ Route::get("slow", function () {
     file_put_contents(' . var_export($log, true) . ', json_encode([$start, microtime(true)]) . "\n", FILE_APPEND | LOCK_EX);
     return "done";
 })->middleware(RedisLock\Bridge\Think\RedisLockMiddleware::class, ' . var_export($this->key, true) . ');');
-        file_put_contents("$app->root/config/redis_lock.php", str_replace(["'wait' => 5.0", "'retry_after' => 1"], ["'wait' => 1.0", "'retry_after' => 7"], (string) file_get_contents("$app->root/config/redis_lock.php")));
-        [$url, $stop] = $app->serve(6);
-        try {
-            $answers = Processes::all(6, static function () use ($url): array {
-                $context = stream_context_create(['http' => ['ignore_errors' => true, 'timeout' => 20]]);
-                $body = file_get_contents("$url/slow", false, $context);
-                $status = (int) explode(' ', $http_response_header[0])[1];
-                $retry = null;
-                foreach ($http_response_header as $header) {
-                    if (stripos($header, 'Retry-After:') === 0) {
-                        $retry = trim(substr($header, 12));
-                    }
+        $config = (string) file_get_contents("$app->root/config/redis_lock.php");
+        file_put_contents("$app->root/config/redis_lock.php", str_replace(["'wait' => 5.0", "'retry_after' => 1"], ["'wait' => $wait", "'retry_after' => 7"], $config));
+        return [$app, $log];
+    }
+
+    /**
+     * GET $url/slow from `$n` forked processes at once.
+     *
+     * @return list<array{0: int, 1: string, 2: string|null, 3: float}> status, body, Retry-After, seconds taken
+     */
+    private static function requests(string $url, int $n): array
+    {
+        return Processes::all($n, static function () use ($url): array {
+            $start = microtime(true);
+            $context = stream_context_create(['http' => ['ignore_errors' => true, 'timeout' => 20]]);
+            $body = file_get_contents("$url/slow", false, $context);
+            $status = (int) explode(' ', $http_response_header[0])[1];
+            $retry = null;
+            foreach ($http_response_header as $header) {
+                if (stripos($header, 'Retry-After:') === 0) {
+                    $retry = trim(substr($header, 12));
                 }
-                return [$status, $body, $retry];
-            });
+            }
+            return [$status, $body, $retry, microtime(true) - $start];
+        });
+    }
+
+    /** @dataProvider versions */
+    public function testTheMiddlewareLetsConcurrentRequestsThroughOneAtATime(string $version): void
+    {
+        [$app, $log] = $this->appWithSlowRoute($version, 10.0);
+        [$url, $stop] = $app->serve(5);
+        try {
+            $answers = self::requests($url, 5);
         } finally {
             $stop();
         }
-        $served = array_values(array_filter($answers, fn ($a) => $a[0] === 200));
-        $refused = array_values(array_filter($answers, fn ($a) => $a[0] !== 200));
-        // 6 requests of 0.3 s, each waiting up to 1 s: about 4 are served, the others refused.
-        $this->assertGreaterThanOrEqual(2, count($served), json_encode($answers));
-        $this->assertGreaterThanOrEqual(1, count($refused), 'some waited past 1 s: ' . json_encode($answers));
-        foreach ($served as $answer) {
-            $this->assertSame('done', $answer[1]);
-        }
-        foreach ($refused as $answer) {
-            $this->assertSame([429, '7'], [$answer[0], $answer[2]], 'turned away with the configured status and Retry-After');
-        }
+        $this->assertSame(array_fill(0, 5, [200, 'done']), array_map(fn ($a) => [$a[0], $a[1]], $answers));
         $runs = array_map(fn ($line) => json_decode($line, true), file($log, FILE_IGNORE_NEW_LINES));
         unlink($log);
-        $this->assertCount(count($served), $runs);
+        $this->assertCount(5, $runs);
         usort($runs, fn ($a, $b) => $a[0] <=> $b[0]);
         for ($i = 1; $i < count($runs); $i++) {
             $this->assertGreaterThanOrEqual($runs[$i - 1][1], $runs[$i][0], 'two requests ran at once');
         }
         $this->assertSame(0, $this->oracle()->exists('http:' . $this->key), 'released after the last request');
+    }
+
+    /** @dataProvider versions */
+    public function testTheMiddlewareTurnsAwayRequestsThatWaitedTooLong(string $version): void
+    {
+        [$app, $log] = $this->appWithSlowRoute($version, 0.5);
+        [$url, $stop] = $app->serve(3);
+        $holder = (new \RedisLock($this->dsn))->lock('http:' . $this->key, 30);
+        try {
+            $refused = self::requests($url, 3);
+            $this->assertTrue($holder->release());
+            $served = self::requests($url, 1);
+        } finally {
+            $stop();
+        }
+        foreach ($refused as [$status, $body, $retry, $took]) {
+            $this->assertSame([429, '7'], [$status, $retry], 'the configured status and Retry-After');
+            $this->assertStringContainsString('busy', $body);
+            $this->assertGreaterThanOrEqual(0.5, $took, 'it waited its 0.5 s in line first');
+        }
+        $this->assertSame([200, 'done'], [$served[0][0], $served[0][1]], 'served once the lock is free');
+        $this->assertCount(1, file($log));
+        unlink($log);
     }
 }
