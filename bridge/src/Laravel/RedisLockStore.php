@@ -143,6 +143,21 @@ class RedisLockStore implements Store, LockProvider
     }
 
     /**
+     * Tagged cache items, when the named store supports tags (redis, memcached, array): the
+     * tagged cache is that store's.
+     *
+     * @param array<int, string>|string $names
+     * @throws \BadMethodCallException when the named store does not support tags
+     */
+    public function tags($names)
+    {
+        if (!method_exists($this->store, 'tags')) {
+            throw new \BadMethodCallException('This cache store does not support tagging.');
+        }
+        return $this->store->tags(is_array($names) ? $names : func_get_args());
+    }
+
+    /**
      * Other methods of the store (tags, connection, ...) are passed on.
      *
      * @param array<int, mixed> $arguments

@@ -69,7 +69,7 @@ class RedisLockStore implements BlockingStoreInterface, PersistingStoreInterface
         // round with a LockStorageException instead of hanging forever. (A wait longer than a
         // round joins the line again at its end.) The lifetime counts from the moment the lock
         // is ours: the claim sets its TTL on the server as the wait ends.
-        while (!$this->take($key, self::WAIT_ROUND)) {
+        while (!$this->take($key, static::WAIT_ROUND)) {
         }
         $key->reduceLifetime($this->initialTtl);
         $this->checkNotExpired($key);

@@ -40,6 +40,19 @@ final class LaravelLockTest extends BridgeTestCase
         $this->assertTrue(Cache::lock($this->key, 5)->get());
     }
 
+    public function testTagsAreTheNamedStoresWhenItSupportsThem(): void
+    {
+        $app = LaravelApp::boot($this->dsn);
+        Cache::tags(['people', 'artists'])->put('john', 'John', 60);
+        $this->assertSame('John', $app['cache']->store('array')->tags(['people', 'artists'])->get('john'), 'in the array store');
+        Cache::tags('people')->flush();
+        $this->assertNull(Cache::tags(['people', 'artists'])->get('john'));
+        LaravelApp::boot($this->dsn, ['cache' => ['stores' => ['locks' => ['store' => 'file']]]]);
+        $this->expectException(\BadMethodCallException::class);
+        $this->expectExceptionMessage('This cache store does not support tagging.');
+        Cache::tags('people');
+    }
+
     public function testAStoreCannotPassItsCallsToAnotherRedisLockStore(): void
     {
         LaravelApp::boot($this->dsn, ['cache' => ['stores' => ['locks' => ['store' => 'locks']]]]);

@@ -191,6 +191,46 @@ final class RedisLockStoreTest extends StoreContractTestCase
         $dead->exists($key);
     }
 
+    /** The store with waitAndSave() rounds of 0.3 s instead of 60 s. */
+    private function storeWithShortRounds(string $dsn, array $options = []): RedisLockStore
+    {
+        return new class(new \RedisLock($dsn, $options)) extends RedisLockStore {
+            public const WAIT_ROUND = 0.3;
+        };
+    }
+
+    public function testWaitAndSaveEndsWithAnExceptionWhenRedisIsDownInsteadOfHanging(): void
+    {
+        $store = $this->storeWithShortRounds($this->deadDsn(), ['connectTimeout' => 0.1, 'readTimeout' => 0.1]);
+        $start = microtime(true);
+        try {
+            $store->waitAndSave(new Key($this->key));
+            $this->fail('saved without Redis');
+        } catch (LockStorageException $e) {
+            $this->assertInstanceOf(\RedisLockConnectionException::class, $e->getPrevious());
+        }
+        $this->assertLessThan(2.0, microtime(true) - $start, 'within about one round');
+    }
+
+    public function testAWaitLongerThanARoundStillGetsTheLock(): void
+    {
+        $holder = (new \RedisLock($this->dsn))->lock($this->key, 10);
+        $child = Processes::fork(function (): float {
+            $store = $this->storeWithShortRounds($this->dsn);
+            $key = new Key($this->key);
+            $store->waitAndSave($key);
+            $at = microtime(true);
+            $store->delete($key);
+            return $at;
+        });
+        usleep(1_000_000); // about three rounds
+        $releasedAt = microtime(true);
+        $this->assertTrue($holder->release());
+        $gotAt = $child->wait();
+        $this->assertGreaterThanOrEqual($releasedAt - 0.01, $gotAt);
+        $this->assertLessThan(0.05, $gotAt - $releasedAt, 'still in line when the lock was released');
+    }
+
     public function testAConflictInABlockingAcquireIsNeverSwallowed(): void
     {
         $store = $this->store();
