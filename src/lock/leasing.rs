@@ -362,7 +362,7 @@ impl Locker {
                 check_nonempty(token, "token")?;
                 token.to_vec()
             }
-            None => super::token().into_bytes(),
+            None => crate::lock::token().into_bytes(),
         };
         let (ttl, watchdog) = match ttl_seconds {
             Some(seconds) => (Duration::from_millis(ttl_ms(seconds, "ttl")?), false),
