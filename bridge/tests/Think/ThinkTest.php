@@ -85,6 +85,9 @@ final class ThinkTest extends BridgeTestCase
         $this->assertTrue((new \RedisLock($this->dsn))->acquire($this->key, 'stuck-job', 60));
         $this->assertMatchesRegularExpression('/^' . preg_quote($this->key, '/') . ': held, (59|60)\.\d{3} s left\n$/', $app->console('redis-lock:show', [$this->key]));
         $this->assertSame("$this->key: released\n", $app->console('redis-lock:release', [$this->key]));
+        $this->oracle()->set($this->key, 'no ttl');
+        $this->assertSame("$this->key: held, no TTL\n", $app->console('redis-lock:show', [$this->key]));
+        $this->assertSame("$this->key: released\n", $app->console('redis-lock:release', [$this->key]));
         $this->assertSame(0, $this->oracle()->exists($this->key));
         $this->assertSame("$this->key: was not held\n", $app->console('redis-lock:release', [$this->key]));
     }
@@ -186,5 +189,26 @@ Route::get("slow", function () {
         $this->assertSame([200, 'done'], [$served[0][0], $served[0][1]], 'served once the lock is free');
         $this->assertCount(1, file($log));
         unlink($log);
+    }
+
+    /** @dataProvider versions */
+    public function testWithoutAParameterTheMiddlewaresKeyIsThePath(string $version): void
+    {
+        $app = $this->app($version, 'Route::get("report/daily", fn () => "report")->middleware(RedisLock\\Bridge\\Think\\RedisLockMiddleware::class);');
+        file_put_contents("$app->root/config/redis_lock.php", str_replace("'wait' => 5.0", "'wait' => 0.2", (string) file_get_contents("$app->root/config/redis_lock.php")));
+        [$url, $stop] = $app->serve(1);
+        $context = stream_context_create(['http' => ['ignore_errors' => true, 'timeout' => 10]]);
+        try {
+            $holder = (new \RedisLock($this->dsn))->lock('http:/report/daily', 30);
+            $busy = file_get_contents("$url/report/daily", false, $context);
+            $busyStatus = $http_response_header[0];
+            $holder->release();
+            $free = file_get_contents("$url/report/daily", false, $context);
+            $freeStatus = $http_response_header[0];
+        } finally {
+            $stop();
+        }
+        $this->assertStringContainsString(' 429 ', $busyStatus, (string) $busy);
+        $this->assertSame(['report', true], [$free, str_contains($freeStatus, ' 200 ')]);
     }
 }
