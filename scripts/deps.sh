@@ -3,9 +3,12 @@
 # Needs root (or sudo) only when something is missing.
 set -euo pipefail
 
-packages=(php-cli php-dev clang libclang-dev redis-server redis-tools phpunit php-redis)
+# The bridge's tests (bridge/) load Laravel and Symfony from Debian's packages, and ThinkPHP's
+# PSR dependencies (psr/container, psr/log, psr/simple-cache) from Debian too.
+packages=(php-cli php-dev clang libclang-dev redis-server redis-tools phpunit php-redis
+          php-laravel-framework php-symfony-lock php-psr-container php-psr-log php-psr-simple-cache)
 if [ "${1:-test}" = bench ]; then
-  packages+=(php-predis valgrind php-symfony-lock php-laravel-framework php-malkusch-lock
+  packages+=(php-predis valgrind php-malkusch-lock
              php8.2-fpm nginx wrk gnuplot-nox)
 fi
 

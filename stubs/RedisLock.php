@@ -170,6 +170,13 @@ class RedisLock
      * lost connections, timeouts and a busy or restarting server are ridden out until the
      * deadline; an exception means Redis did not answer by then.
      *
+     * The lease's token is a fresh UUID unless you pass `$token`: an owner you chose (a job's
+     * id, Laravel's lock owner), so that another process can {@see RedisLock::restore()} it
+     * without being told. Keep such a token secret and unique per holder: whoever has it can
+     * release the lock. A lock that `$token` already holds is kept and its TTL reset (as
+     * {@see RedisLock::acquire()} does with its value); two callers waiting with the same
+     * token share one place in line.
+     *
      * ```php
      * $lease = $lock->lock('invoice:42', wait: 5);      // watchdog lease, wait up to 5 s
      * if ($lease === null) {
@@ -180,18 +187,22 @@ class RedisLock
      * } finally {
      *     $lease->release();
      * }
+     *
+     * $lease = $lock->lock('import', 60, token: $jobId);  // another worker can restore('import', $jobId)
      * ```
      *
      * @param string $key the lock's name
      * @param float|null $ttl seconds, kept to the millisecond; null for a watchdog lease
      * @param float $wait seconds to wait for the lock; 0 for a single attempt
+     * @param string|null $token the owner's secret (binary-safe, not empty); null for a fresh UUID
      * @return RedisLockLease|null null if someone else still held the lock when the wait ended
-     * @throws ValueError for an empty or reserved key, or a ttl or wait out of range
+     * @throws ValueError for an empty or reserved key, an empty token, or a ttl or wait out of
+     *         range
      * @throws RedisLockConnectionException when Redis cannot be reached
      * @throws RedisLockTimeoutException when Redis does not answer within `readTimeout`
      * @throws RedisLockServerException when Redis answers with an error
      */
-    public function lock(string $key, ?float $ttl = null, float $wait = 0.0): ?RedisLockLease {}
+    public function lock(string $key, ?float $ttl = null, float $wait = 0.0, ?string $token = null): ?RedisLockLease {}
 
     /**
      * Runs `$callback($lease)` under a lease on `$key` and releases it afterwards in every case

@@ -36,7 +36,7 @@ final class RedisLockLease
     /**
      * The lease's token: its proof of ownership in Redis. Whoever has it can release the lock;
      * pass it only to the process that will {@see RedisLock::restore()} the lease. A UUID for
-     * leases from `lock()`; the exact bytes given to `restore()` otherwise.
+     * leases from `lock()` without a `$token`; the exact bytes given otherwise.
      */
     public function token(): string {}
 

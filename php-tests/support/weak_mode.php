@@ -18,3 +18,8 @@ function release(\RedisLock $lock, mixed $key, mixed $value): bool
 {
     return $lock->release($key, $value);
 }
+
+function lock(\RedisLock $lock, mixed $key, mixed $ttl, mixed $wait, mixed $token): ?\RedisLockLease
+{
+    return $lock->lock($key, $ttl, $wait, $token);
+}

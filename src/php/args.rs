@@ -21,6 +21,7 @@ use crate::lock::OptionValue;
 // `zend_expected_type` values (Zend/zend_API.h, `Z_EXPECTED_TYPES`).
 const Z_EXPECTED_LONG: u32 = 0;
 const Z_EXPECTED_STRING: u32 = 4;
+const Z_EXPECTED_STRING_OR_NULL: u32 = 5;
 const Z_EXPECTED_ARRAY: u32 = 6;
 const Z_EXPECTED_DOUBLE: u32 = 20;
 
@@ -125,6 +126,10 @@ wrapper!(
     StrArg, DataType::String
 );
 wrapper!(
+    /// A `?string` parameter.
+    NullableStrArg, DataType::String, nullable = true
+);
+wrapper!(
     /// A `float` parameter (ints are accepted, as PHP does).
     FloatArg, DataType::Double
 );
@@ -158,16 +163,36 @@ impl<'a> StrArg<'a> {
             StrArg::Default(ArgDefault::Str(s)) => return Ok(s.as_bytes()),
             StrArg::Default(_) => return Err(bad_default(num)),
         };
-        if zval.is_string() {
-            return Ok(zval.binary_slice::<u8>().unwrap_or_default());
-        }
-        let mut dest: *mut zend_string = std::ptr::null_mut();
-        // SAFETY: `zval` is a live argument of the current call; on success the engine has
-        // converted it to a string in place (weak mode), owned by the call frame.
-        if unsafe { zend_parse_arg_str_slow(zval, &mut dest, num) } {
-            Ok(zval.binary_slice::<u8>().unwrap_or_default())
-        } else {
-            Err(wrong_type(zval, num, Z_EXPECTED_STRING))
+        str_bytes(zval, num, Z_EXPECTED_STRING)
+    }
+}
+
+/// A `string` argument's bytes: zero-copy for a string, else PHP's own coercion (`expected`
+/// names the parameter's type in the `TypeError`).
+fn str_bytes(zval: &mut Zval, num: u32, expected: u32) -> PhpResult<&[u8]> {
+    if zval.is_string() {
+        return Ok(zval.binary_slice::<u8>().unwrap_or_default());
+    }
+    let mut dest: *mut zend_string = std::ptr::null_mut();
+    // SAFETY: `zval` is a live argument of the current call; on success the engine has
+    // converted it to a string in place (weak mode), owned by the call frame.
+    if unsafe { zend_parse_arg_str_slow(zval, &mut dest, num) } {
+        Ok(zval.binary_slice::<u8>().unwrap_or_default())
+    } else {
+        Err(wrong_type(zval, num, expected))
+    }
+}
+
+impl<'a> NullableStrArg<'a> {
+    /// The bytes of argument number `num` (1-based): `None` for null, else coerced as PHP would.
+    pub fn bytes(self, num: u32) -> PhpResult<Option<&'a [u8]>> {
+        match self {
+            NullableStrArg::Given(zval) if zval.is_null() => Ok(None),
+            NullableStrArg::Given(zval) => {
+                str_bytes(zval, num, Z_EXPECTED_STRING_OR_NULL).map(Some)
+            }
+            NullableStrArg::Default(ArgDefault::Null) => Ok(None),
+            NullableStrArg::Default(default) => StrArg::Default(default).bytes(num).map(Some),
         }
     }
 }

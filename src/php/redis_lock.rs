@@ -15,7 +15,9 @@ use ext_php_rs::ffi::zend_object;
 use ext_php_rs::types::{ZendCallable, ZendClassObject, Zval};
 use ext_php_rs::zend::{BailoutGuard, ClassEntry, ExecutorGlobals};
 
-use super::args::{ArgDefault, ArrayArg, FloatArg, IntArg, NullableFloatArg, StrArg};
+use super::args::{
+    ArgDefault, ArrayArg, FloatArg, IntArg, NullableFloatArg, NullableStrArg, StrArg,
+};
 use super::errors;
 use super::lease::RedisLockLease;
 use crate::lock::error::quote_key;
@@ -141,17 +143,22 @@ impl RedisLock {
     }
 
     /// A lease on `key`: `ttl` seconds, or `null` for a watchdog lease; waits up to `wait`
-    /// seconds in arrival order. `null` if still held by someone else when the wait ends.
-    #[php(defaults(ttl = ArgDefault::Null, wait = ArgDefault::Float(0.0)))]
+    /// seconds in arrival order; held with `token` if given, else with a fresh UUID. `null` if
+    /// still held by someone else when the wait ends.
+    #[php(defaults(ttl = ArgDefault::Null, wait = ArgDefault::Float(0.0), token = ArgDefault::Null))]
     pub fn lock(
         &self,
         key: StrArg,
         ttl: NullableFloatArg,
         wait: FloatArg,
+        token: NullableStrArg,
     ) -> PhpResult<Option<RedisLockLease>> {
         let locker = self.locker()?;
         let (key, ttl, wait) = (key.bytes(1)?, ttl.float(2)?, wait.float(3)?);
-        Ok(locker.lock(key, ttl, wait)?.map(RedisLockLease::new))
+        let token = token.bytes(4)?;
+        Ok(locker
+            .lock_as(key, token, ttl, wait)?
+            .map(RedisLockLease::new))
     }
 
     /// Runs `fn($lease)` under a lease on `key`, releasing it in every case; returns what `fn`

@@ -302,14 +302,35 @@ impl Locker {
         ttl_seconds: Option<f64>,
         wait_seconds: f64,
     ) -> Result<Option<Lease>> {
+        self.lock_as(key, None, ttl_seconds, wait_seconds)
+    }
+
+    /// [`Locker::lock`], holding the lock with `token` (binary-safe, not empty) instead of a
+    /// fresh UUID when one is given: a caller-chosen owner (Laravel's `$owner`, a Symfony key's
+    /// state). A lock that `token` already holds is kept and its TTL reset (as `acquire()`
+    /// does); two waiters with the same token are one place in line.
+    pub fn lock_as(
+        &self,
+        key: &[u8],
+        token: Option<&[u8]>,
+        ttl_seconds: Option<f64>,
+        wait_seconds: f64,
+    ) -> Result<Option<Lease>> {
         check_lock_name(self.prefix(), key)?;
+        let token = match token {
+            Some(token) => {
+                check_nonempty(token, "token")?;
+                token.to_vec()
+            }
+            None => crate::lock::token().into_bytes(),
+        };
         let (ttl, watchdog) = match ttl_seconds {
             Some(seconds) => (Duration::from_millis(ttl_ms(seconds, "ttl")?), false),
             None => (self.lease_config().lease_ttl, true),
         };
         let wait = wait_duration(wait_seconds, "wait")?;
         let keys = LockKeys::new(self.prefix(), key)?;
-        let waiter = Waiter::new(self, keys, crate::lock::token().into_bytes(), ttl);
+        let waiter = Waiter::new(self, keys, token, ttl);
         let Some(fence) = waiter.acquire_by(Instant::now() + wait, !wait.is_zero())? else {
             return Ok(None);
         };
