@@ -100,9 +100,16 @@ final class MemoryTest extends LockTestCase
                 return 'a new object used the parent\'s space';
             } catch (\RedisLockConnectionException) {
             }
+            try {
+                (new \RedisLock('memory://never-used'))->isLocked('k');
+                return 'a space the parent never used was usable before reset()';
+            } catch (\RedisLockConnectionException) {
+            }
             \RedisLockMemory::reset('fork');
             $own = (new \RedisLock('memory://fork'))->lock('k', 60);
-            return [$refused, $own !== null];
+            // Objects made before the fork follow the child's own space too.
+            $old = $lock->acquire('doc', 'v', 10) && $lock->lock('k2', 5) !== null && $lock->isLocked('k');
+            return [$refused, $own !== null && $old];
         });
         [$message, $ownSpace] = $child->wait();
         $this->assertStringContainsString('pcntl_fork()', $message);

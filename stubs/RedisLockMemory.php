@@ -10,9 +10,10 @@
  * A memory space has the semantics of a Redis server running this extension's scripts (TTL
  * expiry, owner-checked release and extend, fences strictly increasing, fair waits), in one
  * process: it lives for the process (across the requests of a PHP-FPM worker, like a server)
- * until {@see RedisLockMemory::reset()}, and a `pcntl_fork()` child cannot use the spaces its
- * parent created (its calls throw {@see RedisLockConnectionException}; `reset()` in the child
- * gives it an empty space of its own). Waits really wait: nothing outside the process can
+ * until {@see RedisLockMemory::reset()}. A `pcntl_fork()` child of a process that used
+ * `memory://` shares nothing with it: its calls on any memory space throw
+ * {@see RedisLockConnectionException} until `reset()` in the child gives it an empty space of
+ * its own (objects made before the fork then use it too). Waits really wait: nothing outside the process can
  * release a lock, so a wait ends when the holder's TTL runs out or at its deadline.
  *
  * ```php

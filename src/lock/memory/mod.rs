@@ -10,8 +10,10 @@
 //! - **Spaces.** `memory://` is the default space, `memory://NAME` another one; each lives for
 //!   the process (across the requests of an FPM worker, like a server) until [`reset`].
 //! - **One process.** A space belongs to the process that created it. A `pcntl_fork()` child
-//!   inherits a copy that nobody else sees, so its calls on it fail with a connection error that
-//!   says so ([`Link::open`]); [`reset`] in the child gives it an empty space of its own.
+//!   of a process that used `memory://` gets a registry of its own (never the parent's copy,
+//!   whose locks a parent thread may have held at the fork) whose spaces belong to nobody: its
+//!   calls fail with a connection error that says why, until [`reset`] in the child gives it
+//!   an empty space of its own.
 //! - **Clock.** The server clock is the system clock plus the space's offset, which [`advance`]
 //!   moves forward (for tests: expire locks without sleeping). It never moves back (not even on
 //!   [`reset`]), so fences keep increasing.
@@ -25,8 +27,8 @@ pub mod store;
 
 use std::collections::HashMap;
 use std::io;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::lock::protocol::resp;
@@ -53,19 +55,60 @@ impl Space {
     }
 }
 
-fn spaces() -> MutexGuard<'static, HashMap<String, Arc<Space>>> {
-    static SPACES: OnceLock<Mutex<HashMap<String, Arc<Space>>>> = OnceLock::new();
-    SPACES
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
+/// The spaces of one process. A `pcntl_fork()` child never touches its parent's registry (a
+/// thread of the parent may have held one of its locks at the fork, and that lock would never
+/// be released in the child): it makes its own, marked `inherited`, whose spaces belong to
+/// nobody until [`reset`] gives them to the child.
+struct Registry {
+    pid: u32,
+    inherited: bool,
+    spaces: Mutex<HashMap<String, Arc<Space>>>,
 }
 
-/// The space `name`, created (empty, owned by this process) on first use.
+static REGISTRY: AtomicPtr<Registry> = AtomicPtr::new(std::ptr::null_mut());
+
+/// This process's registry (made on first use, and again in a forked child).
+fn registry() -> &'static Registry {
+    let pid = crate::lock::net::pid::current();
+    let current = REGISTRY.load(Ordering::Acquire);
+    // SAFETY: a non-null pointer in REGISTRY comes from Box::into_raw and is never freed.
+    if let Some(registry) = unsafe { current.as_ref() }
+        && registry.pid == pid
+    {
+        return registry;
+    }
+    let fresh = Box::into_raw(Box::new(Registry {
+        pid,
+        inherited: !current.is_null(),
+        spaces: Mutex::new(HashMap::new()),
+    }));
+    match REGISTRY.compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire) {
+        // The parent's registry (if any) is left as it is: the child's copy of its memory.
+        // SAFETY: just made from a Box, now owned by REGISTRY forever.
+        Ok(_) => unsafe { &*fresh },
+        Err(winner) => {
+            // Another thread of this process made it first.
+            // SAFETY: `fresh` was never shared; `winner` comes from Box::into_raw.
+            unsafe {
+                drop(Box::from_raw(fresh));
+                &*winner
+            }
+        }
+    }
+}
+
+/// The space `name` of this process, created (empty) on first use: owned by this process, or
+/// by nobody in a forked child until [`reset`].
 fn space(name: &str) -> Arc<Space> {
-    Arc::clone(spaces().entry(name.to_owned()).or_insert_with(|| {
+    let registry = registry();
+    let mut spaces = registry
+        .spaces
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    Arc::clone(spaces.entry(name.to_owned()).or_insert_with(|| {
+        let owner = if registry.inherited { 0 } else { registry.pid };
         Arc::new(Space {
-            owner: AtomicU32::new(crate::lock::net::pid::current()),
+            owner: AtomicU32::new(owner),
             state: Mutex::new(State {
                 store: Store::default(),
                 offset_us: 0,
@@ -127,7 +170,9 @@ pub fn with_store<R>(name: &str, f: impl FnOnce(&mut Store, i64) -> R) -> R {
 /// through a [`Link`]. Both reach the same store, and `MemoryContractTest` and the model test
 /// check both against Redis.
 pub struct Direct {
-    space: Arc<Space>,
+    /// The space (looked up again when it turns out to belong to another process: after a
+    /// fork and a `reset()` in the child, the child's own space).
+    space: Mutex<Arc<Space>>,
     name: String,
 }
 
@@ -144,52 +189,61 @@ impl Direct {
     /// The space `name` for direct calls. No check yet: each call checks the owner.
     pub fn new(name: &str) -> Direct {
         Direct {
-            space: space(name),
+            space: Mutex::new(space(name)),
             name: name.to_owned(),
         }
     }
 
-    fn check_owner(&self) -> Result<(), DirectError> {
-        let owner = self.space.owner.load(Ordering::Acquire);
-        if owner == crate::lock::net::pid::current() {
-            Ok(())
-        } else {
-            Err(DirectError::Foreign(foreign_space(&self.name, owner)))
+    /// Runs `f` on the space's state at its current time (ms), expired keys swept as due, if
+    /// the space belongs to this process.
+    fn with_state<R>(
+        &self,
+        f: impl FnOnce(&mut Store, i64) -> Result<R, DirectError>,
+    ) -> Result<R, DirectError> {
+        let pid = crate::lock::net::pid::current();
+        let mut held = self.space.lock().unwrap_or_else(PoisonError::into_inner);
+        if held.owner.load(Ordering::Acquire) != pid {
+            let mine = space(&self.name);
+            let owner = mine.owner.load(Ordering::Acquire);
+            if owner != pid {
+                return Err(DirectError::Foreign(foreign_space(&self.name, owner)));
+            }
+            *held = mine;
         }
+        let mut state = held.state();
+        let now_ms = (system_us() + state.offset_us).div_euclid(1000);
+        state.store.expire_due(now_ms);
+        f(&mut state.store, now_ms)
     }
 
     /// Takes `key` for `value` for `ms` if it is free, refreshes its TTL if `value` holds it:
     /// true; false if another value holds it (untouched).
     pub fn acquire(&self, key: &[u8], value: &[u8], ms: i64) -> Result<bool, DirectError> {
-        self.check_owner()?;
-        let mut state = self.space.state();
-        let now_ms = (system_us() + state.offset_us).div_euclid(1000);
-        state.store.expire_due(now_ms);
-        match state.store.get(key, now_ms).map_err(DirectError::Server)? {
-            None => {
-                state.store.set(key, value, Some(ms), now_ms);
-                Ok(true)
+        self.with_state(|store, now_ms| {
+            match store.get(key, now_ms).map_err(DirectError::Server)? {
+                None => {
+                    store.set(key, value, Some(ms), now_ms);
+                    Ok(true)
+                }
+                Some(current) if current == value => {
+                    store.pexpire(key, ms, now_ms);
+                    Ok(true)
+                }
+                Some(_) => Ok(false),
             }
-            Some(current) if current == value => {
-                state.store.pexpire(key, ms, now_ms);
-                Ok(true)
-            }
-            Some(_) => Ok(false),
-        }
+        })
     }
 
     /// Deletes `key` and `fence_key` if `value` holds `key`: true; false otherwise (untouched).
     pub fn release(&self, key: &[u8], fence_key: &[u8], value: &[u8]) -> Result<bool, DirectError> {
-        self.check_owner()?;
-        let mut state = self.space.state();
-        let now_ms = (system_us() + state.offset_us).div_euclid(1000);
-        state.store.expire_due(now_ms);
-        if state.store.get(key, now_ms).map_err(DirectError::Server)? != Some(value) {
-            return Ok(false);
-        }
-        state.store.del(key, now_ms);
-        state.store.del(fence_key, now_ms);
-        Ok(true)
+        self.with_state(|store, now_ms| {
+            if store.get(key, now_ms).map_err(DirectError::Server)? != Some(value) {
+                return Ok(false);
+            }
+            store.del(key, now_ms);
+            store.del(fence_key, now_ms);
+            Ok(true)
+        })
     }
 }
 
@@ -210,6 +264,14 @@ pub fn with_joined<R>(parts: &[&[u8]], f: impl FnOnce(&[u8]) -> R) -> R {
 }
 
 fn foreign_space(name: &str, owner: u32) -> String {
+    if owner == 0 {
+        return format!(
+            "memory://{name} cannot be used here: this process is a pcntl_fork() child of one \
+             that used memory://, and in-memory locks are not shared between processes (use a \
+             Redis server for that, or RedisLockMemory::reset() to start an empty space in this \
+             process)"
+        );
+    }
     format!(
         "memory://{name} lives in process {owner} only: a pcntl_fork() child cannot use \
          its parent's in-memory locks (they are not shared between processes; use a \
