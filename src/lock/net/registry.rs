@@ -233,7 +233,8 @@ impl Shared {
     }
 }
 
-fn unknown_outcome(first: &Error, what: &str) -> Error {
+/// The error of a command sent twice whose second reply does not prove what the first did.
+pub fn unknown_outcome(first: &Error, what: &str) -> Error {
     Error::new(
         ErrorKind::Connection,
         format!(

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use crate::lock::error::{Error, ErrorKind, Result};
 use crate::lock::net::connection::{Connection, Timeouts};
-use crate::lock::net::registry::{self, Resend, Shared};
+use crate::lock::net::registry::{self, Resend, Shared, unknown_outcome};
 use crate::lock::options::{Address, Endpoint, SentinelAddress, host_port};
 use crate::lock::protocol::resp::{self, Reply};
 
@@ -362,6 +362,10 @@ impl Sentinel {
     ) -> Result<R> {
         let deadline = Instant::now() + timeouts.connect;
         let mut retries = 0;
+        // Set when a try was sent twice by the registry (its connection broke after the first
+        // send) and then refused as not-master: the first send may have taken effect, so a
+        // reply from the new master proves only what `resend` says.
+        let mut uncertain: Option<Error> = None;
         loop {
             let master = match self.master(deadline) {
                 Ok(master) => master,
@@ -372,7 +376,7 @@ impl Sentinel {
                 }
                 Err(e) => return Err(e),
             };
-            let mut sent = false;
+            let mut sends = 0;
             // Connecting (again) must not outlast the call's own connect deadline.
             let left = deadline.saturating_duration_since(Instant::now());
             let bounded = Timeouts {
@@ -380,9 +384,10 @@ impl Sentinel {
                 read: timeouts.read,
             };
             let result = master.run(bounded, resend, |conn| {
-                sent = true;
+                sends += 1;
                 op(conn)
             });
+            let sent = sends > 0;
             match result {
                 // Not the master any more, or not reachable before anything was sent: the
                 // command did not run. Find the master again and send it there.
@@ -392,6 +397,9 @@ impl Sentinel {
                         && retries < FAILOVER_RETRIES
                         && Instant::now() + RETRY_PAUSE < deadline =>
                 {
+                    if sends > 1 {
+                        uncertain.get_or_insert(e);
+                    }
                     self.forget(&master);
                     retries += 1;
                     if retries > 1 {
@@ -405,6 +413,14 @@ impl Sentinel {
                 {
                     self.forget(&master);
                     return Err(e);
+                }
+                Ok(r) => {
+                    if let (Some(first), Resend::ProvesOnly(proves, what)) = (&uncertain, resend)
+                        && !proves(&r)
+                    {
+                        return Err(unknown_outcome(first, what));
+                    }
+                    return Ok(r);
                 }
                 other => return other,
             }
