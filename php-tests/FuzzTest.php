@@ -16,13 +16,15 @@ final class FuzzTest extends LockTestCase
     public static function seeds(): iterable
     {
         foreach ([1, 7, 42, 1234] as $seed) {
-            yield "seed $seed" => [$seed];
+            yield "seed $seed" => [$seed, ''];
         }
+        yield 'seed 99 on memory://' => [99, 'memory://fuzz'];
     }
 
     /** @dataProvider seeds */
-    public function testRandomCallsNeverCrashOrThrowAnythingElse(int $seed): void
+    public function testRandomCallsNeverCrashOrThrowAnythingElse(int $seed, string $dsn): void
     {
+        $this->dsn = $dsn !== '' ? $dsn : $this->dsn;
         $calls = 4000;
         [$exit, $out, $err] = Processes::php(
             file_get_contents(__DIR__ . '/support/fuzz.php'),

@@ -96,7 +96,9 @@ function arg(string $kind): mixed
             'strlen',
             fuzz_value(),
         ]),
-        'dsn' => pick([$GLOBALS['dsn'], $GLOBALS['dsn'] . '/1', 'redis://127.0.0.1:1', fuzz_string()]),
+        'dsn' => pick([$GLOBALS['dsn'], $GLOBALS['dsn'] . '/1', 'redis://127.0.0.1:1', 'memory://', 'memory://' . fuzz_string(), fuzz_string()]),
+        // Mostly the fuzzer's own space ('fuzz'), sometimes anything.
+        'space' => mt_rand(0, 3) ? 'fuzz' : fuzz_value(),
         'options' => mt_rand(0, 2) ? ['connectTimeout' => 0.2, 'readTimeout' => 0.5] + fuzz_options() : fuzz_value(),
     };
 }
@@ -126,6 +128,8 @@ $methods = [
     'lease.detach' => [],
     'lease.key' => [],
     'lease.fence' => [],
+    'memory.advanceClock' => ['wait', 'space'],
+    'memory.reset' => ['space'],
 ];
 $outcomes = [];
 $findings = [];
@@ -141,6 +145,8 @@ for ($i = 0; $i < (int) $calls; $i++) {
         $result = match ($method) {
             'new' => new RedisLock(...$args),
             'token' => RedisLock::token(),
+            'memory.advanceClock' => RedisLockMemory::advanceClock(...$args),
+            'memory.reset' => RedisLockMemory::reset(...$args),
             default => str_starts_with($method, 'lease.')
                 ? ($leases ? $leases[array_rand($leases)]->{substr($method, 6)}(...$args) : null)
                 : $target->{$method}(...$args),
@@ -149,7 +155,7 @@ for ($i = 0; $i < (int) $calls; $i++) {
             $leases[] = $result;
         }
         $outcome = 'returned';
-        if ($target === $uninitialised && !in_array($method, ['new', 'token'], true) && !str_starts_with($method, 'lease.')) {
+        if ($target === $uninitialised && !in_array($method, ['new', 'token'], true) && !str_starts_with($method, 'lease.') && !str_starts_with($method, 'memory.')) {
             $findings[] = sprintf('%s(%s) on an uninitialised object returned', $method, substr(var_export($args, true), 0, 300));
         }
     } catch (TypeError | ValueError | RedisLockException | FuzzCallbackException $e) {
