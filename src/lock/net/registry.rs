@@ -179,16 +179,16 @@ impl Shared {
     ) -> Result<R> {
         let mut slot = self.slot();
         let pid = std::process::id();
-        let reused = match slot.as_ref() {
-            Some(conn) if conn.pid() == pid && conn.is_reusable() => true,
-            _ => {
-                // None, closed by the server, or inherited across fork: never talk over the
-                // parent's socket.
-                *slot = None;
-                *slot = Some(self.open(timeouts)?);
-                false
-            }
-        };
+        let reusable = slot
+            .as_mut()
+            .is_some_and(|conn| conn.pid() == pid && conn.is_reusable());
+        if !reusable {
+            // None, closed by the server, or inherited across fork: never talk over the
+            // parent's socket (dropping it sends nothing, over TLS neither).
+            *slot = None;
+            *slot = Some(self.open(timeouts)?);
+        }
+        let reused = reusable;
         let conn = slot
             .as_mut()
             .expect("connection was just checked or opened");

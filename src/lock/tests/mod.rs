@@ -6,6 +6,7 @@ mod locker;
 mod model;
 mod pool;
 mod scripts;
+mod tls;
 mod trust;
 
 use std::time::Duration;
