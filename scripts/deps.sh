@@ -3,7 +3,10 @@
 # Needs root (or sudo) only when something is missing.
 set -euo pipefail
 
-packages=(php-cli php-dev clang libclang-dev redis-server redis-tools phpunit php-redis)
+# libssl-dev + pkg-config: the openssl crate links the libssl PHP already uses (rediss://);
+# openssl: the CLI the TLS tests make their certificates with.
+packages=(php-cli php-dev clang libclang-dev redis-server redis-tools phpunit php-redis
+          libssl-dev pkg-config openssl)
 if [ "${1:-test}" = bench ]; then
   packages+=(php-predis valgrind php-symfony-lock php-laravel-framework php-malkusch-lock
              php8.2-fpm nginx wrk gnuplot-nox)
