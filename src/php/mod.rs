@@ -50,7 +50,7 @@ extern "C" fn shutdown(_type: i32, _module: i32) -> i32 {
         watchdog::shutdown();
         registry::shutdown();
         options::clear_dsn_cache();
-        tls::clear_contexts();
+        tls::clear_configs();
     });
     0
 }
