@@ -179,16 +179,17 @@ impl Shared {
     ) -> Result<R> {
         let mut slot = self.slot();
         let pid = std::process::id();
-        let reusable = slot
+        // The pid first: a forked child must not even check its parent's socket (over TLS the
+        // check reads the records waiting there).
+        let reused = slot
             .as_mut()
             .is_some_and(|conn| conn.pid() == pid && conn.is_reusable());
-        if !reusable {
+        if !reused {
             // None, closed by the server, or inherited across fork: never talk over the
             // parent's socket (dropping it sends nothing, over TLS neither).
             *slot = None;
             *slot = Some(self.open(timeouts)?);
         }
-        let reused = reusable;
         let conn = slot
             .as_mut()
             .expect("connection was just checked or opened");
