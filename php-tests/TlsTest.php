@@ -134,6 +134,26 @@ final class TlsTest extends TestCase
         $this->assertCycleWorks(self::lock($port, ['local_pk' => 'client-legacy-enc.key', 'passphrase' => self::PASSPHRASE] + self::CLIENT), $server);
     }
 
+    public function testTheWatchdogAndAFairWaitRunOverTls(): void
+    {
+        [$server, $port] = self::server('server', 'yes');
+        $lock = self::lock($port, self::CLIENT, options: ['leaseTtl' => 0.6]);
+        $key = 'tls:watchdog:' . bin2hex(random_bytes(4));
+        $lease = $lock->lock($key); // a watchdog lease: renewed every 0.2 s on its own TLS connection
+        $this->assertNotNull($lease);
+        usleep(1_500_000);
+        $this->assertTrue($lease->isHeld(), 'renewed over TLS past 2.5 lease times');
+        $this->assertGreaterThan(0, $server->client()->pttl($key));
+        // A waiter in line (BLPOP over TLS) gets the lock handed over when it is released.
+        $waiter = Processes::fork(static function () use ($port, $key): bool {
+            $lease = self::lock($port, self::CLIENT)->lock($key, 5, wait: 5);
+            return $lease !== null && $lease->release();
+        });
+        usleep(300_000);
+        $this->assertTrue($lease->release());
+        $this->assertTrue($waiter->wait(10));
+    }
+
     public function testWithoutAClientCertificateARequiringServerRefusesAtOnce(): void
     {
         [, $port] = self::server('server', 'yes');
