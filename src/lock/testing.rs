@@ -269,6 +269,11 @@ pub struct TlsServer {
 impl TlsServer {
     /// Starts a server (the CA of client certificates is `ca.pem`).
     pub fn start(cert_name: &str, auth_clients: &str) -> TlsServer {
+        Self::start_with(cert_name, auth_clients, &[])
+    }
+
+    /// [`TlsServer::start`] with extra `redis-server` arguments (`["--requirepass", "pw"]`).
+    pub fn start_with(cert_name: &str, auth_clients: &str, extra: &[&str]) -> TlsServer {
         let tls_port = free_port();
         let (pem, key) = (
             cert(&format!("{cert_name}.pem")),
@@ -276,18 +281,24 @@ impl TlsServer {
         );
         let ca = cert("ca.pem");
         let port = tls_port.to_string();
-        let server = RedisServer::start_with(&[
-            "--tls-port",
-            &port,
-            "--tls-cert-file",
-            &pem,
-            "--tls-key-file",
-            &key,
-            "--tls-ca-cert-file",
-            &ca,
-            "--tls-auth-clients",
-            auth_clients,
-        ]);
+        let server = RedisServer::start_with(
+            &[
+                "--tls-port",
+                &port,
+                "--tls-cert-file",
+                &pem,
+                "--tls-key-file",
+                &key,
+                "--tls-ca-cert-file",
+                &ca,
+                "--tls-auth-clients",
+                auth_clients,
+            ]
+            .iter()
+            .chain(extra)
+            .copied()
+            .collect::<Vec<_>>(),
+        );
         TlsServer { server, tls_port }
     }
 

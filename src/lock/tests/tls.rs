@@ -94,6 +94,28 @@ fn a_client_certificate_required_by_the_server_is_presented_and_verified() {
 }
 
 #[test]
+fn auth_and_select_run_over_tls_and_a_wrong_password_is_refused() {
+    let server = TlsServer::start_with("server", "optional", &["--requirepass", "Sekrit"]);
+    let ca = [("cafile", s("ca.pem"))];
+    let dsn = format!("rediss://:Sekrit@127.0.0.1:{}/3", server.tls_port);
+    let l = tls_locker(&dsn, &ca);
+    assert!(l.acquire(b"tls:k", b"v", 5.0).unwrap());
+    let mut check = server.server.client();
+    let _: () = q(&mut check, &["SELECT", "3"]);
+    assert_eq!(
+        q::<Option<String>>(&mut check, &["GET", "tls:k"]).as_deref(),
+        Some("v")
+    );
+    assert!(l.release(b"tls:k", b"v").unwrap());
+    let wrong = format!("rediss://:Wrong@127.0.0.1:{}", server.tls_port);
+    let err = tls_locker(&wrong, &ca)
+        .acquire(b"tls:k", b"v", 5.0)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Refused, "{err}");
+    assert!(!err.to_string().contains("Wrong"), "{err}");
+}
+
+#[test]
 fn without_a_client_certificate_a_server_that_requires_one_refuses_at_connect() {
     let server = TlsServer::start("server", "yes");
     let l = tls_locker(&server.dsn("127.0.0.1"), &[("cafile", s("ca.pem"))]);
