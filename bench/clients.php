@@ -80,5 +80,35 @@ function bench_clients(): array
             };
         };
     }
+    // TLS peers, against the TLS port of bench/tls.php's server (BENCH_TLS_PORT, its CA in
+    // BENCH_TLS_CA); the host and port given are ignored. Both verify the server's chain and name;
+    // a long connect timeout, for the handshake under callgrind.
+    $tlsPort = (int) getenv('BENCH_TLS_PORT');
+    $ca = (string) getenv('BENCH_TLS_CA');
+    if ($tlsPort > 0 && extension_loaded('redis_lock')) {
+        $clients['redis_lock (TLS)'] = static function () use ($tlsPort, $ca): callable {
+            $lock = new RedisLock("rediss://127.0.0.1:$tlsPort", ['ssl' => ['cafile' => $ca], 'connectTimeout' => 10]);
+            $value = RedisLock::token();
+            return static function () use ($lock, $value): void {
+                if (!$lock->acquire(BENCH_KEY, $value, BENCH_TTL) || !$lock->release(BENCH_KEY, $value)) {
+                    throw new RuntimeException('redis_lock TLS cycle failed');
+                }
+            };
+        };
+    }
+    if ($tlsPort > 0 && extension_loaded('redis')) {
+        $clients['phpredis (doc 001, tls://)'] = static function () use ($tlsPort, $ca): callable {
+            $redis = new Redis();
+            $redis->connect('tls://127.0.0.1', $tlsPort, 10.0, null, 0, 0, ['stream' => ['cafile' => $ca]]);
+            $value = uniqid('', true);
+            return static function () use ($redis, $value): void {
+                $ok = $redis->set(BENCH_KEY, $value, ['nx', 'ex' => BENCH_TTL]);
+                $released = $redis->eval(DOC001_RELEASE, [BENCH_KEY, $value], 1);
+                if (!$ok || $released !== 1) {
+                    throw new RuntimeException('phpredis TLS cycle failed');
+                }
+            };
+        };
+    }
     return $clients;
 }

@@ -5,8 +5,11 @@ set -euo pipefail
 
 # The bridge's tests (bridge/) load Laravel and Symfony from Debian's packages, and ThinkPHP's
 # PSR dependencies (psr/container, psr/log, psr/simple-cache) from Debian too.
+# libssl-dev + pkg-config: the openssl crate links the libssl PHP already uses (rediss://);
+# openssl: the CLI the TLS tests make their certificates with.
 packages=(php-cli php-dev clang libclang-dev redis-server redis-tools phpunit php-redis
-          php-laravel-framework php-symfony-lock php-psr-container php-psr-log php-psr-simple-cache)
+          php-laravel-framework php-symfony-lock php-psr-container php-psr-log php-psr-simple-cache
+          libssl-dev pkg-config openssl)
 if [ "${1:-test}" = bench ]; then
   packages+=(php-predis valgrind php-malkusch-lock
              php8.2-fpm nginx wrk gnuplot-nox)

@@ -45,8 +45,10 @@ class RedisLock
      * Validates the DSN and the options. Does no network I/O: the first command connects.
      *
      * DSN forms: `redis://[user:password@]host[:port][/database]` (IPv6 as `redis://[::1]:6379`),
-     * `unix:///path/to/redis.sock[?db=N&user=U&pass=P]` (also `redis+unix://`), a master
-     * behind Redis Sentinel: `redis+sentinel://[user:password@]host1[:port1][,host2[:port2]…]/SERVICE[/database]`
+     * `unix:///path/to/redis.sock[?db=N&user=U&pass=P]` (also `redis+unix://`), over TLS
+     * `rediss://[user:password@]host[:port][/database]` (also `valkeys://`; see the `ssl`
+     * option), a master behind Redis Sentinel:
+     * `redis+sentinel://[user:password@]host1[:port1][,host2[:port2]…]/SERVICE[/database]`
      * (sentinel port 26379 by default; the user and password are the master's, the sentinels'
      * own go in the query: `?sentinelUsername=U&sentinelPassword=P`), and for tests
      * `memory://` or `memory://NAME`: an in-process backend with the same semantics, no server
@@ -66,16 +68,40 @@ class RedisLock
      *   this is no longer renewed, so a stuck worker cannot hold a lock forever.
      * - `strict` (bool, default false): a lost lease makes `extend()` and `release()` throw
      *   {@see RedisLockLostException} instead of returning false.
+     * - `ssl` (array, `rediss://` only): certificates and verification, under the names of PHP's
+     *   SSL context options (as phpredis and `stream_context_create(['ssl' => ...])` take them):
+     *   - `cafile` (string): PEM file of the CAs to trust (default: the system's trust store);
+     *   - `local_cert` (string): PEM file of the client certificate (then its chain; it may
+     *     also hold the key);
+     *   - `local_pk` (string): PEM file of the client's private key, if not in `local_cert`;
+     *   - `passphrase` (string): decrypts an encrypted private key;
+     *   - `verify_peer` (bool, default true): verify the server's certificate chain;
+     *   - `verify_peer_name` (bool, default true): verify that the certificate names
+     *     `peer_name` (checked even when `verify_peer` is false, as PHP does);
+     *   - `peer_name` (string, default: the DSN's host): the name to verify and send as SNI.
+     *   The connect timeout covers the TCP connect and the TLS handshake. An unknown name is a
+     *   `ValueError`, a value of the wrong type a `TypeError`. A file that cannot be read, a key
+     *   the passphrase does not decrypt or a certificate that fails verification throws
+     *   {@see RedisLockConnectionException} at the first command, naming the entry, never its
+     *   path or the passphrase (the parameter is `#[\SensitiveParameter]`).
+     *
+     * ```php
+     * $lock = new RedisLock('rediss://redis.internal:6380', ['ssl' => [
+     *     'cafile'     => '/etc/redis/ca.pem',
+     *     'local_cert' => '/etc/redis/client.pem',
+     *     'local_pk'   => '/etc/redis/client.key',
+     * ]]);
+     * ```
      *
      * Connections are shared between objects of the same server (address, user, password,
-     * database); each call uses its own object's timeouts.
+     * database, `ssl` settings); each call uses its own object's timeouts.
      *
      * @param string $dsn where Redis listens
-     * @param array{connectTimeout?: int|float, readTimeout?: int|float, prefix?: string, database?: int, leaseTtl?: int|float, maxLifetime?: int|float, strict?: bool} $options
+     * @param array{connectTimeout?: int|float, readTimeout?: int|float, prefix?: string, database?: int, leaseTtl?: int|float, maxLifetime?: int|float, strict?: bool, ssl?: array{cafile?: string, local_cert?: string, local_pk?: string, passphrase?: string, verify_peer?: bool, verify_peer_name?: bool, peer_name?: string}} $options
      * @throws ValueError for a malformed DSN, an unknown option or an out-of-range value
      * @throws TypeError for an option of the wrong type
      */
-    public function __construct(#[\SensitiveParameter] string $dsn = 'redis://127.0.0.1:6379', array $options = []) {}
+    public function __construct(#[\SensitiveParameter] string $dsn = 'redis://127.0.0.1:6379', #[\SensitiveParameter] array $options = []) {}
 
     /**
      * Takes the lock `$key` for `$value` for at most `$expireTime` seconds, in one round trip

@@ -440,3 +440,79 @@ impl Drop for SentinelSet {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// The test certificates (`scripts/make-test-certs.sh`), made once per test process under
+/// `target/tls-test-certs/<pid>` (earlier runs' directories are removed then).
+pub fn certs() -> &'static std::path::Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tls-test-certs");
+        let _ = std::fs::remove_dir_all(&root);
+        let dir = root.join(std::process::id().to_string());
+        let status = Command::new(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/make-test-certs.sh"),
+        )
+        .arg(&dir)
+        .status()
+        .expect("scripts/make-test-certs.sh runs (openssl CLI installed: make deps)");
+        assert!(status.success(), "make-test-certs.sh failed");
+        dir
+    })
+}
+
+/// The path of a test certificate file (see [`certs`]), as a string.
+pub fn cert(file: &str) -> String {
+    certs().join(file).to_str().expect("utf-8 path").to_owned()
+}
+
+/// A redis-server with a TLS port beside its plain one (the plain one serves the independent
+/// client), presenting `cert` (`server`, `named`, `expired`: files of [`certs`]) and asking for
+/// client certificates as `auth_clients` says (`yes`, `optional`, `no`).
+pub struct TlsServer {
+    /// The server; its `port` is the plain one.
+    pub server: RedisServer,
+    /// The TLS port.
+    pub tls_port: u16,
+}
+
+impl TlsServer {
+    /// Starts a server (the CA of client certificates is `ca.pem`).
+    pub fn start(cert_name: &str, auth_clients: &str) -> TlsServer {
+        Self::start_with(cert_name, auth_clients, &[])
+    }
+
+    /// [`TlsServer::start`] with extra `redis-server` arguments (`["--requirepass", "pw"]`).
+    pub fn start_with(cert_name: &str, auth_clients: &str, extra: &[&str]) -> TlsServer {
+        let tls_port = free_port();
+        let (pem, key) = (
+            cert(&format!("{cert_name}.pem")),
+            cert(&format!("{cert_name}.key")),
+        );
+        let ca = cert("ca.pem");
+        let port = tls_port.to_string();
+        let server = RedisServer::start_with(
+            &[
+                "--tls-port",
+                &port,
+                "--tls-cert-file",
+                &pem,
+                "--tls-key-file",
+                &key,
+                "--tls-ca-cert-file",
+                &ca,
+                "--tls-auth-clients",
+                auth_clients,
+            ]
+            .iter()
+            .chain(extra)
+            .copied()
+            .collect::<Vec<_>>(),
+        );
+        TlsServer { server, tls_port }
+    }
+
+    /// `rediss://<host>:<tls port>`
+    pub fn dsn(&self, host: &str) -> String {
+        format!("rediss://{host}:{}", self.tls_port)
+    }
+}

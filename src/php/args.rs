@@ -277,21 +277,35 @@ impl ArrayArg<'_> {
 /// string keys that are not UTF-8 by a lossy copy, so the engine's "unknown option" error can
 /// name them. (ext-php-rs's own key iterator panics on a key that is not UTF-8.)
 fn options(array: &ZendHashTable) -> Vec<(String, OptionValue)> {
+    named_values(array, true)
+}
+
+/// The entries of an array option (`ssl`), named as [`options`] names options.
+fn entries(array: &ZendHashTable) -> Vec<(String, OptionValue)> {
+    named_values(array, false)
+}
+
+fn named_values(array: &ZendHashTable, top: bool) -> Vec<(String, OptionValue)> {
     let mut entries = array.iter();
-    let mut options = Vec::with_capacity(array.len());
+    let mut values = Vec::with_capacity(array.len());
     while let Some((key, value)) = entries.next_zval() {
         let name = match (key.long(), key.binary_slice::<u8>()) {
             (Some(n), _) => n.to_string(),
             (None, Some(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
             (None, None) => String::from("?"),
         };
-        options.push((name, option_value(value)));
+        values.push((name, option_value(value, top)));
     }
-    options
+    values
 }
 
-fn option_value(zval: &Zval) -> OptionValue {
+/// An option's value; an array is read as [`OptionValue::Array`] at the top level only (the
+/// `ssl` option), so a nested or self-referencing array is never walked.
+fn option_value(zval: &Zval, top: bool) -> OptionValue {
     let zval = zval.dereference();
+    if top && let Some(array) = zval.array() {
+        return OptionValue::Array(entries(array));
+    }
     if let Some(n) = zval.long() {
         OptionValue::Int(n)
     } else if let Some(f) = zval.double() {

@@ -15,7 +15,7 @@ use ext_php_rs::{info_table_end, info_table_row, info_table_start};
 
 use crate::lock::lease::request::release_request_leases;
 use crate::lock::lease::watchdog;
-use crate::lock::net::registry;
+use crate::lock::net::{registry, tls};
 use crate::lock::options::{
     self, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DSN, DEFAULT_LEASE_TTL, DEFAULT_READ_TIMEOUT,
 };
@@ -51,6 +51,7 @@ extern "C" fn shutdown(_type: i32, _module: i32) -> i32 {
         watchdog::shutdown();
         registry::shutdown();
         options::clear_dsn_cache();
+        tls::clear_configs();
     });
     0
 }

@@ -21,7 +21,7 @@ use super::args::{
 use super::errors;
 use super::lease::RedisLockLease;
 use crate::lock::error::quote_key;
-use crate::lock::options::{DEFAULT_DSN, php_float};
+use crate::lock::options::{Address, DEFAULT_DSN, php_float};
 use crate::lock::{self, Config, Error, ErrorKind, Locker};
 
 /// A distributed lock on one Redis server. See `stubs/RedisLock.php` for the PHP docs.
@@ -248,6 +248,10 @@ impl RedisLock {
         let timeouts = locker.client().timeouts();
         info.insert("dsn", locker.masked_dsn())?;
         info.insert("endpoint", endpoint.describe())?;
+        if let Address::Tls { tls, .. } = &endpoint.address {
+            // Which checks and files are in force, never a path or the passphrase.
+            info.insert("ssl", tls.summary())?;
+        }
         info.insert(
             "prefix",
             String::from_utf8_lossy(locker.prefix()).into_owned(),

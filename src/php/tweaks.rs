@@ -1,8 +1,9 @@
 //! Adjustments to the registered classes that ext-php-rs cannot express:
 //!
-//! - `RedisLock::__construct`'s `$dsn` parameter is `#[\SensitiveParameter]` (PHP 8.2), so a
-//!   stack trace through the constructor shows `Object(SensitiveParameterValue)` instead of a
-//!   DSN that may hold a password.
+//! - `RedisLock::__construct`'s `$dsn` and `$options` parameters are `#[\SensitiveParameter]`
+//!   (PHP 8.2), so a stack trace through the constructor shows
+//!   `Object(SensitiveParameterValue)` instead of a DSN that may hold a password or options
+//!   that may hold the `ssl` passphrase.
 //! - `RedisLockLease::__construct` is private: leases come from `RedisLock::lock()` and
 //!   `restore()`, and `new RedisLockLease()` fails as for any class with a private
 //!   constructor (ext-php-rs registers a public one that throws). So is
@@ -104,17 +105,21 @@ fn mark_dsn_sensitive() {
         return;
     }
     let name = ZendStr::new_interned("SensitiveParameter", true).into_raw();
-    // SAFETY: `ctor` is the constructor of our own internal class, alive until module shutdown;
-    // the engine allocates the persistent attribute table on first use. Parameter offsets
-    // start at 1 (`zend_add_parameter_attribute` adds 1 to the 0-based position).
-    unsafe {
-        zend_add_attribute(
-            &raw mut (*ctor).common.attributes,
-            name,
-            0,
-            ZEND_ATTRIBUTE_PERSISTENT,
-            1,
-            0,
-        );
+    // `$dsn` (1) may hold a password, `$options` (2) the `ssl` passphrase and key paths.
+    for offset in [1, 2] {
+        // SAFETY: `ctor` is the constructor of our own internal class, alive until module
+        // shutdown; the engine allocates the persistent attribute table on first use and copies
+        // the (interned) name. Parameter offsets start at 1 (`zend_add_parameter_attribute`
+        // adds 1 to the 0-based position).
+        unsafe {
+            zend_add_attribute(
+                &raw mut (*ctor).common.attributes,
+                name,
+                0,
+                ZEND_ATTRIBUTE_PERSISTENT,
+                offset,
+                0,
+            );
+        }
     }
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::lock::error::{Error, ErrorKind, Result};
 use crate::lock::memory::Link;
+use crate::lock::net::tls::{self, TlsFailure, TlsStream};
 use crate::lock::options::{Address, Endpoint};
 use crate::lock::protocol::resp::{self, Reply};
 
@@ -42,6 +43,7 @@ enum Stream {
     Unix(UnixStream),
     /// An in-process memory space ([`crate::lock::memory`]).
     Memory(Box<Link>),
+    Tls(Box<TlsStream>),
 }
 
 impl Stream {
@@ -53,14 +55,16 @@ impl Stream {
                 link.set_read_timeout(t);
                 Ok(())
             }
+            Stream::Tls(s) => s.set_read_timeout(t),
         }
     }
 
-    fn set_write_timeout(&self, t: Duration) -> io::Result<()> {
+    fn set_write_timeout(&mut self, t: Duration) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.set_write_timeout(Some(t)),
             Stream::Unix(s) => s.set_write_timeout(Some(t)),
             Stream::Memory(_) => Ok(()),
+            Stream::Tls(s) => s.set_write_timeout(t),
         }
     }
 
@@ -69,6 +73,7 @@ impl Stream {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
             Stream::Memory(link) => link.read(buf),
+            Stream::Tls(s) => s.read(buf),
         }
     }
 
@@ -78,6 +83,7 @@ impl Stream {
         let fd: RawFd = match self {
             Stream::Tcp(s) => s.as_raw_fd(),
             Stream::Unix(s) => s.as_raw_fd(),
+            Stream::Tls(s) => s.fd(),
             Stream::Memory(_) => return true,
         };
         let mut byte = 0u8;
@@ -105,6 +111,7 @@ impl Stream {
             Stream::Tcp(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
             Stream::Memory(link) => link.write(buf),
+            Stream::Tls(s) => s.write(buf),
         }
     }
 }
@@ -140,6 +147,14 @@ impl Connection {
     pub fn open(endpoint: &Endpoint, timeouts: Timeouts) -> Result<Connection> {
         let name = endpoint.describe();
         let mut stream = connect(endpoint, timeouts.connect).map_err(|e| {
+            if let Some(tls) = e.get_ref().and_then(|e| e.downcast_ref::<TlsFailure>()) {
+                let kind = if tls.refused {
+                    ErrorKind::Refused
+                } else {
+                    ErrorKind::Connection
+                };
+                return Error::new(kind, format!("cannot connect to Redis at {name}: {tls}"));
+            }
             if e.kind() == io::ErrorKind::PermissionDenied && e.get_ref().is_some() {
                 // Refused for good (a memory space of another process): not worth retrying.
                 return Error::new(ErrorKind::Refused, e.to_string());
@@ -198,16 +213,24 @@ impl Connection {
             resp::command(&mut self.wbuf, &[b"SELECT", db.as_bytes()]);
             replies += 1;
         }
+        if replies == 0 && matches!(self.stream, Stream::Tls(_)) {
+            // TLS 1.3 finishes the client's handshake before the server has checked the client
+            // certificate: one round trip proves the server accepted the session.
+            resp::command(&mut self.wbuf, &[b"PING"]);
+            replies += 1;
+        }
         if replies == 0 {
             return Ok(());
         }
-        self.send()?;
+        if let Err(e) = self.send() {
+            return Err(self.tls_refusal(e));
+        }
         let mut first_error = None;
         for _ in 0..replies {
             // Read every reply even after an error, so that none is left in the buffer.
             if let Err(e) = self.read_reply(|_| ()) {
                 if !e.is_server() {
-                    return Err(e);
+                    return Err(self.tls_refusal(e));
                 }
                 first_error.get_or_insert(e);
             }
@@ -232,6 +255,42 @@ impl Connection {
         }
     }
 
+    /// A connection error during the setup of a TLS session that the server ended with an alert
+    /// (it refused our certificate, or has none it accepts) is a refusal: retrying will not
+    /// help. Other errors are returned as they are.
+    fn tls_refusal(&mut self, e: Error) -> Error {
+        let Stream::Tls(tls) = &mut self.stream else {
+            return e;
+        };
+        if e.kind() != ErrorKind::Connection {
+            return e;
+        }
+        // The alert may have come before the reset that failed the write or the read.
+        let alert = match tls.alert() {
+            Some(alert) => format!("{} (TLS: {alert})", e.message()),
+            None if e.message().contains("(TLS: ") => e.message().to_owned(),
+            None => {
+                return Error::new(
+                    ErrorKind::Connection,
+                    format!(
+                        "{}; the server ended the TLS session right after the handshake: it \
+                         may require a client certificate (ssl options \"local_cert\", \
+                         \"local_pk\") or refuse ours",
+                        e.message()
+                    ),
+                );
+            }
+        };
+        Error::new(
+            ErrorKind::Refused,
+            format!(
+                "Redis at {} refused the TLS session (ssl options \"local_cert\", \
+                 \"local_pk\"): {alert}",
+                self.name
+            ),
+        )
+    }
+
     /// The id of the process that opened this connection.
     pub fn pid(&self) -> u32 {
         self.pid
@@ -250,9 +309,16 @@ impl Connection {
     /// False when the connection is known to be unusable before anything is sent on it: the
     /// server closed it (restart, idle timeout, `CLIENT KILL`) or it holds bytes nobody asked
     /// for. One non-blocking `recv(MSG_PEEK)`; a command sent on a connection that passed this
-    /// check reached a server that had not closed it.
-    pub fn is_reusable(&self) -> bool {
-        self.rstart == self.rend && self.stream.peer_is_quiet()
+    /// check reached a server that had not closed it. Over TLS, what waits is read as TLS
+    /// records without blocking ([`TlsStream::is_reusable`]).
+    pub fn is_reusable(&mut self) -> bool {
+        if self.rstart != self.rend {
+            return false;
+        }
+        if let Stream::Tls(tls) = &mut self.stream {
+            return tls.is_reusable();
+        }
+        self.stream.peer_is_quiet()
     }
 
     /// The buffer the next command is encoded into (see [`resp::begin`] and friends).
@@ -449,24 +515,35 @@ fn connect(endpoint: &Endpoint, timeout: Duration) -> io::Result<Stream> {
             .map_err(|why| io::Error::new(io::ErrorKind::PermissionDenied, why)),
         Address::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path)?)),
         Address::Tcp { host, port } => {
+            connect_tcp(host, *port, Instant::now() + timeout).map(Stream::Tcp)
+        }
+        Address::Tls { host, port, tls } => {
+            // One deadline for the TCP connect and the TLS handshake.
             let deadline = Instant::now() + timeout;
-            let mut last = io::Error::new(io::ErrorKind::NotFound, "host name did not resolve");
-            for addr in resolve(host, *port, timeout)? {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(io::Error::from(io::ErrorKind::TimedOut));
-                }
-                match TcpStream::connect_timeout(&addr, left) {
-                    Ok(s) => {
-                        s.set_nodelay(true)?;
-                        return Ok(Stream::Tcp(s));
-                    }
-                    Err(e) => last = e,
-                }
-            }
-            Err(last)
+            let tcp = connect_tcp(host, *port, deadline)?;
+            let stream = tls::connect(tcp, host, tls, deadline)?;
+            Ok(Stream::Tls(Box::new(stream)))
         }
     }
+}
+
+fn connect_tcp(host: &str, port: u16, deadline: Instant) -> io::Result<TcpStream> {
+    let timeout = deadline.saturating_duration_since(Instant::now());
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "host name did not resolve");
+    for addr in resolve(host, port, timeout)? {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::from(io::ErrorKind::TimedOut));
+        }
+        match TcpStream::connect_timeout(&addr, left) {
+            Ok(s) => {
+                s.set_nodelay(true)?;
+                return Ok(s);
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 /// Resolves `host` within `timeout`. An IP address needs no lookup; a name is looked up on a

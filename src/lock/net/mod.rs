@@ -4,3 +4,4 @@
 pub mod connection;
 pub mod pid;
 pub mod registry;
+pub mod tls;

@@ -191,16 +191,17 @@ impl Shared {
     ) -> Result<R> {
         let mut slot = self.slot();
         let pid = crate::lock::net::pid::current();
-        let reused = match slot.as_ref() {
-            Some(conn) if conn.pid() == pid && conn.is_reusable() => true,
-            _ => {
-                // None, closed by the server, or inherited across fork: never talk over the
-                // parent's socket.
-                *slot = None;
-                *slot = Some(self.open(timeouts)?);
-                false
-            }
-        };
+        // The pid first: a forked child must not even check its parent's socket (over TLS the
+        // check reads the records waiting there).
+        let reused = slot
+            .as_mut()
+            .is_some_and(|conn| conn.pid() == pid && conn.is_reusable());
+        if !reused {
+            // None, closed by the server, or inherited across fork: never talk over the
+            // parent's socket (dropping it sends nothing, over TLS neither).
+            *slot = None;
+            *slot = Some(self.open(timeouts)?);
+        }
         let conn = slot
             .as_mut()
             .expect("connection was just checked or opened");

@@ -3,7 +3,9 @@
 //! The DSN is parsed with the `url` crate and converted by the `redis` crate
 //! (`redis::IntoConnectionInfo`), so the URL forms are the ones redis-rs documents:
 //! `redis://[user][:password@]host[:port][/db]` and `unix:///path/to/socket?db=N&user=U&pass=P`
-//! (also `redis+unix://`, `valkey://`, `valkey+unix://`).
+//! (also `redis+unix://`, `valkey://`, `valkey+unix://`). `rediss://` and `valkeys://` are the
+//! same forms over TLS, with the `ssl` option's defaults (verification on); redis-rs's
+//! `#insecure` fragment is ignored like every fragment: verification is the `ssl` option's.
 //!
 //! What is shown of a DSN (in `var_dump()`, `print_r()` and error messages) is built from its
 //! parsed, percent-decoded parts, never from its text: a credential hidden behind an encoding
@@ -11,7 +13,7 @@
 //! nothing but its scheme: its parts may be misplaced pieces of a password.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use redis::{ConnectionAddr, IntoConnectionInfo, ProtocolVersion};
 use url::Url;
@@ -23,7 +25,8 @@ use crate::lock::options::{
 
 /// The schemes accepted, each followed by `://` in a DSN (compared case-insensitively).
 const SCHEMES: [&str; 5] = ["redis", "valkey", "unix", "redis+unix", "valkey+unix"];
-/// TLS schemes: recognised to say why they are refused.
+/// TLS schemes, each with the plain scheme redis-rs parses it as (this build of redis-rs has
+/// no TLS of its own: the connection's TLS is ours, [`crate::lock::net::tls`]).
 const TLS_SCHEMES: [&str; 2] = ["rediss", "valkeys"];
 /// The forms named when a DSN has no accepted scheme.
 const EXPECTED_FORMS: &str = "expected redis://[user:password@]host[:port][/db], unix:///path/to/socket, redis+sentinel://host[:port][,host[:port]…]/SERVICE or memory://[NAME]";
@@ -271,16 +274,28 @@ fn parse(dsn: &str) -> Result<(Endpoint, String)> {
     }
     let scheme = scheme_of(dsn);
     let invalid = |why: &str| invalid_dsn(scheme, why);
-    match scheme {
-        None => return Err(invalid(&format!("no supported scheme; {EXPECTED_FORMS}"))),
-        Some(tls) if TLS_SCHEMES.contains(&tls) => {
-            return Err(invalid("TLS (rediss://) is not supported by this build"));
-        }
-        Some(_) => {}
-    }
-    let url = Url::parse(dsn).map_err(|e| invalid(&format!("not a valid URL: {e}")))?;
+    let Some(scheme_name) = scheme else {
+        return Err(invalid(&format!("no supported scheme; {EXPECTED_FORMS}")));
+    };
+    let mut url = Url::parse(dsn).map_err(|e| invalid(&format!("not a valid URL: {e}")))?;
     let masked = mask_url(&url);
-    let endpoint = to_endpoint(url).map_err(|why| invalid(&why))?;
+    let tls = TLS_SCHEMES.contains(&scheme_name);
+    if tls {
+        // "rediss" -> "redis": both are non-special schemes, so the URL keeps its form.
+        url.set_scheme(&scheme_name[..scheme_name.len() - 1])
+            .map_err(|()| invalid("not a valid URL"))?;
+    }
+    let mut endpoint = to_endpoint(url).map_err(|why| invalid(&why))?;
+    if tls {
+        let Address::Tcp { host, port } = endpoint.address else {
+            return Err(invalid("missing host name"));
+        };
+        endpoint.address = Address::Tls {
+            host,
+            port,
+            tls: Arc::default(),
+        };
+    }
     Ok((endpoint, masked))
 }
 
@@ -538,6 +553,38 @@ mod tests {
     }
 
     #[test]
+    fn tls_schemes_parse_with_verification_on() {
+        for (dsn, host, port) in [
+            ("rediss://:pw@redis.example:6380/2", "redis.example", 6380),
+            ("valkeys://127.0.0.1", "127.0.0.1", 6379),
+            ("REDISS://[::1]:7000", "::1", 7000),
+            ("rediss://h:1#insecure", "h", 1),
+        ] {
+            let e = parse_dsn(dsn).unwrap();
+            let Address::Tls {
+                host: h,
+                port: p,
+                tls,
+            } = &e.address
+            else {
+                panic!("{dsn}: not TLS");
+            };
+            assert_eq!((h.as_str(), *p), (host, port), "{dsn}");
+            assert!(tls.verify_peer && tls.verify_peer_name, "{dsn}");
+        }
+        let e = parse_dsn("rediss://:pw@h:6380/2").unwrap();
+        assert_eq!(e.password.as_deref(), Some("pw"));
+        assert_eq!(e.database, 2);
+        assert_eq!(e.describe(), "tls://h:6380 db 2");
+        assert_eq!(
+            parse_dsn("rediss://[::1]:1").unwrap().describe(),
+            "tls://[::1]:1 db 0"
+        );
+        assert_eq!(mask_dsn("rediss://u:pw@h:6380/2"), "rediss://***@h:6380/2");
+        assert!(parse_dsn("rediss://h").unwrap() != parse_dsn("redis://h").unwrap());
+    }
+
+    #[test]
     fn rejects_malformed_dsns_with_value_errors() {
         for bad in [
             "",
@@ -546,7 +593,8 @@ mod tests {
             "redis://",
             "redis://h:notaport",
             "redis://h/notadb",
-            "rediss://h",
+            "rediss://h/notadb",
+            "valkeys://",
             "redis://0.0.0.0",
             "redis://h?protocol=resp3",
             "redis://h/-1",
@@ -561,13 +609,13 @@ mod tests {
         for dsn in [
             "redis://u:hunter2@h:notaport",
             "redis://:hunter2@h/x",
-            "rediss://:hunter2@h",
+            "rediss://:hunter2@h/x",
             "unix:///s?pass=hunter2&protocol=9",
         ] {
             let err = parse_dsn(dsn).unwrap_err();
             assert!(!err.message().contains("hunter2"), "{}", err.message());
         }
-        let e = parse_dsn("redis://u:hunter2@h").unwrap();
+        let e = parse_dsn("rediss://u:hunter2@h").unwrap();
         assert!(!format!("{e:?}").contains("hunter2"));
         assert!(!e.describe().contains("hunter2"));
     }
@@ -645,8 +693,8 @@ mod tests {
                 "invalid DSN \"unix://…\": only RESP2 is supported; remove the protocol parameter",
             ),
             (
-                "rediss://:pw@h",
-                "invalid DSN \"rediss://…\": TLS (rediss://) is not supported by this build",
+                "rediss://:pw@h:pw",
+                "invalid DSN \"rediss://…\": not a valid URL: invalid port number",
             ),
             (
                 "redis://:pw@h/-1",
@@ -865,11 +913,10 @@ mod fuzz {
 
     /// Whether an error message is one of the fixed texts: nothing of the DSN but its scheme.
     fn is_fixed_message(message: &str) -> bool {
-        const REASONS: [&str; 26] = [
+        const REASONS: [&str; 25] = [
             "a memory space name is at most 64 letters, digits, '_', '-' or '.' (memory:// or memory://NAME)",
             "the DSN must not be empty; expected e.g. redis://127.0.0.1:6379",
             "no supported scheme; expected redis://[user:password@]host[:port][/db], unix:///path/to/socket, redis+sentinel://host[:port][,host[:port]…]/SERVICE or memory://[NAME]",
-            "TLS (rediss://) is not supported by this build",
             "not a valid URL: empty host",
             "not a valid URL: invalid international domain name",
             "not a valid URL: invalid port number",

@@ -6,13 +6,16 @@
 use std::fmt;
 use std::hash::Hash;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub mod dsn;
+pub mod tls;
 
 use crate::lock::error::{Error, ErrorKind, Result};
 use crate::lock::options::dsn::parse_dsn_cached;
 pub use crate::lock::options::dsn::{clear_dsn_cache, mask_dsn, parse_dsn};
+pub use crate::lock::options::tls::TlsOptions;
 
 /// The DSN used when none is given.
 pub const DEFAULT_DSN: &str = "redis://127.0.0.1:6379";
@@ -25,7 +28,7 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 /// The lease time of a watchdog lease (one taken without a TTL), as Redisson's default.
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
 /// The option names accepted in the `$options` array, in the order the docs list them.
-pub const OPTION_NAMES: [&str; 7] = [
+pub const OPTION_NAMES: [&str; 8] = [
     "connectTimeout",
     "readTimeout",
     "prefix",
@@ -33,6 +36,7 @@ pub const OPTION_NAMES: [&str; 7] = [
     "leaseTtl",
     "maxLifetime",
     "strict",
+    "ssl",
 ];
 
 /// Where the server listens.
@@ -42,6 +46,12 @@ pub enum Address {
     Tcp { host: String, port: u16 },
     /// A unix domain socket path.
     Unix(PathBuf),
+    /// A host name or IP address and a port, over TLS (`rediss://`), with the `ssl` option.
+    Tls {
+        host: String,
+        port: u16,
+        tls: Arc<TlsOptions>,
+    },
     /// An in-process memory space (`memory://NAME`; the empty name is the default space).
     Memory(String),
     /// A master found through Redis Sentinel.
@@ -118,6 +128,10 @@ impl Endpoint {
                 s.describe_sentinels(),
                 self.database
             ),
+            Address::Tls { host, port, .. } if host.contains(':') => {
+                format!("tls://[{host}]:{port} db {}", self.database)
+            }
+            Address::Tls { host, port, .. } => format!("tls://{host}:{port} db {}", self.database),
         }
     }
 }
@@ -145,6 +159,9 @@ pub enum OptionValue {
     Str(Vec<u8>),
     /// A PHP bool.
     Bool(bool),
+    /// A PHP array given as an option's value (`ssl`): its entries as (key, value), keys of
+    /// integer entries by their number. Only one level deep: arrays inside it are `Other`.
+    Array(Vec<(String, OptionValue)>),
     /// Anything else; the string names its PHP type for the error message.
     Other(&'static str),
 }
@@ -156,6 +173,7 @@ impl OptionValue {
             OptionValue::Float(_) => "float",
             OptionValue::Str(_) => "string",
             OptionValue::Bool(_) => "bool",
+            OptionValue::Array(_) => "array",
             OptionValue::Other(name) => name,
         }
     }
@@ -235,6 +253,17 @@ impl Config {
                 OptionValue::Bool(strict) => self.lease.strict = strict,
                 other => return Err(wrong_type(name, "bool", &other)),
             },
+            "ssl" => {
+                let OptionValue::Array(entries) = value else {
+                    return Err(wrong_type(name, "array", &value));
+                };
+                let Address::Tls { tls, .. } = &mut self.endpoint.address else {
+                    return Err(Error::invalid(
+                        "option \"ssl\" applies to TLS connections only: use a rediss:// DSN",
+                    ));
+                };
+                *tls = Arc::new(TlsOptions::from_entries(&entries)?);
+            }
             "database" => match value {
                 OptionValue::Int(db) if db >= 0 => self.endpoint.database = db,
                 OptionValue::Int(db) => {
@@ -401,6 +430,37 @@ mod tests {
     }
 
     #[test]
+    fn the_ssl_option_applies_to_tls_dsns_only() {
+        let entries = vec![
+            ("verify_peer".to_owned(), OptionValue::Bool(false)),
+            (
+                "peer_name".to_owned(),
+                OptionValue::Str(b"redis.internal".to_vec()),
+            ),
+        ];
+        let c =
+            Config::parse("rediss://h", [("ssl", OptionValue::Array(entries.clone()))]).unwrap();
+        let Address::Tls { tls, .. } = &c.endpoint.address else {
+            panic!("not TLS");
+        };
+        assert!(!tls.verify_peer && tls.verify_peer_name);
+        assert_eq!(tls.peer_name.as_deref(), Some("redis.internal"));
+        // Different settings, different connections.
+        assert!(c.endpoint != Config::parse("rediss://h", []).unwrap().endpoint);
+        let err = Config::parse("redis://h", [("ssl", OptionValue::Array(entries))]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+        assert!(err.message().contains("rediss://"), "{err}");
+        for value in [OptionValue::Bool(true), OptionValue::Str(b"x".to_vec())] {
+            let err = Config::parse("rediss://h", [("ssl", value)]).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidType);
+        }
+        let nested = vec![("cafile".to_owned(), OptionValue::Other("array"))];
+        let err = Config::parse("rediss://h", [("ssl", OptionValue::Array(nested))]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidType);
+        assert!(err.message().contains("\"cafile\""), "{err}");
+    }
+
+    #[test]
     fn unknown_option_error_lists_the_valid_names() {
         let err = Config::parse("redis://h", [("timeout", OptionValue::Int(1))]).unwrap_err();
         for name in OPTION_NAMES {
@@ -425,6 +485,19 @@ mod fuzz {
             proptest::collection::vec(any::<u8>(), 0..40).prop_map(OptionValue::Str),
             any::<bool>().prop_map(OptionValue::Bool),
             Just(OptionValue::Other("array")),
+            proptest::collection::vec(
+                (
+                    proptest::sample::select(tls::SSL_OPTION_NAMES.to_vec())
+                        .prop_map(str::to_owned),
+                    prop_oneof![
+                        any::<bool>().prop_map(OptionValue::Bool),
+                        proptest::collection::vec(any::<u8>(), 0..20).prop_map(OptionValue::Str),
+                        any::<i64>().prop_map(OptionValue::Int),
+                    ],
+                ),
+                0..4,
+            )
+            .prop_map(OptionValue::Array),
         ]
     }
 
@@ -443,7 +516,7 @@ mod fuzz {
             options in proptest::collection::vec((option_name(), option_value()), 0..6)
         ) {
             let result = Config::parse(
-                "redis://127.0.0.1:6379",
+                if options.len() % 2 == 0 { "redis://127.0.0.1:6379" } else { "rediss://127.0.0.1" },
                 options.iter().map(|(n, v)| (n.as_str(), v.clone())),
             );
             match result {

@@ -8,6 +8,7 @@ mod model;
 mod pool;
 mod scripts;
 mod sentinel;
+mod tls;
 mod trust;
 
 use std::time::Duration;
