@@ -137,12 +137,23 @@ impl Sentinel {
     fn revalidate(&self, host: String, port: u16, deadline: Instant) -> (String, u16) {
         let first = lock(&self.discovery.order).first().cloned();
         let mut keep = (host, port);
-        if let Some((s_host, s_port)) = first
-            && let Ok(Some(named)) = self.ask(&s_host, s_port, deadline)
-            && named != keep
-            && self.verify(&named.0, named.1, deadline).is_ok()
-        {
-            keep = named;
+        if let Some((s_host, s_port)) = first {
+            match self.ask(&s_host, s_port, deadline) {
+                Ok(Some(named)) => {
+                    if named != keep && self.verify(&named.0, named.1, deadline).is_ok() {
+                        keep = named;
+                    }
+                }
+                Ok(None) => {}
+                Err(_) => {
+                    // Unreachable or silent: ask another one next time, so that a sentinel
+                    // that is down costs one check, not one per second.
+                    let mut order = lock(&self.discovery.order);
+                    if order.first() == Some(&(s_host, s_port)) && order.len() > 1 {
+                        order.rotate_left(1);
+                    }
+                }
+            }
         }
         *lock(&self.discovery.master) = Some((keep.0.clone(), keep.1, Instant::now()));
         keep
