@@ -674,7 +674,9 @@ fn set(store: &mut Store, now_ms: i64, args: &[&[u8]]) -> Answer {
     }
     let old = match store.get(key, now_ms) {
         Ok(old) => old.map(|v| get.then(|| v.to_vec())),
-        Err(e) => return Answer::Error(e.into()),
+        // With GET, another type is an error; without, SET replaces it, as on Redis.
+        Err(e) if get => return Answer::Error(e.into()),
+        Err(_) => Some(None),
     };
     let exists = old.is_some();
     if !(nx && exists) {

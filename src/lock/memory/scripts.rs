@@ -354,7 +354,9 @@ impl<'a> Cx<'a> {
                 return Ok(Out::Ints(vec![1, fence]));
             }
         }
-        let window = number(argv[2]).unwrap_or(0);
+        let window = number(argv[2]).ok_or_else(|| {
+            "ERR Error running script: attempt to compare nil with number".to_owned()
+        })?;
         if window > 0 {
             let (k4, k5) = (self.k(4), self.k(5));
             self.s

@@ -187,10 +187,14 @@ fn parse_sentinel(scheme: &'static str, rest: &str) -> Result<(Endpoint, String)
         _ => return Err(invalid("the path is /SERVICE or /SERVICE/db")),
     }
     let (mut sentinel_username, mut sentinel_password) = (None, None);
-    for (key, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-        match key.as_ref() {
-            "sentinelUsername" => sentinel_username = Some(value.into_owned()),
-            "sentinelPassword" => sentinel_password = Some(value.into_owned()),
+    // Percent-decoding only (`+` is a plus sign, as in the user info), never form decoding.
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = percent_decode(value)
+            .ok_or_else(|| invalid("a query value is not valid percent-encoded UTF-8"))?;
+        match key {
+            "sentinelUsername" => sentinel_username = Some(value),
+            "sentinelPassword" => sentinel_password = Some(value),
             "db" => {
                 database = value
                     .parse::<i64>()
@@ -469,8 +473,12 @@ mod tests {
             e.describe(),
             "sentinel service my master via s1:26380,[::1]:26379,s3:26379 db 2"
         );
-        let (e, _) = parse("VALKEY+SENTINEL://h/svc?db=4").unwrap();
+        let (e, _) = parse("VALKEY+SENTINEL://h/svc?db=4&sentinelPassword=a+b%26c").unwrap();
         assert_eq!(e.database, 4);
+        let Address::Sentinel(s) = &e.address else {
+            panic!("not a sentinel address");
+        };
+        assert_eq!(s.password.as_deref(), Some("a+b&c"), "+ is a plus sign");
         for (dsn, why) in [
             ("redis+sentinel://h", "the service name is missing"),
             ("redis+sentinel://h/", "the service name is missing"),
