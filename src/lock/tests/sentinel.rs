@@ -273,3 +273,53 @@ fn a_sentinel_that_never_answers_costs_at_most_its_share_of_the_deadline() {
         t.elapsed()
     );
 }
+
+/// The lost-write scenario: the lock is acknowledged by a master whose replica never gets it
+/// (paused), the master dies, the replica is promoted without the lock, and a second client
+/// takes it: Sentinel cannot prevent that (README), but the second holder's fence is above the
+/// first's, so a storage that checks fences refuses the first holder's late writes.
+#[test]
+fn a_lock_lost_in_a_failover_is_retaken_with_a_higher_fence() {
+    let mut set = SentinelSet::start(1, 3);
+    let old = set.master_port();
+    let replica = set
+        .servers
+        .iter()
+        .map(|s| s.port)
+        .find(|&p| p != old)
+        .expect("a replica");
+    let options = [("connectTimeout", OptionValue::Float(2.0))];
+    let first = locker(&set, &options);
+    // Paused, and cut off from the master (whose replication stream would otherwise wait in
+    // the replica's socket buffer and reach it on resume).
+    set.server(replica).signal("STOP");
+    let _: i64 = q(
+        &mut set.server(old).client(),
+        &["CLIENT", "KILL", "TYPE", "replica"],
+    );
+    let lost = first.lock(b"k", Some(60.0), 0.0).unwrap().expect("free");
+    let lost_fence = lost.fence();
+    std::mem::forget(lost); // its process "died" with the master: no release
+    set.server(old).kill();
+    set.server(replica).signal("CONT");
+    let new = set.await_new_master(old);
+    assert_eq!(new, replica, "the paused replica was promoted");
+    let second = locker(&set, &options);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let retaken = loop {
+        match second.lock(b"k", Some(60.0), 0.0) {
+            Ok(Some(lease)) => break lease,
+            Ok(None) => panic!("the promoted replica has the lock: it was replicated after all"),
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "no lock after the failover: {e:?}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        retaken.fence() > lost_fence,
+        "fences never go back across a failover: {} after {lost_fence}",
+        retaken.fence()
+    );
+}
