@@ -144,7 +144,24 @@ final class Processes
         }
         $cmd[] = $file;
         array_push($cmd, ...$args);
-        $proc = proc_open($cmd, [1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes, null, null);
+        try {
+            return self::run($cmd, null, $timeout);
+        } finally {
+            unlink($file);
+        }
+    }
+
+    /**
+     * Runs `$cmd` with `$env` (null: this process's), killing it after `$timeout` seconds;
+     * returns [exit code (-1 when killed), stdout, stderr].
+     *
+     * @param list<string> $cmd
+     * @param array<string, string>|null $env
+     * @return array{0: int, 1: string, 2: string}
+     */
+    public static function run(array $cmd, ?array $env, float $timeout): array
+    {
+        $proc = proc_open($cmd, [1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes, null, $env);
         stream_set_blocking($pipes[1], false);
         stream_set_blocking($pipes[2], false);
         $out = $err = '';
@@ -170,7 +187,6 @@ final class Processes
         fclose($pipes[1]);
         fclose($pipes[2]);
         proc_close($proc);
-        unlink($file);
         return [$code, $out, $err];
     }
 

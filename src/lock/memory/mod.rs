@@ -49,6 +49,20 @@ pub struct Space {
     state: Mutex<State>,
 }
 
+impl State {
+    /// The space's clock now (µs), after dropping the keys whose time has come (as due).
+    fn now_us(&mut self) -> i64 {
+        let now_us = system_us() + self.offset_us;
+        self.store.expire_due(now_us.div_euclid(1000));
+        now_us
+    }
+
+    /// [`State::now_us`] in ms.
+    fn now_ms(&mut self) -> i64 {
+        self.now_us().div_euclid(1000)
+    }
+}
+
 impl Space {
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
@@ -147,11 +161,7 @@ pub fn reset(name: &str) {
 
 /// How many keys space `name` holds (for tests of its bounds).
 pub fn keys_in(name: &str) -> usize {
-    let space = space(name);
-    let mut state = space.state();
-    let now_ms = (system_us() + state.offset_us).div_euclid(1000);
-    state.store.expire_due(now_ms);
-    state.store.len()
+    with_store(name, |store, _| store.len())
 }
 
 /// Runs `f` on the keys of space `name` at its current time in ms (expired keys dropped
@@ -159,8 +169,7 @@ pub fn keys_in(name: &str) -> usize {
 pub fn with_store<R>(name: &str, f: impl FnOnce(&mut Store, i64) -> R) -> R {
     let space = space(name);
     let mut state = space.state();
-    let now_ms = (system_us() + state.offset_us).div_euclid(1000);
-    state.store.expire_due(now_ms);
+    let now_ms = state.now_ms();
     f(&mut state.store, now_ms)
 }
 
@@ -211,8 +220,7 @@ impl Direct {
             *held = mine;
         }
         let mut state = held.state();
-        let now_ms = (system_us() + state.offset_us).div_euclid(1000);
-        state.store.expire_due(now_ms);
+        let now_ms = state.now_ms();
         f(&mut state.store, now_ms)
     }
 
@@ -379,8 +387,7 @@ impl Link {
         }
         let reply = {
             let mut state = self.space.state();
-            let now_us = system_us() + state.offset_us;
-            state.store.expire_due(now_us.div_euclid(1000));
+            let now_us = state.now_us();
             execute(&mut state.store, now_us, args)
         };
         encode(&mut self.output, reply);
@@ -411,8 +418,7 @@ impl Link {
         loop {
             {
                 let mut state = self.space.state();
-                let now_ms = (system_us() + state.offset_us).div_euclid(1000);
-                state.store.expire_due(now_ms);
+                let now_ms = state.now_ms();
                 match state.store.lpop(key, now_ms) {
                     Ok(Some(value)) => {
                         self.blocked_until = None;

@@ -159,14 +159,19 @@ impl Sentinel {
         keep
     }
 
-    fn connect_state(&self, host: &str, port: u16) -> Arc<Shared> {
-        let endpoint = Endpoint {
+    /// The master's endpoint at `host:port`: the DSN's user, password, database and timeouts.
+    fn master_endpoint(&self, host: &str, port: u16) -> Endpoint {
+        Endpoint {
             address: Address::Tcp {
                 host: host.to_owned(),
                 port,
             },
             ..self.template.clone()
-        };
+        }
+    }
+
+    fn connect_state(&self, host: &str, port: u16) -> Arc<Shared> {
+        let endpoint = self.master_endpoint(host, port);
         if self.private {
             registry::private(&endpoint)
         } else {
@@ -328,13 +333,7 @@ impl Sentinel {
         if left.is_zero() {
             return Err(Error::new(ErrorKind::Timeout, "connectTimeout reached"));
         }
-        let endpoint = Endpoint {
-            address: Address::Tcp {
-                host: host.to_owned(),
-                port,
-            },
-            ..self.template.clone()
-        };
+        let endpoint = self.master_endpoint(host, port);
         let timeouts = Timeouts {
             connect: left,
             read: left.min(self.template.read_timeout),

@@ -121,33 +121,6 @@ $app = new think\App(' . var_export($this->root, true) . ');
     /** @return array{0: int, 1: string, 2: string} */
     private static function run(array $cmd, array $env, float $timeout): array
     {
-        $env += ['PATH' => (string) getenv('PATH')];
-        $proc = proc_open($cmd, [1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes, null, $env);
-        stream_set_blocking($pipes[1], false);
-        stream_set_blocking($pipes[2], false);
-        $out = $err = '';
-        $deadline = microtime(true) + $timeout;
-        while (true) {
-            $out .= stream_get_contents($pipes[1]);
-            $err .= stream_get_contents($pipes[2]);
-            $status = proc_get_status($proc);
-            if (!$status['running']) {
-                $out .= stream_get_contents($pipes[1]);
-                $err .= stream_get_contents($pipes[2]);
-                $code = $status['exitcode'];
-                break;
-            }
-            if (microtime(true) > $deadline) {
-                proc_terminate($proc, SIGKILL);
-                $code = -1;
-                $err .= "\n[killed after {$timeout} s]";
-                break;
-            }
-            usleep(5_000);
-        }
-        fclose($pipes[1]);
-        fclose($pipes[2]);
-        proc_close($proc);
-        return [$code, $out, $err];
+        return \RedisLockTests\Processes::run($cmd, $env + ['PATH' => (string) getenv('PATH')], $timeout);
     }
 }
