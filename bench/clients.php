@@ -112,3 +112,25 @@ function bench_clients(): array
     }
     return $clients;
 }
+
+/**
+ * Instructions `valgrind --tool=callgrind` counts for the whole PHP process that runs
+ * bench/cycle_one.php with `$n` cycles of client `$name` (after its 200 warm-up cycles).
+ * Measure N and 0 cycles and divide the difference by N for one steady-state cycle.
+ */
+function bench_callgrind(string $valgrind, string $name, int $n, string $host, int $port, string $mode = ''): int
+{
+    $so = dirname(__DIR__) . '/target/release/libredis_lock.so';
+    $cmd = [$valgrind, '--tool=callgrind', '--callgrind-out-file=/dev/null', PHP_BINARY, '-d', "extension=$so",
+        __DIR__ . '/cycle_one.php', $name, (string) $n, $host, (string) $port];
+    if ($mode !== '') {
+        $cmd[] = $mode;
+    }
+    $proc = proc_open($cmd, [1 => ['file', '/dev/null', 'w'], 2 => ['pipe', 'w']], $pipes);
+    $err = stream_get_contents($pipes[2]);
+    fclose($pipes[2]);
+    if (proc_close($proc) !== 0 || !preg_match('/Collected : (\d+)/', $err, $m)) {
+        throw new RuntimeException("callgrind run failed for $name:\n$err");
+    }
+    return (int) $m[1];
+}

@@ -60,22 +60,8 @@ $wall = array_map('median', $samples);
 
 // ---- instructions per cycle under callgrind --------------------------------------------------
 $ir = [];
-$so = dirname(__DIR__) . '/target/release/libredis_lock.so';
 $valgrind = trim((string) shell_exec('command -v valgrind'));
-$measure = static function (string $name, int $n, string $mode = '') use ($valgrind, $so, $host, $port): int {
-    $cmd = [$valgrind, '--tool=callgrind', '--callgrind-out-file=/dev/null', PHP_BINARY, '-d', "extension=$so",
-        __DIR__ . '/cycle_one.php', $name, (string) $n, $host, (string) $port];
-    if ($mode !== '') {
-        $cmd[] = $mode;
-    }
-    $proc = proc_open($cmd, [1 => ['file', '/dev/null', 'w'], 2 => ['pipe', 'w']], $pipes);
-    $err = stream_get_contents($pipes[2]);
-    fclose($pipes[2]);
-    if (proc_close($proc) !== 0 || !preg_match('/Collected : (\d+)/', $err, $m)) {
-        throw new RuntimeException("callgrind run failed for $name:\n$err");
-    }
-    return (int) $m[1];
-};
+$measure = static fn (string $name, int $n, string $mode = ''): int => bench_callgrind($valgrind, $name, $n, $host, $port, $mode);
 if (!getenv('SKIP_CALLGRIND') && $valgrind !== '') {
     foreach (array_keys($factories) as $name) {
         fprintf(STDERR, "callgrind: %s ...\n", $name);
