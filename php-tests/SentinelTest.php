@@ -35,7 +35,12 @@ final class SentinelTest extends TestCase
         }
         $deadline = microtime(true) + 10;
         while (microtime(true) < $deadline) {
+            // The pid file may appear after the sentinel answers: ready means both.
             self::$sentinelPid = (int) @file_get_contents(self::$dir . '/sentinel.pid');
+            if (self::$sentinelPid <= 0) {
+                usleep(20_000);
+                continue;
+            }
             try {
                 $r = new \Redis();
                 $r->connect('127.0.0.1', self::$sentinelPort, 0.5);
