@@ -516,3 +516,197 @@ impl TlsServer {
         format!("rediss://{host}:{}", self.tls_port)
     }
 }
+
+/// A local Redis Cluster: `masters` masters with `replicas` replicas each, made by
+/// `redis-cli --cluster create`, each node a [`RedisServer`] (cluster bus on a free port of
+/// its own, node timeout 1 s, replicas synced at once).
+pub struct ClusterSet {
+    /// The nodes, in the order given to `redis-cli --cluster create` (masters first).
+    pub nodes: Vec<RedisServer>,
+}
+
+impl ClusterSet {
+    /// Starts the nodes, creates the cluster and waits until every node says the cluster is
+    /// `ok` and sees every node.
+    pub fn start(masters: usize, replicas: usize) -> ClusterSet {
+        Self::start_with(masters, replicas, &[])
+    }
+
+    /// [`ClusterSet::start`] with extra `redis-server` arguments for every node.
+    pub fn start_with(masters: usize, replicas: usize, extra: &[&str]) -> ClusterSet {
+        let total = masters * (1 + replicas);
+        let mut nodes = Vec::with_capacity(total);
+        for _ in 0..total {
+            let bus = free_port().to_string();
+            let mut args = vec![
+                "--cluster-enabled",
+                "yes",
+                "--cluster-port",
+                &bus,
+                "--cluster-node-timeout",
+                "1000",
+                "--repl-diskless-sync-delay",
+                "0",
+                "--cluster-replica-validity-factor",
+                "0",
+            ];
+            args.extend_from_slice(extra);
+            nodes.push(RedisServer::start_with(&args));
+        }
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let out = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("redis-cli must be installed (make deps)");
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let set = ClusterSet { nodes };
+        set.await_ok();
+        set
+    }
+
+    /// Waits until every live node reports `cluster_state:ok` and knows every other node.
+    pub fn await_ok(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ok = self.nodes.iter().filter(|n| n.child.is_some()).all(|n| {
+                let info: String = redis::cmd("CLUSTER")
+                    .arg("INFO")
+                    .query(&mut n.client())
+                    .unwrap_or_default();
+                info.contains("cluster_state:ok")
+                    && info.contains(&format!("cluster_known_nodes:{}", self.nodes.len()))
+            });
+            if ok {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the cluster did not form in 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `redis+cluster://127.0.0.1:<port of node i>` for the listed nodes.
+    pub fn dsn(&self, seeds: &[usize]) -> String {
+        let hosts: Vec<String> = seeds
+            .iter()
+            .map(|&i| format!("127.0.0.1:{}", self.nodes[i].port))
+            .collect();
+        format!("redis+cluster://{}", hosts.join(","))
+    }
+
+    /// The node that serves `slot` as master, by what the first live node says.
+    pub fn master_of(&self, slot: u16) -> usize {
+        for n in self.nodes.iter().filter(|n| n.child.is_some()) {
+            let Ok(ranges) = redis::cmd("CLUSTER")
+                .arg("SLOTS")
+                .query::<Vec<redis::Value>>(&mut n.client())
+            else {
+                continue;
+            };
+            for range in ranges {
+                let redis::Value::Array(parts) = range else {
+                    continue;
+                };
+                let (Some(redis::Value::Int(first)), Some(redis::Value::Int(last))) =
+                    (parts.first(), parts.get(1))
+                else {
+                    continue;
+                };
+                if (*first..=*last).contains(&i64::from(slot))
+                    && let Some(redis::Value::Array(master)) = parts.get(2)
+                    && let Some(redis::Value::Int(port)) = master.get(1)
+                {
+                    return self
+                        .nodes
+                        .iter()
+                        .position(|n| i64::from(n.port) == *port)
+                        .expect("one of ours");
+                }
+            }
+        }
+        panic!("no node knows the master of slot {slot}");
+    }
+
+    /// The node id of node `i`.
+    pub fn id(&self, i: usize) -> String {
+        redis::cmd("CLUSTER")
+            .arg("MYID")
+            .query(&mut self.nodes[i].client())
+            .expect("CLUSTER MYID")
+    }
+
+    /// The replicas of node `i` (by index).
+    pub fn replicas_of(&self, i: usize) -> Vec<usize> {
+        let id = self.id(i);
+        (0..self.nodes.len())
+            .filter(|&j| {
+                j != i
+                    && self.nodes[j].child.is_some()
+                    && redis::cmd("CLUSTER")
+                        .arg("NODES")
+                        .query::<String>(&mut self.nodes[j].client())
+                        .unwrap_or_default()
+                        .lines()
+                        .any(|l| l.contains("myself") && l.contains(&id))
+            })
+            .collect()
+    }
+
+    /// Waits until a node other than `old` serves `slot` and says it is a master. Returns it.
+    pub fn await_new_master(&self, slot: u16, old: usize) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            for (j, n) in self.nodes.iter().enumerate() {
+                if j == old || n.child.is_none() {
+                    continue;
+                }
+                let role: Vec<redis::Value> = redis::cmd("ROLE")
+                    .query(&mut n.client())
+                    .unwrap_or_default();
+                if !matches!(role.first(), Some(redis::Value::BulkString(r)) if r == b"master") {
+                    continue;
+                }
+                let owns: bool = redis::cmd("CLUSTER")
+                    .arg("COUNTKEYSINSLOT")
+                    .arg(slot)
+                    .query::<i64>(&mut n.client())
+                    .is_ok()
+                    && redis::cmd("CLUSTER")
+                        .arg("SLOTS")
+                        .query::<Vec<redis::Value>>(&mut n.client())
+                        .map(|ranges| {
+                            ranges.iter().any(|r| match r {
+                                redis::Value::Array(p) => {
+                                    matches!((p.first(), p.get(1), p.get(2)),
+                                    (Some(redis::Value::Int(a)), Some(redis::Value::Int(b)), Some(redis::Value::Array(m)))
+                                        if (*a..=*b).contains(&i64::from(slot))
+                                            && matches!(m.get(1), Some(redis::Value::Int(port)) if *port == i64::from(n.port)))
+                                }
+                                _ => false,
+                            })
+                        })
+                        .unwrap_or(false);
+                if owns {
+                    return j;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no failover of slot {slot} within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}

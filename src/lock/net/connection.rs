@@ -14,6 +14,9 @@ use crate::lock::net::tls::{self, TlsFailure, TlsStream};
 use crate::lock::options::{Address, Endpoint};
 use crate::lock::protocol::resp::{self, Reply};
 
+/// `ASKING`, RESP-encoded.
+const ASKING: &[u8] = b"*1\r\n$6\r\nASKING\r\n";
+
 /// Initial size of the read buffer; it grows (and is zero-filled) only when a reply is larger.
 const READ_BUFFER: usize = 4096;
 
@@ -138,6 +141,11 @@ pub struct Connection {
     socket_write_timeout: Duration,
     /// `host:port db N`, for messages.
     name: String,
+    /// Set while the commands sent must each be preceded by `ASKING` (a Redis Cluster `ASK`
+    /// redirect: the slot is being imported by this node).
+    asking: bool,
+    /// Replies to `ASKING` still to be read (and dropped) before the next command's reply.
+    asking_replies: usize,
 }
 
 impl Connection {
@@ -191,6 +199,8 @@ impl Connection {
             socket_read_timeout: timeouts.read,
             socket_write_timeout: timeouts.read,
             name,
+            asking: false,
+            asking_replies: 0,
         };
         conn.handshake(endpoint)?;
         Ok(conn)
@@ -326,8 +336,39 @@ impl Connection {
         &mut self.wbuf
     }
 
+    /// Makes every command sent from now on (until called with `false`) go out preceded by
+    /// `ASKING`, in the same write, as a Redis Cluster `ASK` redirect requires; the `ASKING`
+    /// replies are read and dropped before each command's own.
+    pub fn set_asking(&mut self, asking: bool) {
+        self.asking = asking;
+    }
+
+    /// Puts `ASKING` before each command in the buffer.
+    #[cold]
+    fn prefix_asking(&mut self) -> Result<()> {
+        let ends = resp::request_ends(&self.wbuf).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Protocol,
+                "internal error: a command to send is not a RESP request",
+            )
+        })?;
+        let mut out = Vec::with_capacity(self.wbuf.len() + ends.len() * ASKING.len());
+        let mut start = 0;
+        for end in &ends {
+            out.extend_from_slice(ASKING);
+            out.extend_from_slice(&self.wbuf[start..*end]);
+            start = *end;
+        }
+        self.asking_replies += ends.len();
+        self.wbuf = out;
+        Ok(())
+    }
+
     /// Writes the encoded command(s) and clears the buffer.
     pub fn send(&mut self) -> Result<()> {
+        if self.asking {
+            self.prefix_asking()?;
+        }
         if self.socket_write_timeout != self.read_timeout {
             self.stream
                 .set_write_timeout(self.read_timeout)
@@ -375,6 +416,28 @@ impl Connection {
     /// [`Connection::read_reply`] for a command that blocks on the server (BLPOP): the whole
     /// reply may take `limit` instead of the read timeout.
     pub fn read_reply_within<R>(
+        &mut self,
+        limit: Option<Duration>,
+        f: impl FnOnce(Reply<'_>) -> R,
+    ) -> Result<R> {
+        if self.asking_replies > 0 {
+            self.skip_asking_reply(limit)?;
+        }
+        self.read_one_within(limit, f)
+    }
+
+    /// Reads the reply to the `ASKING` sent before the next command (its `OK`, or an error the
+    /// command's own reply will explain).
+    #[cold]
+    fn skip_asking_reply(&mut self, limit: Option<Duration>) -> Result<()> {
+        self.asking_replies -= 1;
+        match self.read_one_within(limit, |_| ()) {
+            Err(e) if !e.is_server() => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    fn read_one_within<R>(
         &mut self,
         limit: Option<Duration>,
         f: impl FnOnce(Reply<'_>) -> R,
@@ -509,6 +572,10 @@ fn connect(endpoint: &Endpoint, timeout: Duration) -> io::Result<Stream> {
         Address::Sentinel(_) => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "a Sentinel DSN names no server of its own: its topology connects to the master",
+        )),
+        Address::Cluster(_) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a cluster DSN names no server of its own: its topology connects to each node",
         )),
         Address::Memory(name) => Link::open(name)
             .map(|link| Stream::Memory(Box::new(link)))

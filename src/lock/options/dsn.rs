@@ -20,7 +20,8 @@ use url::Url;
 
 use crate::lock::error::{Error, Result};
 use crate::lock::options::{
-    Address, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, Endpoint, SentinelAddress,
+    Address, ClusterAddress, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, Endpoint,
+    SentinelAddress,
 };
 
 /// The schemes accepted, each followed by `://` in a DSN (compared case-insensitively).
@@ -29,7 +30,7 @@ const SCHEMES: [&str; 5] = ["redis", "valkey", "unix", "redis+unix", "valkey+uni
 /// no TLS of its own: the connection's TLS is ours, [`crate::lock::net::tls`]).
 const TLS_SCHEMES: [&str; 2] = ["rediss", "valkeys"];
 /// The forms named when a DSN has no accepted scheme.
-const EXPECTED_FORMS: &str = "expected redis://[user:password@]host[:port][/db], unix:///path/to/socket, redis+sentinel://host[:port][,host[:port]…]/SERVICE or memory://[NAME]";
+const EXPECTED_FORMS: &str = "expected redis://[user:password@]host[:port][/db], unix:///path/to/socket, redis+sentinel://host[:port][,host[:port]…]/SERVICE, redis+cluster://host[:port][,host[:port]…] or memory://[NAME]";
 /// Query keys shown by name with their value masked (decoded, exact: redis-rs reads `user` and
 /// `pass`; the other two are common mistakes worth recognising in a dump).
 const CREDENTIAL_KEYS: [&str; 4] = ["user", "username", "pass", "password"];
@@ -247,6 +248,113 @@ fn parse_sentinel(scheme: &'static str, rest: &str) -> Result<(Endpoint, String)
     Ok((endpoint, masked))
 }
 
+/// Cluster schemes: plain, then TLS (`rediss+cluster://`).
+const CLUSTER_SCHEMES: [(&str, bool); 4] = [
+    ("redis+cluster", false),
+    ("valkey+cluster", false),
+    ("rediss+cluster", true),
+    ("valkeys+cluster", true),
+];
+/// The port a cluster node listens on when none is given.
+const CLUSTER_PORT: u16 = 6379;
+/// The most seed nodes a cluster DSN may list.
+const MAX_SEEDS: usize = 64;
+
+/// Parses `h1[:p1][,h2[:p2]…]` (IPv6 in brackets), `default_port` where none is given.
+fn parse_hosts(
+    hosts: &str,
+    default_port: u16,
+    what: &str,
+    invalid: &dyn Fn(&str) -> Error,
+) -> Result<Vec<(String, u16)>> {
+    let mut out = Vec::new();
+    for host in hosts.split(',') {
+        let (name, port) = if let Some(v6) = host.strip_prefix('[') {
+            let (name, tail) = v6
+                .split_once(']')
+                .ok_or_else(|| invalid("an IPv6 address is missing its closing bracket"))?;
+            (name, tail.strip_prefix(':'))
+        } else {
+            match host.rsplit_once(':') {
+                Some((name, port)) => (name, Some(port)),
+                None => (host, None),
+            }
+        };
+        if name.is_empty() {
+            return Err(invalid(&format!("a {what}'s host name is missing")));
+        }
+        let port = match port {
+            None => default_port,
+            Some(port) => port.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+                invalid(&format!("a {what}'s port is not a number from 1 to 65535"))
+            })?,
+        };
+        out.push((name.to_owned(), port));
+    }
+    Ok(out)
+}
+
+/// Parses `redis+cluster://[user:pass@]host1[:port1][,host2[:port2]…][/0]`: seed nodes (any
+/// node of the cluster, masters or replicas) and the credentials every node takes. Redis
+/// Cluster has database 0 only.
+fn parse_cluster(scheme: &'static str, tls: bool, rest: &str) -> Result<(Endpoint, String)> {
+    let invalid = |why: &str| invalid_dsn(Some(scheme), why);
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, query)) => (rest, Some(query)),
+        None => (rest, None),
+    };
+    if query.is_some_and(|q| !q.is_empty()) {
+        return Err(invalid(
+            "a cluster DSN takes no query parameters (options go in the options array)",
+        ));
+    }
+    let rest = rest.split_once('#').map_or(rest, |(head, _)| head);
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if !matches!(path, "" | "0") {
+        return Err(invalid(
+            "Redis Cluster has database 0 only: the path is empty or /0",
+        ));
+    }
+    let (userinfo, hosts) = match authority.rsplit_once('@') {
+        Some((userinfo, hosts)) => (Some(userinfo), hosts),
+        None => (None, authority),
+    };
+    let (mut username, mut password) = (None, None);
+    if let Some(userinfo) = userinfo {
+        let (user, pass) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+        let decode = |part: &str, what: &str| {
+            percent_decode(part)
+                .ok_or_else(|| invalid(&format!("the {what} is not valid percent-encoded UTF-8")))
+        };
+        let user = decode(user, "user name")?;
+        let pass = decode(pass, "password")?;
+        username = (!user.is_empty()).then_some(user);
+        password = (!pass.is_empty()).then_some(pass);
+    }
+    let seeds = parse_hosts(hosts, CLUSTER_PORT, "seed node", &invalid)?;
+    if seeds.len() > MAX_SEEDS {
+        return Err(invalid(&format!("at most {MAX_SEEDS} seed nodes")));
+    }
+    let address = ClusterAddress {
+        seeds,
+        tls: tls.then(Arc::default),
+    };
+    let mut masked = format!("{scheme}://");
+    if username.is_some() || password.is_some() {
+        masked.push_str("***@");
+    }
+    masked.push_str(&address.describe_seeds());
+    let endpoint = Endpoint {
+        address: Address::Cluster(address),
+        username,
+        password,
+        database: 0,
+        connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: DEFAULT_READ_TIMEOUT,
+    };
+    Ok((endpoint, masked))
+}
+
 /// Parses `dsn` into its endpoint and its masked form.
 fn parse(dsn: &str) -> Result<(Endpoint, String)> {
     if dsn.is_empty() {
@@ -274,6 +382,15 @@ fn parse(dsn: &str) -> Result<(Endpoint, String)> {
                 ));
             }
             return parse_sentinel(scheme, &dsn[head.len()..]);
+        }
+    }
+    for (scheme, tls) in CLUSTER_SCHEMES {
+        let head = format!("{scheme}://");
+        if dsn
+            .get(..head.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(&head))
+        {
+            return parse_cluster(scheme, tls, &dsn[head.len()..]);
         }
     }
     let scheme = scheme_of(dsn);

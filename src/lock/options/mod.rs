@@ -56,6 +56,44 @@ pub enum Address {
     Memory(String),
     /// A master found through Redis Sentinel.
     Sentinel(SentinelAddress),
+    /// A Redis Cluster, found from seed nodes.
+    Cluster(ClusterAddress),
+}
+
+/// Where a Redis Cluster is found: seed nodes (any node, in the order given) whose slot map
+/// names the masters, and whether every node is reached over TLS (with the `ssl` option).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ClusterAddress {
+    /// The seeds' host names or IP addresses and ports.
+    pub seeds: Vec<(String, u16)>,
+    /// TLS settings for every node (`rediss+cluster://`), or `None` for plain TCP.
+    pub tls: Option<Arc<TlsOptions>>,
+}
+
+impl ClusterAddress {
+    /// `h1:p1,h2:p2` (IPv6 in brackets).
+    pub fn describe_seeds(&self) -> String {
+        self.seeds
+            .iter()
+            .map(|(host, port)| host_port(host, *port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The address of the node at `host:port`: TLS when the cluster's is.
+    pub fn node(&self, host: &str, port: u16) -> Address {
+        match &self.tls {
+            Some(tls) => Address::Tls {
+                host: host.to_owned(),
+                port,
+                tls: Arc::clone(tls),
+            },
+            None => Address::Tcp {
+                host: host.to_owned(),
+                port,
+            },
+        }
+    }
 }
 
 /// Where Redis Sentinel is asked for a master: the sentinels (in the order given), the service
@@ -81,6 +119,14 @@ impl SentinelAddress {
             .map(|(host, port)| host_port(host, *port))
             .collect::<Vec<_>>()
             .join(",")
+    }
+}
+
+/// The host of a TCP or TLS address (empty for other kinds).
+pub fn host_of(address: &Address) -> String {
+    match address {
+        Address::Tcp { host, .. } | Address::Tls { host, .. } => host.clone(),
+        _ => String::new(),
     }
 }
 
@@ -132,6 +178,11 @@ impl Endpoint {
                 format!("tls://[{host}]:{port} db {}", self.database)
             }
             Address::Tls { host, port, .. } => format!("tls://{host}:{port} db {}", self.database),
+            Address::Cluster(c) => format!(
+                "{}cluster via {}",
+                if c.tls.is_some() { "tls " } else { "" },
+                c.describe_seeds()
+            ),
         }
     }
 }
@@ -257,14 +308,26 @@ impl Config {
                 let OptionValue::Array(entries) = value else {
                     return Err(wrong_type(name, "array", &value));
                 };
-                let Address::Tls { tls, .. } = &mut self.endpoint.address else {
-                    return Err(Error::invalid(
-                        "option \"ssl\" applies to TLS connections only: use a rediss:// DSN",
-                    ));
+                let tls = match &mut self.endpoint.address {
+                    Address::Tls { tls, .. } => tls,
+                    Address::Cluster(ClusterAddress { tls: Some(tls), .. }) => tls,
+                    _ => {
+                        return Err(Error::invalid(
+                            "option \"ssl\" applies to TLS connections only: use a rediss:// \
+                             (or rediss+cluster://) DSN",
+                        ));
+                    }
                 };
                 *tls = Arc::new(TlsOptions::from_entries(&entries)?);
             }
             "database" => match value {
+                OptionValue::Int(db)
+                    if db != 0 && matches!(self.endpoint.address, Address::Cluster(_)) =>
+                {
+                    return Err(Error::invalid(format!(
+                        "option \"database\" must be 0 for Redis Cluster, which has only database 0; {db} given"
+                    )));
+                }
                 OptionValue::Int(db) if db >= 0 => self.endpoint.database = db,
                 OptionValue::Int(db) => {
                     return Err(Error::invalid(format!(

@@ -96,6 +96,39 @@ pub fn arg_u64(buf: &mut Vec<u8>, n: u64) {
     arg(buf, decimal(&mut digits, n));
 }
 
+/// Where each request in `buf` (RESP arrays of bulk strings, as this module encodes them)
+/// ends; `None` if `buf` is not a sequence of whole requests.
+pub fn request_ends(buf: &[u8]) -> Option<Vec<usize>> {
+    fn number(buf: &[u8], at: &mut usize, marker: u8) -> Option<usize> {
+        if buf.get(*at) != Some(&marker) {
+            return None;
+        }
+        let start = *at + 1;
+        let len = buf.get(start..)?.windows(2).position(|w| w == b"\r\n")?;
+        let n = std::str::from_utf8(&buf[start..start + len])
+            .ok()?
+            .parse()
+            .ok()?;
+        *at = start + len + 2;
+        Some(n)
+    }
+    let mut ends = Vec::new();
+    let mut at = 0;
+    while at < buf.len() {
+        let argc = number(buf, &mut at, b'*')?;
+        for _ in 0..argc {
+            let len = number(buf, &mut at, b'$')?;
+            at = at.checked_add(len)?;
+            if buf.get(at..at.checked_add(2)?) != Some(b"\r\n".as_slice()) {
+                return None;
+            }
+            at += 2;
+        }
+        ends.push(at);
+    }
+    Some(ends)
+}
+
 /// Appends a whole command.
 pub fn command(buf: &mut Vec<u8>, args: &[&[u8]]) {
     begin(buf, args.len());
@@ -233,6 +266,19 @@ fn parse_int(digits: &[u8]) -> Result<i64, ProtocolError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn request_ends_split_a_pipeline() {
+        let mut buf = Vec::new();
+        super::command(&mut buf, &[b"SET", b"k\r\n*1", b""]);
+        let first = buf.len();
+        super::command(&mut buf, &[b"EVALSHA", b"abc", b"0"]);
+        assert_eq!(super::request_ends(&buf), Some(vec![first, buf.len()]));
+        assert_eq!(super::request_ends(b""), Some(vec![]));
+        assert_eq!(super::request_ends(&buf[..buf.len() - 1]), None);
+        assert_eq!(super::request_ends(b"*1\r\n$9\r\nab\r\n"), None);
+        assert_eq!(super::request_ends(b"+OK\r\n"), None);
+    }
+
     use super::*;
 
     #[test]

@@ -1,5 +1,6 @@
 //! Scenario tests of the engine against real redis-server processes.
 
+mod cluster;
 mod faults;
 mod leases;
 mod locker;

@@ -7,6 +7,7 @@
 //! asks which shape it runs on: a new shape (Sentinel, Cluster, in-memory) is a new variant of
 //! [`Shape`] here and a module beside [`single`], and nothing else changes.
 
+pub mod cluster;
 pub mod sentinel;
 pub mod single;
 
@@ -19,6 +20,7 @@ use crate::lock::net::connection::{Connection, Timeouts};
 use crate::lock::net::registry::{self, Resend, ServerKey, Shared};
 use crate::lock::options::{Address, Endpoint, SentinelAddress};
 
+pub use cluster::Cluster;
 pub use sentinel::Sentinel;
 pub use single::Single;
 
@@ -46,6 +48,7 @@ impl Route<'_> {
 enum Shape {
     Single(Single),
     Sentinel(Box<Sentinel>),
+    Cluster(Box<Cluster>),
     /// An in-process `memory://` space: a single server reached through a [`crate::lock::memory::Link`],
     /// plus direct calls for the documents' two hot operations.
     Memory(Single, Direct),
@@ -64,6 +67,8 @@ pub enum TopologyKey {
     Single(ServerKey),
     /// A master behind Sentinel, and the master's credentials and database.
     Sentinel(SentinelAddress, ServerKey),
+    /// A cluster: its seeds, credentials (and TLS settings).
+    Cluster(ServerKey),
 }
 
 impl Topology {
@@ -80,6 +85,9 @@ impl Topology {
         let shape = match &endpoint.address {
             Address::Sentinel(address) => {
                 Shape::Sentinel(Box::new(Sentinel::new(address.clone(), endpoint, private)))
+            }
+            Address::Cluster(address) => {
+                Shape::Cluster(Box::new(Cluster::new(address.clone(), endpoint, private)))
             }
             Address::Memory(name) => {
                 let single = if private {
@@ -105,6 +113,9 @@ impl Topology {
             Shape::Sentinel(s) => Topology {
                 shape: Shape::Sentinel(Box::new(s.detached())),
             },
+            Shape::Cluster(c) => Topology {
+                shape: Shape::Cluster(Box::new(c.detached())),
+            },
             Shape::Memory(s, _) => Topology::for_endpoint(s.shared().endpoint(), true),
         }
     }
@@ -116,6 +127,7 @@ impl Topology {
             Shape::Sentinel(s) => {
                 TopologyKey::Sentinel(s.address().clone(), ServerKey::of(s.endpoint()))
             }
+            Shape::Cluster(c) => TopologyKey::Cluster(ServerKey::of(c.endpoint())),
         }
     }
 
@@ -125,6 +137,7 @@ impl Topology {
         match &self.shape {
             Shape::Single(s) | Shape::Memory(s, _) => s.shared().endpoint(),
             Shape::Sentinel(s) => s.endpoint(),
+            Shape::Cluster(c) => c.endpoint(),
         }
     }
 
@@ -137,6 +150,7 @@ impl Topology {
                 Arc::as_ptr(s.shared()).cast()
             }
             Shape::Sentinel(s) => s.connection_id(),
+            Shape::Cluster(c) => c.connection_id(route.slot()),
         }
     }
 
@@ -148,6 +162,7 @@ impl Topology {
                 s.shared().legacy_set()
             }
             Shape::Sentinel(s) => s.legacy_set(),
+            Shape::Cluster(c) => c.legacy_set(route.slot()),
         }
     }
 
@@ -159,6 +174,7 @@ impl Topology {
                 s.shared().set_legacy_set()
             }
             Shape::Sentinel(s) => s.set_legacy_set(),
+            Shape::Cluster(c) => c.set_legacy_set(route.slot()),
         }
     }
 
@@ -177,6 +193,7 @@ impl Topology {
                 s.shared().run(timeouts, resend, op)
             }
             Shape::Sentinel(s) => s.run(timeouts, resend, op),
+            Shape::Cluster(c) => c.run(route.slot(), timeouts, resend, op),
         }
     }
 }
