@@ -225,3 +225,199 @@ fn a_slot_being_migrated_is_reached_by_ask_and_waits_out_tryagain() {
     assert!(lease.release().unwrap());
     assert!(l.release(doc.as_bytes(), b"v").unwrap());
 }
+
+/// Lets the replicas of `master` have everything written so far (as a careful deployment
+/// would with `WAIT`), so that a failover loses nothing.
+fn replicate(set: &ClusterSet, master: usize) {
+    let replicas = set.replicas_of(master).len().to_string();
+    let acked: i64 = q(
+        &mut set.nodes[master].client(),
+        &["WAIT", &replicas, "2000"],
+    );
+    assert_eq!(acked.to_string(), replicas);
+}
+
+#[test]
+fn after_kill_9_of_a_master_its_slots_take_locks_again_once_a_replica_took_over() {
+    let mut set = ClusterSet::start(3, 1);
+    let (connect, read) = (0.5, 0.5);
+    let l = locker(
+        &set,
+        &[0, 1, 2],
+        &[
+            ("connectTimeout", OptionValue::Float(connect)),
+            ("readTimeout", OptionValue::Float(read)),
+        ],
+    );
+    let held_key = key_on(&set, 0, "held");
+    let key = key_on(&set, 0, "after");
+    let other = key_on(&set, 1, "other");
+    let held = l
+        .lock(held_key.as_bytes(), Some(60.0), 0.0)
+        .unwrap()
+        .expect("free");
+    replicate(&set, 0);
+    let killed = Instant::now();
+    set.nodes[0].kill();
+    let mut errors = 0;
+    let mut longest = Duration::ZERO;
+    let resumed = loop {
+        let call = Instant::now();
+        let result = l.acquire(key.as_bytes(), b"v", 30.0);
+        longest = longest.max(call.elapsed());
+        match result {
+            Ok(true) => break killed.elapsed(),
+            Ok(false) => panic!("nobody else holds {key}"),
+            Err(e) => {
+                assert!(
+                    e.is_connection() || e.is_timeout() || e.is_server(),
+                    "{e:?}"
+                );
+                errors += 1;
+            }
+        }
+        // The other masters' slots: served, or refused while the cluster is down (a cluster
+        // that requires full coverage stops serving every slot until the failover ends).
+        match l.acquire(other.as_bytes(), b"v", 1.0) {
+            Ok(_) => {}
+            Err(e) => assert!(e.is_server_code("CLUSTERDOWN") || e.is_timeout(), "{e:?}"),
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(30),
+            "no failover in 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    eprintln!(
+        "cluster: locks of the killed master's slots back {resumed:?} after kill -9 \
+         ({errors} errors, longest call {longest:?})"
+    );
+    // Detection takes the node timeout (1 s) plus an election.
+    assert!(
+        resumed < Duration::from_secs(10),
+        "unavailable for {resumed:?}"
+    );
+    // No call overran its budget: connect timeout (retries) + read timeout, plus scheduling.
+    let budget = Duration::from_secs_f64(connect + read) + Duration::from_millis(300);
+    assert!(longest <= budget, "a call took {longest:?}");
+    let new = set.await_new_master(slot(key.as_bytes()), 0);
+    assert_eq!(get_on(&set, new, &key).as_deref(), Some("v"));
+    // The lease replicated before the kill is still held, by its owner, on the new master.
+    assert!(l.is_locked(held_key.as_bytes()).unwrap());
+    let retaken_after = l.lock(key.as_bytes(), Some(5.0), 0.0).unwrap();
+    assert!(retaken_after.is_none(), "the documents' lock is still held");
+    assert!(held.release().unwrap());
+    let again = l
+        .lock(held_key.as_bytes(), Some(5.0), 0.0)
+        .unwrap()
+        .expect("free");
+    assert!(again.fence() > held.fence());
+}
+
+#[test]
+fn waiters_and_the_watchdog_ride_out_a_manual_failover() {
+    let set = ClusterSet::start(3, 1);
+    let options = [
+        ("connectTimeout", OptionValue::Float(3.0)),
+        ("leaseTtl", OptionValue::Float(3.0)),
+    ];
+    let holder = Arc::new(locker(&set, &[0], &options));
+    let renewed_key = key_on(&set, 0, "renewed");
+    let key = key_on(&set, 0, "waited");
+    let watchdog = holder
+        .lock(renewed_key.as_bytes(), None, 0.0)
+        .unwrap()
+        .expect("free");
+    let held = holder
+        .lock(key.as_bytes(), Some(2.0), 0.0)
+        .unwrap()
+        .expect("free");
+    replicate(&set, 0);
+    let dsn = set.dsn(&[1]);
+    let waiter = {
+        let key = key.clone();
+        std::thread::spawn(move || {
+            let l = unshared(super::config(
+                &dsn,
+                &[("connectTimeout", OptionValue::Float(3.0))],
+            ));
+            let started = Instant::now();
+            let got = l.lock(key.as_bytes(), Some(5.0), 20.0);
+            (got.map(|lease| lease.map(|l| l.fence())), started.elapsed())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let replica = set.replicas_of(0)[0];
+    let _: () = q(&mut set.nodes[replica].client(), &["CLUSTER", "FAILOVER"]);
+    let new = set.await_new_master(slot(key.as_bytes()), 0);
+    assert_eq!(new, replica);
+    let (got, waited) = waiter.join().unwrap();
+    let fence = got
+        .expect("no error inside the wait")
+        .expect("got the lock");
+    assert!(fence > held.fence());
+    assert!(waited < Duration::from_secs(15), "waited {waited:?}");
+    // The watchdog renews on the new master: the lease outlives its 3 s TTL there.
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(watchdog.is_held().unwrap());
+    let pttl: i64 = q(&mut set.nodes[new].client(), &["PTTL", &renewed_key]);
+    assert!(pttl > 0, "renewed on the new master: {pttl}");
+    assert!(watchdog.release().unwrap());
+}
+
+#[test]
+fn wrong_targets_fail_fast_with_a_clear_message_and_no_password() {
+    // A cluster DSN pointed at a plain server.
+    let plain = crate::lock::testing::RedisServer::start();
+    let l = unshared(super::config(
+        &format!("redis+cluster://127.0.0.1:{}", plain.port),
+        &[],
+    ));
+    let e = l.acquire(b"k", b"v", 1.0).unwrap_err();
+    assert!(e.is_refused(), "{e:?}");
+    assert!(e.to_string().contains("not a Redis Cluster node"), "{e}");
+    // A plain DSN pointed at a cluster node, for a key another master serves.
+    let set = ClusterSet::start(3, 0);
+    let key = key_on(&set, 1, "elsewhere");
+    let l = unshared(super::config(&set.nodes[0].dsn(), &[]));
+    let e = l.acquire(key.as_bytes(), b"v", 1.0).unwrap_err();
+    assert!(e.is_server_code("MOVED"), "{e:?}");
+    assert!(e.to_string().contains("redis+cluster://"), "{e}");
+    // No seed reachable: an error naming each, within the connect timeout.
+    let dead: Vec<u16> = (0..2)
+        .map(|_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        })
+        .collect();
+    let l = unshared(super::config(
+        &format!(
+            "redis+cluster://u:hunter2@127.0.0.1:{},127.0.0.1:{}",
+            dead[0], dead[1]
+        ),
+        &[("connectTimeout", OptionValue::Float(0.3))],
+    ));
+    let started = Instant::now();
+    let e = l.acquire(b"k", b"v", 1.0).unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(e.is_connection(), "{e:?}");
+    for port in &dead {
+        assert!(e.to_string().contains(&port.to_string()), "{e}");
+    }
+    assert!(!e.to_string().contains("hunter2"), "{e}");
+    // A password the cluster does not take: refused, and not shown.
+    let l = unshared(super::config(
+        &format!("redis+cluster://:hunter2@127.0.0.1:{}", set.nodes[0].port),
+        &[],
+    ));
+    let e = l.acquire(b"k", b"v", 1.0).unwrap_err();
+    assert!(e.is_refused(), "{e:?}");
+    assert!(!e.to_string().contains("hunter2"), "{e}");
+}

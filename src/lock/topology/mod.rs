@@ -190,7 +190,9 @@ impl Topology {
         match &self.shape {
             Shape::Single(s) | Shape::Memory(s, _) => {
                 let _ = route;
-                s.shared().run(timeouts, resend, op)
+                s.shared()
+                    .run(timeouts, resend, op)
+                    .map_err(single::cluster_hint)
             }
             Shape::Sentinel(s) => s.run(timeouts, resend, op),
             Shape::Cluster(c) => c.run(route.slot(), timeouts, resend, op),

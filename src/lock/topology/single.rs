@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::lock::error::{Error, ErrorKind};
 use crate::lock::net::registry::{self, Shared};
 
 /// One server.
@@ -25,4 +26,22 @@ impl Single {
     pub fn detached(&self) -> Single {
         Single::new(registry::private(self.shared.endpoint()))
     }
+}
+
+/// A redirect from a Redis Cluster node reached by a single-server DSN, said plainly.
+#[cold]
+pub fn cluster_hint(e: Error) -> Error {
+    if ["MOVED", "ASK", "CLUSTERDOWN"]
+        .iter()
+        .any(|code| e.is_server_code(code))
+    {
+        return Error::new(
+            ErrorKind::Server,
+            format!(
+                "{} (this server is a Redis Cluster node: use a redis+cluster:// DSN)",
+                e.message()
+            ),
+        );
+    }
+    e
 }
