@@ -110,6 +110,33 @@ function bench_clients(): array
             };
         };
     }
+    // Redis Cluster peers, against bench/cluster.php's cluster (a seed in BENCH_CLUSTER_SEED,
+    // host:port); the host and port given are ignored.
+    $seed = (string) getenv('BENCH_CLUSTER_SEED');
+    if ($seed !== '' && extension_loaded('redis_lock')) {
+        $clients['redis_lock (cluster)'] = static function () use ($seed): callable {
+            $lock = new RedisLock("redis+cluster://$seed", ['connectTimeout' => 10]);
+            $value = RedisLock::token();
+            return static function () use ($lock, $value): void {
+                if (!$lock->acquire(BENCH_KEY, $value, BENCH_TTL) || !$lock->release(BENCH_KEY, $value)) {
+                    throw new RuntimeException('redis_lock cluster cycle failed');
+                }
+            };
+        };
+    }
+    if ($seed !== '' && extension_loaded('redis')) {
+        $clients['phpredis RedisCluster (doc 001)'] = static function () use ($seed): callable {
+            $redis = new RedisCluster(null, [$seed], 10.0, 10.0);
+            $value = uniqid('', true);
+            return static function () use ($redis, $value): void {
+                $ok = $redis->set(BENCH_KEY, $value, ['nx', 'ex' => BENCH_TTL]);
+                $released = $redis->eval(DOC001_RELEASE, [BENCH_KEY, $value], 1);
+                if (!$ok || $released !== 1) {
+                    throw new RuntimeException('phpredis RedisCluster cycle failed');
+                }
+            };
+        };
+    }
     return $clients;
 }
 

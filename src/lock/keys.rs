@@ -206,7 +206,22 @@ pub fn slot(key: &[u8]) -> u16 {
 }
 
 /// The Redis Cluster hash slot of the key `prefix` + `key`, without joining them.
+#[inline]
 pub fn slot_of(prefix: &[u8], key: &[u8]) -> u16 {
+    // The common case in one pass: no `{` anywhere, so the whole name is hashed.
+    let mut crc = 0u16;
+    for &b in prefix.iter().chain(key) {
+        if b == b'{' {
+            return slot_of_tagged(prefix, key);
+        }
+        crc = (crc << 8) ^ CRC16_TABLE[usize::from((crc >> 8) as u8 ^ b)];
+    }
+    crc % SLOTS
+}
+
+/// [`slot_of`] for a name with a `{`: its hash tag, if it has one, is hashed.
+#[cold]
+fn slot_of_tagged(prefix: &[u8], key: &[u8]) -> u16 {
     // The hash tag: from the first `{` to the next `}`, either may be in either part.
     let open = match prefix.iter().position(|&b| b == b'{') {
         Some(i) => Some(i),

@@ -162,7 +162,7 @@ impl Topology {
                 s.shared().legacy_set()
             }
             Shape::Sentinel(s) => s.legacy_set(),
-            Shape::Cluster(c) => c.legacy_set(route.slot()),
+            Shape::Cluster(c) => c.legacy_set(),
         }
     }
 
@@ -174,7 +174,7 @@ impl Topology {
                 s.shared().set_legacy_set()
             }
             Shape::Sentinel(s) => s.set_legacy_set(),
-            Shape::Cluster(c) => c.set_legacy_set(route.slot()),
+            Shape::Cluster(c) => c.set_legacy_set(),
         }
     }
 

@@ -58,6 +58,9 @@ struct State {
     stale: AtomicBool,
     /// When the map was last learned (or tried).
     refreshed: Mutex<Option<Instant>>,
+    /// Set once a node has shown it does not know `SET ... NX GET` (Redis < 7.0; the nodes of
+    /// one cluster run one version, so one flag serves them all).
+    legacy_set: AtomicBool,
 }
 
 impl State {
@@ -66,6 +69,7 @@ impl State {
             map: Mutex::new(None),
             stale: AtomicBool::new(false),
             refreshed: Mutex::new(None),
+            legacy_set: AtomicBool::new(false),
         })
     }
 }
@@ -96,6 +100,13 @@ pub struct Cluster {
     /// Connections of its own, not the registry's (a background thread's copy).
     private: bool,
     state: Arc<State>,
+}
+
+/// A try that failed: where it went, why, and how many times it was sent.
+struct Tried {
+    node: Arc<Shared>,
+    error: Error,
+    sends: usize,
 }
 
 /// What one try of a command led to.
@@ -163,6 +174,12 @@ impl Cluster {
                 // A failed refresh keeps the map it has: its errors show on the command.
                 let _ = self.refresh(deadline.get());
             }
+        }
+        // The hot path: one lock, one reference count.
+        if let Some(map) = lock(&self.state.map).as_ref()
+            && let Some(node) = map.node(slot)
+        {
+            return Ok(Arc::clone(&node.shared));
         }
         let map = match self.map() {
             Some(map) => map,
@@ -313,6 +330,18 @@ impl Cluster {
         }
     }
 
+    /// The master serving `slot` in the cached map, if there is one and it is not stale.
+    #[inline]
+    fn cached_master(&self, slot: u16) -> Option<Arc<Shared>> {
+        if self.state.stale.load(Ordering::Relaxed) {
+            return None;
+        }
+        lock(&self.state.map)
+            .as_ref()
+            .and_then(|map| map.node(slot))
+            .map(|node| Arc::clone(&node.shared))
+    }
+
     /// Runs `op` on the master serving `slot` (see the module docs for redirects and
     /// failures).
     pub fn run<R>(
@@ -321,6 +350,34 @@ impl Cluster {
         timeouts: Timeouts,
         resend: Resend<R>,
         mut op: impl FnMut(&mut Connection) -> Result<R>,
+    ) -> Result<R> {
+        // The first try on the hot path: the cached map's master, no clock read.
+        let Some(node) = self.cached_master(slot) else {
+            return self.run_retrying(slot, timeouts, resend, op, None);
+        };
+        let mut sends = 0;
+        match node.run(timeouts, resend, |conn| {
+            sends += 1;
+            op(conn)
+        }) {
+            Ok(r) => Ok(r),
+            Err(error) => {
+                let tried = Tried { node, error, sends };
+                self.run_retrying(slot, timeouts, resend, op, Some(tried))
+            }
+        }
+    }
+
+    /// [`Cluster::run`] after a first try that failed (`tried`) or could not be made: follows
+    /// redirects, waits out migrations and failovers, within the connect timeout.
+    #[cold]
+    fn run_retrying<R>(
+        &self,
+        slot: u16,
+        timeouts: Timeouts,
+        resend: Resend<R>,
+        mut op: impl FnMut(&mut Connection) -> Result<R>,
+        mut tried: Option<Tried>,
     ) -> Result<R> {
         let mut deadline = Deadline::new(timeouts.connect);
         let mut next = Next::Master;
@@ -331,47 +388,57 @@ impl Cluster {
         // proves only what `resend` says.
         let mut uncertain: Option<Error> = None;
         loop {
-            let (node, asking) = match next {
-                Next::Master => match self.master(slot, &mut deadline) {
-                    Ok(node) => (node, false),
-                    Err(e) if !e.is_refused() && deadline.allows(RETRY_PAUSE) => {
-                        std::thread::sleep(RETRY_PAUSE);
-                        self.mark_stale();
-                        continue;
+            let Tried {
+                node,
+                error: e,
+                sends,
+            } = match tried.take() {
+                Some(tried) => tried,
+                None => {
+                    let (node, asking) = match next {
+                        Next::Master => match self.master(slot, &mut deadline) {
+                            Ok(node) => (node, false),
+                            Err(e) if !e.is_refused() && deadline.allows(RETRY_PAUSE) => {
+                                std::thread::sleep(RETRY_PAUSE);
+                                self.mark_stale();
+                                continue;
+                            }
+                            Err(e) => return Err(e),
+                        },
+                        Next::Asking(ref node) => (Arc::clone(node), true),
+                    };
+                    let mut sends = 0;
+                    let left = deadline.left();
+                    let bounded = Timeouts {
+                        connect: timeouts.connect.min(left.max(Duration::from_millis(1))),
+                        read: timeouts.read,
+                    };
+                    let result = node.run(bounded, resend, |conn| {
+                        sends += 1;
+                        if asking {
+                            conn.set_asking(true);
+                            let result = op(conn);
+                            conn.set_asking(false);
+                            result
+                        } else {
+                            op(conn)
+                        }
+                    });
+                    match result {
+                        Ok(r) => {
+                            if let (Some(first), Resend::ProvesOnly(proves, what)) =
+                                (&uncertain, resend)
+                                && !proves(&r)
+                            {
+                                return Err(unknown_outcome(first, what));
+                            }
+                            return Ok(r);
+                        }
+                        Err(error) => Tried { node, error, sends },
                     }
-                    Err(e) => return Err(e),
-                },
-                Next::Asking(ref node) => (Arc::clone(node), true),
-            };
-            let mut sends = 0;
-            let left = deadline.left();
-            let bounded = Timeouts {
-                connect: timeouts.connect.min(left.max(Duration::from_millis(1))),
-                read: timeouts.read,
-            };
-            let result = node.run(bounded, resend, |conn| {
-                sends += 1;
-                if asking {
-                    conn.set_asking(true);
-                    let result = op(conn);
-                    conn.set_asking(false);
-                    result
-                } else {
-                    op(conn)
                 }
-            });
+            };
             next = Next::Master;
-            let e = match result {
-                Ok(r) => {
-                    if let (Some(first), Resend::ProvesOnly(proves, what)) = (&uncertain, resend)
-                        && !proves(&r)
-                    {
-                        return Err(unknown_outcome(first, what));
-                    }
-                    return Ok(r);
-                }
-                Err(e) => e,
-            };
             if let Some(redirect) = redirect::parse(&e) {
                 if sends > 1 {
                     uncertain.get_or_insert_with(|| e.clone());
@@ -455,19 +522,14 @@ impl Cluster {
         }
     }
 
-    /// Whether the master serving `slot` lacks `SET ... NX GET` (false until known).
-    pub fn legacy_set(&self, slot: u16) -> bool {
-        self.map()
-            .as_ref()
-            .and_then(|m| m.node(slot))
-            .is_some_and(|n| n.shared.legacy_set())
+    /// Whether the cluster's nodes lack `SET ... NX GET` (false until one shows it).
+    pub fn legacy_set(&self) -> bool {
+        self.state.legacy_set.load(Ordering::Relaxed)
     }
 
-    /// Remembers that the master serving `slot` rejects `SET ... NX GET`.
-    pub fn set_legacy_set(&self, slot: u16) {
-        if let Some(node) = self.map().as_ref().and_then(|m| m.node(slot)) {
-            node.shared.set_legacy_set();
-        }
+    /// Remembers that the cluster's nodes reject `SET ... NX GET`.
+    pub fn set_legacy_set(&self) {
+        self.state.legacy_set.store(true, Ordering::Relaxed);
     }
 }
 
