@@ -146,6 +146,9 @@ pub struct Connection {
     asking: bool,
     /// Replies to `ASKING` still to be read (and dropped) before the next command's reply.
     asking_replies: usize,
+    /// Set when an error reply was a Redis Cluster redirect (`MOVED`, `ASK`, `TRYAGAIN`,
+    /// `CLUSTERDOWN`), also one a pipeline kept as a per-command result.
+    redirected: bool,
 }
 
 impl Connection {
@@ -201,6 +204,7 @@ impl Connection {
             name,
             asking: false,
             asking_replies: 0,
+            redirected: false,
         };
         conn.handshake(endpoint)?;
         Ok(conn)
@@ -343,6 +347,11 @@ impl Connection {
         self.asking = asking;
     }
 
+    /// Whether a reply since the last call was a Redis Cluster redirect; clears it.
+    pub fn take_redirected(&mut self) -> bool {
+        std::mem::take(&mut self.redirected)
+    }
+
     /// Puts `ASKING` before each command in the buffer.
     #[cold]
     fn prefix_asking(&mut self) -> Result<()> {
@@ -448,10 +457,13 @@ impl Connection {
             match resp::parse(&self.rbuf[self.rstart..self.rend]) {
                 Ok(Some((reply, used))) => {
                     let result = match reply {
-                        Reply::Error(message) => Err(Error::new(
-                            ErrorKind::Server,
-                            String::from_utf8_lossy(message).into_owned(),
-                        )),
+                        Reply::Error(message) => {
+                            self.redirected |= is_redirect(message);
+                            Err(Error::new(
+                                ErrorKind::Server,
+                                String::from_utf8_lossy(message).into_owned(),
+                            ))
+                        }
                         other => Ok(f(other)),
                     };
                     self.rstart += used;
@@ -549,6 +561,14 @@ impl Connection {
             )
         }
     }
+}
+
+/// Whether an error reply is a Redis Cluster redirect (the slot map has changed or is
+/// changing).
+fn is_redirect(message: &[u8]) -> bool {
+    [&b"MOVED "[..], b"ASK ", b"TRYAGAIN", b"CLUSTERDOWN"]
+        .iter()
+        .any(|code| message.starts_with(code))
 }
 
 fn is_timeout(e: &io::Error) -> bool {

@@ -421,3 +421,20 @@ fn wrong_targets_fail_fast_with_a_clear_message_and_no_password() {
     assert!(e.is_refused(), "{e:?}");
     assert!(!e.to_string().contains("hunter2"), "{e}");
 }
+
+#[test]
+fn the_watchdog_follows_a_slot_that_moved_without_a_broken_connection() {
+    let set = ClusterSet::start(3, 0);
+    let l = locker(&set, &[0], &[("leaseTtl", OptionValue::Float(1.5))]);
+    let key = key_on(&set, 0, "wd");
+    let lease = l.lock(key.as_bytes(), None, 0.0).unwrap().expect("free");
+    // Renewed once on node 0 (its batch connection is open), then the slot moves: the next
+    // renewal batch gets MOVED as a per-lease result, and must learn the new map from it.
+    std::thread::sleep(Duration::from_millis(700));
+    migrate_slot(&set, slot(key.as_bytes()), 0, 1);
+    std::thread::sleep(Duration::from_secs(3));
+    let pttl: i64 = q(&mut set.nodes[1].client(), &["PTTL", &key]);
+    assert!(pttl > 0, "renewed on the slot's new master: {pttl}");
+    assert!(lease.is_held().unwrap());
+    assert!(lease.release().unwrap());
+}

@@ -356,11 +356,21 @@ impl Cluster {
             return self.run_retrying(slot, timeouts, resend, op, None);
         };
         let mut sends = 0;
+        let mut redirected = false;
         match node.run(timeouts, resend, |conn| {
             sends += 1;
-            op(conn)
+            let result = op(conn);
+            redirected |= conn.take_redirected();
+            result
         }) {
-            Ok(r) => Ok(r),
+            Ok(r) => {
+                if redirected {
+                    // A redirect kept as one result of a pipeline (a renewal batch): the map is
+                    // out of date, learn it before the next command.
+                    self.mark_stale();
+                }
+                Ok(r)
+            }
             Err(error) => {
                 let tried = Tried { node, error, sends };
                 self.run_retrying(slot, timeouts, resend, op, Some(tried))
@@ -413,19 +423,20 @@ impl Cluster {
                         connect: timeouts.connect.min(left.max(Duration::from_millis(1))),
                         read: timeouts.read,
                     };
+                    let mut redirected = false;
                     let result = node.run(bounded, resend, |conn| {
                         sends += 1;
-                        if asking {
-                            conn.set_asking(true);
-                            let result = op(conn);
-                            conn.set_asking(false);
-                            result
-                        } else {
-                            op(conn)
-                        }
+                        conn.set_asking(asking);
+                        let result = op(conn);
+                        conn.set_asking(false);
+                        redirected |= conn.take_redirected();
+                        result
                     });
                     match result {
                         Ok(r) => {
+                            if redirected {
+                                self.mark_stale();
+                            }
                             if let (Some(first), Resend::ProvesOnly(proves, what)) =
                                 (&uncertain, resend)
                                 && !proves(&r)
