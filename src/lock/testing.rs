@@ -13,6 +13,8 @@ pub struct RedisServer {
     pub port: u16,
     dir: PathBuf,
     extra: Vec<String>,
+    /// A command that runs redis-server ([`clock_behind`]), if any.
+    wrapper: Vec<String>,
 }
 
 fn free_port() -> u16 {
@@ -30,6 +32,11 @@ impl RedisServer {
 
     /// Starts a server with extra `redis-server` arguments (`["--requirepass", "pw"]`).
     pub fn start_with(extra: &[&str]) -> RedisServer {
+        Self::start_wrapped(&[], extra)
+    }
+
+    /// Starts a server run by `wrapper` ([`clock_behind`]: a clock 30 s behind).
+    pub fn start_wrapped(wrapper: &[&str], extra: &[&str]) -> RedisServer {
         let dir = std::env::temp_dir().join(format!(
             "redis-lock-test-{}-{}",
             std::process::id(),
@@ -41,6 +48,7 @@ impl RedisServer {
             port: 0,
             dir,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            wrapper: wrapper.iter().map(|s| s.to_string()).collect(),
         };
         for _ in 0..20 {
             server.port = free_port();
@@ -53,7 +61,15 @@ impl RedisServer {
 
     /// Spawns on `self.port`; false if it did not come up (port taken).
     fn spawn(&mut self) -> bool {
-        let child = Command::new("redis-server")
+        let mut command = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg("redis-server");
+                c
+            }
+            None => Command::new("redis-server"),
+        };
+        let child = command
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
@@ -537,21 +553,7 @@ impl ClusterSet {
         let total = masters * (1 + replicas);
         let mut nodes = Vec::with_capacity(total);
         for _ in 0..total {
-            let bus = free_port().to_string();
-            let mut args = vec![
-                "--cluster-enabled",
-                "yes",
-                "--cluster-port",
-                &bus,
-                "--cluster-node-timeout",
-                "1000",
-                "--repl-diskless-sync-delay",
-                "0",
-                "--cluster-replica-validity-factor",
-                "0",
-            ];
-            args.extend_from_slice(extra);
-            nodes.push(RedisServer::start_with(&args));
+            nodes.push(Self::node(&[], extra));
         }
         let addresses: Vec<String> = nodes
             .iter()
@@ -572,6 +574,63 @@ impl ClusterSet {
         let set = ClusterSet { nodes };
         set.await_ok();
         set
+    }
+
+    /// A cluster-enabled server (bus on a free port, node timeout 1 s), run by `wrapper`.
+    fn node(wrapper: &[&str], extra: &[&str]) -> RedisServer {
+        let bus = free_port().to_string();
+        let mut args = vec![
+            "--cluster-enabled",
+            "yes",
+            "--cluster-port",
+            &bus,
+            "--cluster-node-timeout",
+            "1000",
+            "--repl-diskless-sync-delay",
+            "0",
+            "--cluster-replica-validity-factor",
+            "0",
+        ];
+        args.extend_from_slice(extra);
+        RedisServer::start_wrapped(wrapper, &args)
+    }
+
+    /// Adds a replica of node `master` run by `wrapper` ([`clock_behind`]), and
+    /// waits until it is in sync and every node knows it. Returns its index.
+    pub fn add_replica(&mut self, master: usize, wrapper: &[&str]) -> usize {
+        let node = Self::node(wrapper, &[]);
+        let id = self.id(master);
+        let out = Command::new("redis-cli")
+            .args(["--cluster", "add-node"])
+            .arg(format!("127.0.0.1:{}", node.port))
+            .arg(format!("127.0.0.1:{}", self.nodes[master].port))
+            .args(["--cluster-slave", "--cluster-master-id", &id])
+            .stdin(Stdio::null())
+            .output()
+            .expect("redis-cli");
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster add-node failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        self.nodes.push(node);
+        let index = self.nodes.len() - 1;
+        self.await_ok();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let info: String = redis::cmd("INFO")
+                .arg("replication")
+                .query(&mut self.nodes[index].client())
+                .unwrap_or_default();
+            if info.contains("master_link_status:up") {
+                return index;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the replica did not sync in 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Waits until every live node reports `cluster_state:ok` and knows every other node.
@@ -709,4 +768,50 @@ impl ClusterSet {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// A wrapper command (for [`RedisServer::start_wrapped`]) that runs a program whose wall clock
+/// (`gettimeofday`, which Redis's `TIME` and key expiry read) is `seconds` behind the real one:
+/// a host whose clock differs. A tiny `LD_PRELOAD` shim compiled with `cc` on first use
+/// (libfaketime cannot be used: it recurses with Redis's jemalloc at start-up).
+pub fn clock_behind(seconds: u32) -> Vec<String> {
+    static SHIM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let shim = SHIM.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("redis-lock-clock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let source = dir.join("clock_behind.c");
+        std::fs::write(
+            &source,
+            r#"#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <sys/time.h>
+int gettimeofday(struct timeval *tv, void *tz) {
+    static int (*real)(struct timeval *, void *);
+    static long behind = -1;
+    if (!real) real = (int (*)(struct timeval *, void *))dlsym(RTLD_NEXT, "gettimeofday");
+    if (behind < 0) { const char *s = getenv("CLOCK_BEHIND_SECONDS"); behind = s ? atol(s) : 0; }
+    int r = real(tv, tz);
+    if (r == 0 && tv) tv->tv_sec -= behind;
+    return r;
+}
+"#,
+        )
+        .expect("shim source");
+        let lib = dir.join("libclock_behind.so");
+        let status = Command::new("cc")
+            .args(["-shared", "-fPIC", "-O2", "-o"])
+            .arg(&lib)
+            .arg(&source)
+            .arg("-ldl")
+            .status()
+            .expect("cc must be installed (the Rust toolchain links with it)");
+        assert!(status.success(), "the clock shim did not compile");
+        lib
+    });
+    vec![
+        "env".into(),
+        format!("LD_PRELOAD={}", shim.display()),
+        format!("CLOCK_BEHIND_SECONDS={seconds}"),
+    ]
 }

@@ -146,6 +146,8 @@ pub struct Connection {
     asking: bool,
     /// Replies to `ASKING` still to be read (and dropped) before the next command's reply.
     asking_replies: usize,
+    /// The configuration epoch of the node (see [`Connection::epoch`]).
+    epoch: u64,
     /// Set when an error reply was a Redis Cluster redirect (`MOVED`, `ASK`, `TRYAGAIN`,
     /// `CLUSTERDOWN`), also one a pipeline kept as a per-command result.
     redirected: bool,
@@ -205,6 +207,7 @@ impl Connection {
             asking: false,
             asking_replies: 0,
             redirected: false,
+            epoch: 0,
         };
         conn.handshake(endpoint)?;
         Ok(conn)
@@ -345,6 +348,43 @@ impl Connection {
     /// replies are read and dropped before each command's own.
     pub fn set_asking(&mut self, asking: bool) {
         self.asking = asking;
+    }
+
+    /// The configuration epoch of the node this connection reaches, which a failover raises on
+    /// the promoted replica: Redis Cluster's `cluster_my_epoch`, Sentinel's `config-epoch` of
+    /// the master, 0 for a single server. Fences fold it in (see [`crate::lock::scripts::lease`]).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Raises the epoch to `epoch` (never lowers it).
+    pub fn raise_epoch(&mut self, epoch: u64) {
+        self.epoch = self.epoch.max(epoch);
+    }
+
+    /// Learns the epoch of a Redis Cluster node (`CLUSTER INFO`: `cluster_my_epoch`).
+    pub fn fetch_cluster_epoch(&mut self) -> Result<()> {
+        resp::command(&mut self.wbuf, &[b"CLUSTER", b"INFO"]);
+        self.send()?;
+        let epoch = self.read_reply(|reply| match reply {
+            Reply::Bulk(info) => std::str::from_utf8(info).ok().and_then(|text| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix("cluster_my_epoch:"))
+                    .and_then(|n| n.trim().parse::<u64>().ok())
+            }),
+            _ => None,
+        })?;
+        let epoch = epoch.ok_or_else(|| {
+            Error::new(
+                ErrorKind::Protocol,
+                format!(
+                    "Redis at {} sent a CLUSTER INFO without its epoch",
+                    self.name
+                ),
+            )
+        })?;
+        self.raise_epoch(epoch);
+        Ok(())
     }
 
     /// Whether a reply since the last call was a Redis Cluster redirect; clears it.

@@ -23,7 +23,7 @@
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use crate::lock::error::{Error, ErrorKind, Result};
@@ -87,6 +87,10 @@ pub struct Shared {
     conn: Mutex<Option<Connection>>,
     /// Set once the server has shown it does not know `SET ... NX GET` (Redis < 7.0).
     legacy_set: AtomicBool,
+    /// The server's configuration epoch as its topology learned it (a Sentinel master's), or 0.
+    epoch: AtomicU64,
+    /// A Redis Cluster node: each new connection asks it for its epoch.
+    cluster_node: AtomicBool,
 }
 
 fn registry() -> MutexGuard<'static, HashMap<ServerKey, Arc<Shared>>> {
@@ -120,6 +124,8 @@ pub fn private(endpoint: &Endpoint) -> Arc<Shared> {
         server: ServerKey(endpoint.clone()),
         conn: Mutex::new(None),
         legacy_set: AtomicBool::new(false),
+        epoch: AtomicU64::new(0),
+        cluster_node: AtomicBool::new(false),
     })
 }
 
@@ -177,8 +183,22 @@ impl Shared {
         self.legacy_set.store(true, Ordering::Relaxed);
     }
 
+    /// Raises the configuration epoch its connections report (see [`Connection::epoch`]).
+    pub fn raise_epoch(&self, epoch: u64) {
+        self.epoch.fetch_max(epoch, Ordering::Relaxed);
+    }
+
+    /// Marks the server as a Redis Cluster node: each new connection learns its epoch.
+    pub fn set_cluster_node(&self) {
+        self.cluster_node.store(true, Ordering::Relaxed);
+    }
+
     fn open(&self, timeouts: Timeouts) -> Result<Connection> {
-        Connection::open(&self.server.0, timeouts)
+        let mut conn = Connection::open(&self.server.0, timeouts)?;
+        if self.cluster_node.load(Ordering::Relaxed) {
+            conn.fetch_cluster_epoch()?;
+        }
+        Ok(conn)
     }
 
     /// Runs `op` on this process's connection with `timeouts`, connecting first if needed. See
@@ -206,6 +226,7 @@ impl Shared {
             .as_mut()
             .expect("connection was just checked or opened");
         conn.set_read_timeout(timeouts.read);
+        conn.raise_epoch(self.epoch.load(Ordering::Relaxed));
         match op(conn) {
             Ok(r) => Ok(r),
             Err(e) if e.kind() == ErrorKind::Server => Err(e),

@@ -11,10 +11,15 @@
 //! - The holder's fence is kept as `<fence>:<token>` and counts only for that token: a record
 //!   left behind (the lock deleted by the documents' `release()`, or expired) is never taken for
 //!   a later holder's.
-//! - A fence is `max(last fence of the slot + 1, server time in µs)`: strictly increasing per
-//!   slot (so per lock) while the counter lives, and, if the counter is lost (evicted, or a
-//!   restart without persistence), still above every fence handed out before, as long as the
-//!   server clock does not step back.
+//! - A fence is `max(last fence of the slot + 1, server time in µs + epoch × 10^11)`: strictly
+//!   increasing per slot (so per lock) while the counter lives, and, if the counter is lost
+//!   (evicted, a restart without persistence, a failover to a replica that never got it), still
+//!   above every fence handed out before, as long as the server clock does not step back by
+//!   more than 10^11 µs (27.7 hours) times the number of failovers since. The epoch is the
+//!   configuration epoch of the node (Redis Cluster's `cluster_my_epoch`; 0 for a single
+//!   server), which every failover raises on the promoted replica; fenced scripts get it as
+//!   their last argument (see [`crate::lock::scripts::LuaScript::fenced`]). It counts up to
+//!   50,000 (so fences stay below 2^53, exact in Lua and in doubles, until about 2095).
 //! - A hand-over sets the lock to the next waiter for a short claim window only; the waiter
 //!   extends it to its own TTL when it wakes ([`LEASE_ACQUIRE`] finds the lock already its own).
 //!   A waiter that died just before its turn therefore blocks the others for the claim window,
@@ -49,7 +54,8 @@ local function now_us()
 end
 local function next_fence()
   local last = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
-  local fence = math.max(last + 1, now_us())
+  local epoch = math.min(tonumber(ARGV[#ARGV]) or 0, 50000)
+  local fence = math.max(last + 1, now_us() + epoch * 100000000000)
   redis.call('SET', KEYS[2], int(fence))
   return fence
 end
@@ -290,16 +296,16 @@ return {pttl, fence}
 );
 
 /// [`LEASE_ACQUIRE`], hashed once.
-pub static LEASE_ACQUIRE_SCRIPT: LuaScript = LuaScript::new(LEASE_ACQUIRE);
+pub static LEASE_ACQUIRE_SCRIPT: LuaScript = LuaScript::fenced(LEASE_ACQUIRE);
 /// [`LEASE_RELEASE`], hashed once.
-pub static LEASE_RELEASE_SCRIPT: LuaScript = LuaScript::new(LEASE_RELEASE);
+pub static LEASE_RELEASE_SCRIPT: LuaScript = LuaScript::fenced(LEASE_RELEASE);
 /// [`LEASE_CANCEL`], hashed once.
-pub static LEASE_CANCEL_SCRIPT: LuaScript = LuaScript::new(LEASE_CANCEL);
+pub static LEASE_CANCEL_SCRIPT: LuaScript = LuaScript::fenced(LEASE_CANCEL);
 /// [`LEASE_ABANDON`], hashed once.
-pub static LEASE_ABANDON_SCRIPT: LuaScript = LuaScript::new(LEASE_ABANDON);
+pub static LEASE_ABANDON_SCRIPT: LuaScript = LuaScript::fenced(LEASE_ABANDON);
 /// [`FORCE_RELEASE`], hashed once.
 pub static FORCE_RELEASE_SCRIPT: LuaScript = LuaScript::new(FORCE_RELEASE);
 /// [`EXTEND`], hashed once.
 pub static EXTEND_SCRIPT: LuaScript = LuaScript::new(EXTEND);
 /// [`OWNER_STATE`], hashed once.
-pub static OWNER_STATE_SCRIPT: LuaScript = LuaScript::new(OWNER_STATE);
+pub static OWNER_STATE_SCRIPT: LuaScript = LuaScript::fenced(OWNER_STATE);

@@ -41,6 +41,9 @@ impl Keys<'_> {
 /// A script body; its SHA1 and its encoded `EVALSHA <sha1> <numkeys>` head are computed once.
 pub struct LuaScript {
     body: &'static str,
+    /// Hands out fences: every call appends the connection's configuration epoch
+    /// ([`Connection::epoch`]) as its last argument (see `next_fence()` in [`lease`]).
+    fenced: bool,
     sha1: OnceLock<String>,
     /// `EVALSHA` and the hash, RESP-encoded (the key count follows per call).
     evalsha_head: OnceLock<Vec<u8>>,
@@ -51,9 +54,27 @@ impl LuaScript {
     pub const fn new(body: &'static str) -> Self {
         LuaScript {
             body,
+            fenced: false,
             sha1: OnceLock::new(),
             evalsha_head: OnceLock::new(),
         }
+    }
+
+    /// Wraps `body`, a script that hands out fences: each call gets the configuration epoch
+    /// of the node it runs on as an extra, last argument.
+    pub const fn fenced(body: &'static str) -> Self {
+        LuaScript {
+            body,
+            fenced: true,
+            sha1: OnceLock::new(),
+            evalsha_head: OnceLock::new(),
+        }
+    }
+
+    /// The extra argument of a fenced script on `conn`.
+    #[inline]
+    fn epoch(&self, conn: &Connection) -> Option<u64> {
+        self.fenced.then(|| conn.epoch())
     }
 
     /// The script source.
@@ -102,7 +123,8 @@ impl LuaScript {
         args: &[&[u8]],
         f: impl Fn(Reply<'_>) -> R,
     ) -> Result<R> {
-        Self::encode(conn.command_buffer(), &self.eval_head(), keys, args);
+        let epoch = self.epoch(conn);
+        Self::encode(conn.command_buffer(), &self.eval_head(), keys, args, epoch);
         conn.send()?;
         conn.read_reply(f)
     }
@@ -110,7 +132,14 @@ impl LuaScript {
     /// Encodes an EVALSHA of the script after whatever the command buffer already holds (send it
     /// with the rest, then read its reply with [`LuaScript::read_pipelined`]).
     pub fn pipelined(&self, conn: &mut Connection, keys: Keys<'_>, args: &[&[u8]]) {
-        Self::encode(conn.command_buffer(), self.evalsha_head(), keys, args);
+        let epoch = self.epoch(conn);
+        Self::encode(
+            conn.command_buffer(),
+            self.evalsha_head(),
+            keys,
+            args,
+            epoch,
+        );
     }
 
     /// Reads the reply of a [`LuaScript::pipelined`] call; on NOSCRIPT, runs it again by EVAL.
@@ -161,7 +190,8 @@ impl LuaScript {
                 self.evalsha_head()
             };
             let (keys, args) = &calls[i];
-            Self::encode(conn.command_buffer(), head, Keys::List(keys), args);
+            let epoch = self.epoch(conn);
+            Self::encode(conn.command_buffer(), head, Keys::List(keys), args, epoch);
         }
         conn.send()?;
         for &i in &missing {
@@ -170,9 +200,13 @@ impl LuaScript {
         Ok(results)
     }
 
-    /// `head` is the verb and the script (body or hash), already encoded.
-    fn encode(buf: &mut Vec<u8>, head: &[u8], keys: Keys<'_>, args: &[&[u8]]) {
-        resp::begin(buf, 3 + keys.len() + args.len());
+    /// `head` is the verb and the script (body or hash), already encoded; `epoch`, if any,
+    /// goes after `args`.
+    fn encode(buf: &mut Vec<u8>, head: &[u8], keys: Keys<'_>, args: &[&[u8]], epoch: Option<u64>) {
+        resp::begin(
+            buf,
+            3 + keys.len() + args.len() + usize::from(epoch.is_some()),
+        );
         resp::raw(buf, head);
         resp::arg_u64(buf, keys.len() as u64);
         match keys {
@@ -189,6 +223,9 @@ impl LuaScript {
         }
         for a in args {
             resp::arg(buf, a);
+        }
+        if let Some(epoch) = epoch {
+            resp::arg_u64(buf, epoch);
         }
     }
 }

@@ -8,7 +8,7 @@ use super::{config, unshared};
 use crate::lock::Locker;
 use crate::lock::keys::slot;
 use crate::lock::options::OptionValue;
-use crate::lock::testing::{ClusterSet, q};
+use crate::lock::testing::{ClusterSet, clock_behind, q};
 
 fn locker(set: &ClusterSet, seeds: &[usize], options: &[(&str, OptionValue)]) -> Locker {
     unshared(config(&set.dsn(seeds), options))
@@ -437,4 +437,61 @@ fn the_watchdog_follows_a_slot_that_moved_without_a_broken_connection() {
     assert!(pttl > 0, "renewed on the slot's new master: {pttl}");
     assert!(lease.is_held().unwrap());
     assert!(lease.release().unwrap());
+}
+
+/// The lost-write scenario across hosts whose clocks differ: a lock acknowledged by a master
+/// whose replica never gets it (paused, its link cut), the master killed, the replica promoted
+/// without the lock, a second client taking it. The replica's clock runs 30 s behind the
+/// master's (an LD_PRELOAD shim), so the server time alone would hand out a lower fence; the promoted
+/// replica's higher configuration epoch keeps fences going up.
+#[test]
+fn a_lock_lost_in_a_failover_to_a_replica_with_a_slower_clock_is_retaken_with_a_higher_fence() {
+    let mut set = ClusterSet::start(3, 0);
+    let wrapper = clock_behind(30);
+    let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+    let replica = set.add_replica(0, &wrapper);
+    let key = key_on(&set, 0, "lost");
+    let options = [("connectTimeout", OptionValue::Float(2.0))];
+    let first = locker(&set, &[1], &options);
+    let now_master: Vec<String> = q(&mut set.nodes[0].client(), &["TIME"]);
+    let now_replica: Vec<String> = q(&mut set.nodes[replica].client(), &["TIME"]);
+    let skew = now_master[0].parse::<i64>().unwrap() - now_replica[0].parse::<i64>().unwrap();
+    assert!(
+        (29..=31).contains(&skew),
+        "the replica's clock is 30 s behind: {skew}"
+    );
+    set.nodes[replica].signal("STOP");
+    let _: i64 = q(
+        &mut set.nodes[0].client(),
+        &["CLIENT", "KILL", "TYPE", "replica"],
+    );
+    let lost = first
+        .lock(key.as_bytes(), Some(60.0), 0.0)
+        .unwrap()
+        .expect("free");
+    let lost_fence = lost.fence();
+    std::mem::forget(lost); // its process "died" with the master: no release
+    set.nodes[0].kill();
+    set.nodes[replica].signal("CONT");
+    let new = set.await_new_master(slot(key.as_bytes()), 0);
+    assert_eq!(new, replica, "the paused replica was promoted");
+    let second = locker(&set, &[1], &options);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let retaken = loop {
+        match second.lock(key.as_bytes(), Some(60.0), 0.0) {
+            Ok(Some(lease)) => break lease,
+            Ok(None) => panic!("the promoted replica has the lock: it was replicated after all"),
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "no lock after the failover: {e:?}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        retaken.fence() > lost_fence,
+        "fences never go back across a failover: {} after {lost_fence}",
+        retaken.fence()
+    );
+    assert!(retaken.release().unwrap());
 }

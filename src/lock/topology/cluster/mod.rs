@@ -152,11 +152,13 @@ impl Cluster {
 
     fn connect_state(&self, host: &str, port: u16) -> Arc<Shared> {
         let endpoint = self.node_endpoint(host, port);
-        if self.private {
+        let shared = if self.private {
             registry::private(&endpoint)
         } else {
             registry::shared(&endpoint)
-        }
+        };
+        shared.set_cluster_node();
+        shared
     }
 
     /// The current map, if one was learned.
