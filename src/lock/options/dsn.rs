@@ -87,7 +87,7 @@ fn parse_memory(name: &str) -> Result<(Endpoint, String)> {
 
 /// Sentinel schemes (`redis+sentinel://`, `valkey+sentinel://`).
 const SENTINEL_SCHEMES: [&str; 2] = ["redis+sentinel", "valkey+sentinel"];
-/// Sentinel schemes with TLS: recognised to say why they are refused.
+/// Sentinel schemes with TLS to the sentinels and to the master, under the `ssl` option.
 const SENTINEL_TLS_SCHEMES: [&str; 2] = ["rediss+sentinel", "valkeys+sentinel"];
 /// The port a sentinel listens on when none is given.
 const SENTINEL_PORT: u16 = 26379;
@@ -114,8 +114,9 @@ fn percent_decode(text: &str) -> Option<String> {
 
 /// Parses `redis+sentinel://[user:pass@]host1[:port1][,host2[:port2]…]/SERVICE[/db]
 /// [?sentinelUsername=U&sentinelPassword=P&db=N]`: the user and password are the master's,
-/// the query's are the sentinels'.
-fn parse_sentinel(scheme: &'static str, rest: &str) -> Result<(Endpoint, String)> {
+/// the query's are the sentinels'. With `tls` (`rediss+sentinel://`), every connection (to the
+/// sentinels and to the master) is TLS with the `ssl` option's defaults (verification on).
+fn parse_sentinel(scheme: &'static str, rest: &str, tls: bool) -> Result<(Endpoint, String)> {
     let invalid = |why: &str| invalid_dsn(Some(scheme), why);
     let (rest, query) = match rest.split_once('?') {
         Some((rest, query)) => (rest, Some(query)),
@@ -215,6 +216,7 @@ fn parse_sentinel(scheme: &'static str, rest: &str) -> Result<(Endpoint, String)
         service,
         username: sentinel_username,
         password: sentinel_password,
+        tls: tls.then(Arc::default),
     };
     let mut masked = format!("{scheme}://");
     if username.is_some() || password.is_some() {
@@ -267,13 +269,8 @@ fn parse(dsn: &str) -> Result<(Endpoint, String)> {
             .get(..head.len())
             .is_some_and(|h| h.eq_ignore_ascii_case(&head))
         {
-            if SENTINEL_TLS_SCHEMES.contains(scheme) {
-                return Err(invalid_dsn(
-                    Some(scheme),
-                    "TLS (rediss+sentinel://) is not supported by this build",
-                ));
-            }
-            return parse_sentinel(scheme, &dsn[head.len()..]);
+            let tls = SENTINEL_TLS_SCHEMES.contains(scheme);
+            return parse_sentinel(scheme, &dsn[head.len()..], tls);
         }
     }
     let scheme = scheme_of(dsn);
@@ -439,7 +436,7 @@ pub(super) fn parse_dsn_cached(dsn: &str) -> Result<(Endpoint, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lock::options::{Config, DEFAULT_CONNECT_TIMEOUT};
+    use crate::lock::options::{Config, DEFAULT_CONNECT_TIMEOUT, TlsOptions};
 
     #[test]
     fn sentinel_dsns() {
@@ -509,12 +506,39 @@ mod tests {
                 "unknown query parameter",
             ),
             ("redis+sentinel://u:%zz@h/svc", "not valid percent-encoded"),
-            ("rediss+sentinel://h/svc", "TLS"),
+            ("rediss+sentinel://h/svc/x", "the database number must be"),
         ] {
             let err = parse_dsn(dsn).unwrap_err().to_string();
             assert!(err.contains(why), "{dsn}: {err}");
             assert!(!err.contains("pw") && !err.contains("%zz"), "{dsn}: {err}");
         }
+    }
+
+    #[test]
+    fn tls_sentinel_dsns_verify_by_default_and_are_masked() {
+        let (e, masked) =
+            parse("rediss+sentinel://:p%40w@s1:26380,s2/mymaster?sentinelPassword=sp").unwrap();
+        let Address::Sentinel(s) = &e.address else {
+            panic!("not a sentinel address");
+        };
+        let tls = s.tls.as_deref().expect("TLS");
+        assert_eq!(tls, &TlsOptions::default(), "verification on by default");
+        assert_eq!(e.password.as_deref(), Some("p@w"));
+        assert_eq!(
+            masked,
+            "rediss+sentinel://***@s1:26380,s2:26379/mymaster/0?sentinelPassword=***"
+        );
+        assert_eq!(
+            e.describe(),
+            "sentinel service mymaster via tls://s1:26380,s2:26379 db 0"
+        );
+        let (e, masked) = parse("VALKEYS+SENTINEL://h/svc/3").unwrap();
+        assert_eq!(masked, "valkeys+sentinel://h:26379/svc/3");
+        assert!(matches!(&e.address, Address::Sentinel(s) if s.tls.is_some()));
+        // Same sentinels, with and without TLS: different deployments.
+        let plain = parse_dsn("redis+sentinel://h/svc/3").unwrap();
+        assert!(matches!(&plain.address, Address::Sentinel(s) if s.tls.is_none()));
+        assert!(plain != e);
     }
 
     fn tcp(host: &str, port: u16) -> Address {
@@ -856,7 +880,9 @@ mod fuzz {
     }
 
     /// Where the secret goes: 0 the password of `redis://`, 1 the user of `redis://`, 2 both,
-    /// 3 query pairs of `unix://`, 4 query pairs of `redis://`, 5 the userinfo of `unix://`.
+    /// 3 query pairs of `unix://`, 4 query pairs of `redis://`, 5 the userinfo of `unix://`,
+    /// 6 the master's password of `rediss+sentinel://`, 7 the sentinels' user and password
+    /// (query) of `rediss+sentinel://`.
     fn place(
         secret: &str,
         at: u8,
@@ -882,10 +908,14 @@ mod fuzz {
             2 => format!("redis://{w0}:{w1}@127.0.0.1{junk}"),
             3 => format!("unix:///run/redis.sock?{query}{junk}"),
             4 => format!("redis://127.0.0.1:6390/1?{query}{junk}"),
-            _ => format!("unix://{w0}:{w1}@localhost/run/redis.sock?db=1{junk}"),
+            5 => format!("unix://{w0}:{w1}@localhost/run/redis.sock?db=1{junk}"),
+            6 => format!("rediss+sentinel://alice:{w0}@127.0.0.1:26390,[::1]/mymaster/2{junk}"),
+            _ => format!(
+                "rediss+sentinel://127.0.0.1/mymaster?sentinelUsername={w0}&sentinelPassword={w1}{junk}"
+            ),
         };
         let is_password = match at {
-            0 | 2 => true,
+            0 | 2 | 6 => true,
             // Junk such as `:notaport` lengthens the last value.
             3 => {
                 keys.iter().any(|(decoded, _)| decoded == "pass")
@@ -1007,7 +1037,7 @@ mod fuzz {
         #[test]
         fn secrets_are_never_shown_whatever_their_encoding(
             secret in secret(),
-            at in 0u8..6,
+            at in 0u8..8,
             keys in proptest::collection::vec(key(), 1..4),
             encodings in proptest::collection::vec(proptest::collection::vec(enc(), 1..17), 1..4),
             db_first in any::<bool>(),
