@@ -315,8 +315,8 @@ final class TlsTest extends TestCase
 
     /**
      * A sentinel that listens on a TLS port only (`port 0`), monitoring a TLS master over TLS;
-     * the lock finds the master through it and takes locks there, all over TLS; a certificate not
-     * accepted names the sentinel, at once.
+     * the lock finds the master through it and takes locks there, all over TLS; an error reply
+     * names the master; a certificate not accepted names the sentinel, at once.
      */
     public function testRedissSentinelFindsTheMasterAndLocksThereOverTls(): void
     {
@@ -359,6 +359,16 @@ final class TlsTest extends TestCase
             $this->assertSame("$dsn/0", $info['dsn']);
             $this->assertSame("sentinel service mymaster via tls://localhost:$sentinelPort db 0", $info['endpoint']);
             $this->assertSame('verify_peer, verify_peer_name, cafile', $info['ssl']);
+
+            $key = 'tls:hash:' . bin2hex(random_bytes(4));
+            $server->client()->hSet($key, 'f', 'v');
+            try {
+                $lock->acquire($key, 'v', 5);
+                $this->fail('a hash was taken for a lock');
+            } catch (\RedisLockServerException $e) {
+                $this->assertStringStartsWith('acquire: WRONGTYPE ', $e->getMessage());
+                $this->assertStringEndsWith(" (from Redis at tls://127.0.0.1:$port db 0)", $e->getMessage());
+            }
 
             $wrongCa = new \RedisLock(
                 "rediss+sentinel://:s3cret@localhost:$sentinelPort/mymaster?sentinelPassword=t0psecret",

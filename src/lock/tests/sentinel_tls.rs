@@ -188,4 +188,14 @@ fn peer_name_verifies_sentinels_and_masters_that_share_a_name() {
     let master = set.master_port();
     assert_eq!(get(set.server(master), "k").as_deref(), Some("v"));
     assert!(l.release(b"k", b"v").unwrap());
+    // An error reply names the master it came from (its TLS address, as discovered).
+    let _: () = q(&mut set.server(master).client(), &["HSET", "h", "f", "v"]);
+    let e = l.acquire(b"h", b"v", 5.0).unwrap_err();
+    assert!(e.is_server_code("WRONGTYPE"), "{e:?}");
+    let node = format!("tls://127.0.0.1:{master} db 0");
+    assert_eq!(e.node(), Some(node.as_str()));
+    assert!(
+        e.to_string().ends_with(&format!("(from Redis at {node})")),
+        "{e}"
+    );
 }
