@@ -328,10 +328,10 @@ function failover_run(FailoverDeployment $d, array $options, float $warmup): arr
     } finally {
         touch($stopFile);
         pcntl_waitpid($pid, $status);
+        $calls = array_map(static fn (string $l): array => json_decode($l, true), file($logFile, FILE_IGNORE_NEW_LINES | FILE_SKIP_EMPTY_LINES) ?: []);
         @unlink($stopFile);
+        @unlink($logFile);
     }
-    $calls = array_map(static fn (string $l): array => json_decode($l, true), file($logFile, FILE_IGNORE_NEW_LINES | FILE_SKIP_EMPTY_LINES));
-    @unlink($logFile);
     if ($firstOk === null) {
         throw new RuntimeException("{$d->name}: no lock within 60 s of the kill");
     }
