@@ -303,9 +303,91 @@ final class TlsTest extends TestCase
                 $this->assertStringContainsString($message, $e->getMessage());
             }
         }
-        $this->expectException(\ValueError::class);
-        $this->expectExceptionMessage('option "ssl" applies to TLS connections only: use a rediss:// DSN');
-        new \RedisLock('redis://127.0.0.1:6390', ['ssl' => []]);
+        foreach (['redis://127.0.0.1:6390', 'redis+sentinel://127.0.0.1:26390/mymaster'] as $plain) {
+            try {
+                new \RedisLock($plain, ['ssl' => []]);
+                $this->fail("the ssl option was accepted for $plain");
+            } catch (\ValueError $e) {
+                $this->assertSame('option "ssl" applies to TLS connections only: use a rediss:// or rediss+sentinel:// DSN', $e->getMessage());
+            }
+        }
+    }
+
+    /**
+     * A sentinel that listens on a TLS port only (`port 0`), monitoring a TLS master over TLS;
+     * the lock finds the master through it and takes locks there, all over TLS; an error reply
+     * names the master; a certificate not accepted names the sentinel, at once.
+     */
+    public function testRedissSentinelFindsTheMasterAndLocksThereOverTls(): void
+    {
+        // Without client certificates: the sentinel presents server.pem to the master as its
+        // client certificate, which is for server authentication only.
+        [$server, $port] = self::server('server', 'no');
+        $dir = sys_get_temp_dir() . '/redis-lock-tls-sentinel-' . getmypid() . '-' . bin2hex(random_bytes(4));
+        mkdir($dir);
+        $sentinelPort = RedisServer::freePort();
+        file_put_contents("$dir/sentinel.conf", sprintf(
+            "port 0\ntls-port %d\nbind 127.0.0.1\ndir %s\ndaemonize yes\npidfile %s/sentinel.pid\nlogfile %s/sentinel.log\n"
+            . "tls-cert-file %s\ntls-key-file %s\ntls-ca-cert-file %s\ntls-auth-clients no\ntls-replication yes\n"
+            . "sentinel monitor mymaster 127.0.0.1 %d 1\n",
+            $sentinelPort, $dir, $dir, $dir, self::file('server.pem'), self::file('server.key'), self::file('ca.pem'), $port
+        ));
+        exec('redis-server ' . escapeshellarg("$dir/sentinel.conf") . ' --sentinel', $out, $code);
+        $this->assertSame(0, $code, 'redis-server --sentinel started');
+        $pid = 0;
+        try {
+            $deadline = microtime(true) + 10;
+            $known = false;
+            while (!$known && microtime(true) < $deadline) {
+                usleep(50_000);
+                $pid = (int) @file_get_contents("$dir/sentinel.pid");
+                try {
+                    $r = new \Redis();
+                    $r->connect('tls://127.0.0.1', $sentinelPort, 0.5, null, 0, 0, ['stream' => ['cafile' => self::file('ca.pem')]]);
+                    $known = $pid > 0 && $r->rawCommand('SENTINEL', 'get-master-addr-by-name', 'mymaster') === ['127.0.0.1', (string) $port];
+                } catch (\Throwable) {
+                }
+            }
+            $this->assertTrue($known, 'the sentinel answers over TLS and names the master\'s TLS port');
+
+            // The sentinel by host name (checked against "localhost"), the master by the address
+            // the sentinel announces (checked against "127.0.0.1").
+            $dsn = "rediss+sentinel://localhost:$sentinelPort/mymaster";
+            $lock = new \RedisLock($dsn, ['ssl' => self::ssl(['cafile' => 'ca.pem']), 'connectTimeout' => 2]);
+            $this->assertCycleWorks($lock, $server);
+            $info = $lock->__debugInfo();
+            $this->assertSame("$dsn/0", $info['dsn']);
+            $this->assertSame("sentinel service mymaster via tls://localhost:$sentinelPort db 0", $info['endpoint']);
+            $this->assertSame('verify_peer, verify_peer_name, cafile', $info['ssl']);
+
+            $key = 'tls:hash:' . bin2hex(random_bytes(4));
+            $server->client()->hSet($key, 'f', 'v');
+            try {
+                $lock->acquire($key, 'v', 5);
+                $this->fail('a hash was taken for a lock');
+            } catch (\RedisLockServerException $e) {
+                $this->assertStringStartsWith('acquire: WRONGTYPE ', $e->getMessage());
+                $this->assertStringEndsWith(" (from Redis at tls://127.0.0.1:$port db 0)", $e->getMessage());
+            }
+
+            $wrongCa = new \RedisLock(
+                "rediss+sentinel://:s3cret@localhost:$sentinelPort/mymaster?sentinelPassword=t0psecret",
+                ['ssl' => self::ssl(['cafile' => 'other-ca.pem']), 'connectTimeout' => 2],
+            );
+            $start = microtime(true);
+            $e = $this->firstFailure($wrongCa);
+            $this->assertLessThan(0.5, microtime(true) - $start, 'refused at once, not retried');
+            $this->assertStringContainsString("localhost:$sentinelPort: ", $e->getMessage());
+            $this->assertStringContainsString('certificate was not accepted', $e->getMessage());
+            $this->assertStringNotContainsString('s3cret', (string) $e);
+            $this->assertStringNotContainsString('t0psecret', (string) $e);
+        } finally {
+            if ($pid > 0) {
+                posix_kill($pid, SIGKILL);
+            }
+            array_map('unlink', glob("$dir/*") ?: []);
+            @rmdir($dir);
+        }
     }
 
     public function testNoPathOrPassphraseInDumpsTracesOrPhpinfo(): void

@@ -50,7 +50,8 @@ class RedisLock
      * option), a master behind Redis Sentinel:
      * `redis+sentinel://[user:password@]host1[:port1][,host2[:port2]…]/SERVICE[/database]`
      * (sentinel port 26379 by default; the user and password are the master's, the sentinels'
-     * own go in the query: `?sentinelUsername=U&sentinelPassword=P`), and for tests
+     * own go in the query: `?sentinelUsername=U&sentinelPassword=P`; over TLS to the sentinels
+     * and the master: `rediss+sentinel://`, with the `ssl` option), and for tests
      * `memory://` or `memory://NAME`: an in-process backend with the same semantics, no server
      * needed, one process only (see {@see RedisLockMemory}). Percent-encode special characters
      * in the user name and password. The password is never shown in messages, traces (the
@@ -68,7 +69,9 @@ class RedisLock
      *   this is no longer renewed, so a stuck worker cannot hold a lock forever.
      * - `strict` (bool, default false): a lost lease makes `extend()` and `release()` throw
      *   {@see RedisLockLostException} instead of returning false.
-     * - `ssl` (array, `rediss://` only): certificates and verification, under the names of PHP's
+     * - `ssl` (array, `rediss://` and `rediss+sentinel://` only): certificates and verification
+     *   (for Sentinel: of the sentinels and the master, whose certificate is checked against the
+     *   host the sentinels announce unless `peer_name` is given), under the names of PHP's
      *   SSL context options (as phpredis and `stream_context_create(['ssl' => ...])` take them):
      *   - `cafile` (string): PEM file of the CAs to trust (default: the system's trust store);
      *   - `local_cert` (string): PEM file of the client certificate (then its chain; it may

@@ -41,6 +41,10 @@ pub struct Error {
     message: String,
     /// The operation that failed (`"acquire"`), shown before the message.
     context: Option<&'static str>,
+    /// For an error reply: the server that sent it (`127.0.0.1:7001 db 0`, as
+    /// [`crate::lock::options::Endpoint::describe`] names it; never a password), shown after
+    /// the message. Kept apart from the message, whose first word stays the reply's code.
+    node: Option<String>,
 }
 
 /// The engine's result type.
@@ -53,6 +57,16 @@ impl Error {
             kind,
             message: message.into(),
             context: None,
+            node: None,
+        }
+    }
+
+    /// An error reply (`WRONGTYPE …`, [`ErrorKind::Server`]) from the server named `node`
+    /// (a connection's `host:port db N`).
+    pub fn server(message: impl Into<String>, node: impl Into<String>) -> Self {
+        Self {
+            node: Some(node.into()),
+            ..Self::new(ErrorKind::Server, message)
         }
     }
 
@@ -66,9 +80,24 @@ impl Error {
         self.kind
     }
 
-    /// The message without the operation's name (see `Display` for both). Never a password.
+    /// The message without the operation's name or the node (see `Display` for all three).
+    /// Never a password.
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The server an error reply came from (`127.0.0.1:7001 db 0`), if known.
+    pub fn node(&self) -> Option<&str> {
+        self.node.as_deref()
+    }
+
+    /// The message and, for an error reply, the server it came from:
+    /// `WRONGTYPE … (from Redis at 127.0.0.1:7001 db 0)` (`Display` without the operation).
+    pub fn detail(&self) -> String {
+        match &self.node {
+            Some(node) => format!("{} (from Redis at {node})", self.message),
+            None => self.message.clone(),
+        }
     }
 
     /// True for a bad argument or option (a value out of range or of the wrong type).
@@ -131,10 +160,14 @@ pub fn quote_key(key: &[u8]) -> String {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.context {
-            Some(operation) => write!(f, "{operation}: {}", self.message),
-            None => f.write_str(&self.message),
+        if let Some(operation) = self.context {
+            write!(f, "{operation}: ")?;
         }
+        f.write_str(&self.message)?;
+        if let Some(node) = &self.node {
+            write!(f, " (from Redis at {node})")?;
+        }
+        Ok(())
     }
 }
 
@@ -158,6 +191,24 @@ mod tests {
         let e = Error::new(ErrorKind::Server, "WRONGTYPE x").context("acquire");
         assert_eq!(e.to_string(), "acquire: WRONGTYPE x");
         assert!(e.is_server_code("WRONGTYPE"));
+    }
+
+    #[test]
+    fn an_error_reply_names_its_node_after_the_message() {
+        let e = Error::server("WRONGTYPE Operation against a key", "127.0.0.1:7001 db 0")
+            .context("acquire");
+        assert_eq!(
+            e.to_string(),
+            "acquire: WRONGTYPE Operation against a key (from Redis at 127.0.0.1:7001 db 0)"
+        );
+        assert_eq!(e.message(), "WRONGTYPE Operation against a key");
+        assert_eq!(e.node(), Some("127.0.0.1:7001 db 0"));
+        assert_eq!(
+            e.detail(),
+            "WRONGTYPE Operation against a key (from Redis at 127.0.0.1:7001 db 0)"
+        );
+        assert!(e.is_server() && e.is_server_code("WRONGTYPE"));
+        assert_eq!(Error::new(ErrorKind::Timeout, "t").detail(), "t");
     }
 
     #[test]

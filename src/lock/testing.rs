@@ -11,6 +11,8 @@ pub struct RedisServer {
     child: Option<Child>,
     /// The TCP port it listens on (loopback only).
     pub port: u16,
+    /// Its TLS port, when it has one beside the plain one (set by whoever gave it one).
+    pub tls_port: Option<u16>,
     dir: PathBuf,
     extra: Vec<String>,
     /// A command that runs redis-server ([`clock_behind`]), if any.
@@ -46,6 +48,7 @@ impl RedisServer {
         let mut server = RedisServer {
             child: None,
             port: 0,
+            tls_port: None,
             dir,
             extra: extra.iter().map(|s| s.to_string()).collect(),
             wrapper: wrapper.iter().map(|s| s.to_string()).collect(),
@@ -253,27 +256,102 @@ pub fn connected_clients(server: &RedisServer) -> i64 {
 pub struct SentinelSet {
     /// The servers: `[0]` is the first master.
     pub servers: Vec<RedisServer>,
-    /// The sentinels' ports.
+    /// The sentinels' ports, as clients reach them (the TLS ones in a TLS set).
     pub sentinel_ports: Vec<u16>,
+    /// The sentinels' plain ports, for the test's own queries (redis-rs here has no TLS).
+    query_ports: Vec<u16>,
+    /// TLS everywhere: the DSN scheme is `rediss+sentinel`.
+    tls: bool,
     sentinels: Vec<Child>,
     dir: PathBuf,
+}
+
+/// The certificates of a TLS [`SentinelSet`]: files of [`certs`] (`server`, `named`).
+#[derive(Clone, Copy)]
+pub struct SentinelTls {
+    /// The certificate the redis-servers present.
+    pub servers: &'static str,
+    /// The certificate the sentinels present.
+    pub sentinels: &'static str,
+}
+
+impl SentinelTls {
+    /// `tls-*` settings of a server or sentinel presenting `cert`, with replication (and a
+    /// sentinel's links to servers and sentinels) over TLS. Client certificates are not asked
+    /// for: the test certificates of servers are for server authentication only.
+    fn settings(cert_name: &str) -> Vec<(String, String)> {
+        vec![
+            ("tls-cert-file".into(), cert(&format!("{cert_name}.pem"))),
+            ("tls-key-file".into(), cert(&format!("{cert_name}.key"))),
+            ("tls-ca-cert-file".into(), cert("ca.pem")),
+            ("tls-auth-clients".into(), "no".into()),
+            ("tls-replication".into(), "yes".into()),
+        ]
+    }
 }
 
 impl SentinelSet {
     /// Starts a master, `replicas` replicas and `sentinels` sentinels (quorum: a majority),
     /// and waits until every sentinel knows the master, the replicas and the other sentinels.
     pub fn start(replicas: usize, sentinels: usize) -> SentinelSet {
-        let master = RedisServer::start_with(&["--repl-diskless-sync-delay", "0"]);
-        let port = master.port.to_string();
+        Self::start_with(replicas, sentinels, None, &[])
+    }
+
+    /// [`SentinelSet::start`] with replicas whose clocks run `seconds` behind the master's
+    /// ([`clock_behind`]): hosts whose clocks differ.
+    pub fn start_with_slow_replicas(
+        replicas: usize,
+        sentinels: usize,
+        seconds: u32,
+    ) -> SentinelSet {
+        let wrapper = clock_behind(seconds);
+        let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+        Self::start_with(replicas, sentinels, None, &wrapper)
+    }
+
+    /// [`SentinelSet::start`] with TLS: every server and sentinel also has a TLS port, and
+    /// replication, the sentinels' links and what they announce use it (`sentinel monitor`
+    /// names the master's TLS port, replicas announce theirs). The plain ports stay open for
+    /// the test's own checks only.
+    pub fn start_tls(replicas: usize, sentinels: usize, tls: SentinelTls) -> SentinelSet {
+        Self::start_with(replicas, sentinels, Some(tls), &[])
+    }
+
+    fn start_server(tls: Option<SentinelTls>, wrapper: &[&str], extra: &[&str]) -> RedisServer {
+        let mut args: Vec<String> = ["--repl-diskless-sync-delay", "0"]
+            .iter()
+            .chain(extra)
+            .map(|a| a.to_string())
+            .collect();
+        let tls_port = tls.map(|tls| {
+            let port = free_port();
+            args.extend(["--tls-port".to_owned(), port.to_string()]);
+            for (name, value) in SentinelTls::settings(tls.servers) {
+                args.extend([format!("--{name}"), value]);
+            }
+            port
+        });
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut server = RedisServer::start_wrapped(wrapper, &args);
+        server.tls_port = tls_port;
+        server
+    }
+
+    fn start_with(
+        replicas: usize,
+        sentinels: usize,
+        tls: Option<SentinelTls>,
+        replica_wrapper: &[&str],
+    ) -> SentinelSet {
+        let master = Self::start_server(tls, &[], &[]);
+        let port = master.tls_port.unwrap_or(master.port).to_string();
         let mut servers = vec![master];
         for _ in 0..replicas {
-            servers.push(RedisServer::start_with(&[
-                "--replicaof",
-                "127.0.0.1",
-                &port,
-                "--repl-diskless-sync-delay",
-                "0",
-            ]));
+            servers.push(Self::start_server(
+                tls,
+                replica_wrapper,
+                &["--replicaof", "127.0.0.1", &port],
+            ));
         }
         let dir = std::env::temp_dir().join(format!(
             "redis-lock-sentinel-{}-{}",
@@ -285,24 +363,34 @@ impl SentinelSet {
         let mut set = SentinelSet {
             servers,
             sentinel_ports: Vec::new(),
+            query_ports: Vec::new(),
+            tls: tls.is_some(),
             sentinels: Vec::new(),
             dir,
         };
         for i in 0..sentinels {
             let sport = free_port();
+            let mut conf_text = format!(
+                "port {sport}\nbind 127.0.0.1\ndir {}\n\
+                 sentinel monitor mymaster 127.0.0.1 {port} {quorum}\n\
+                 sentinel down-after-milliseconds mymaster 1000\n\
+                 sentinel failover-timeout mymaster 5000\n\
+                 sentinel parallel-syncs mymaster 1\n",
+                set.dir.display()
+            );
+            let client_port = match tls {
+                Some(tls) => {
+                    let tls_port = free_port();
+                    conf_text.push_str(&format!("tls-port {tls_port}\n"));
+                    for (name, value) in SentinelTls::settings(tls.sentinels) {
+                        conf_text.push_str(&format!("{name} \"{value}\"\n"));
+                    }
+                    tls_port
+                }
+                None => sport,
+            };
             let conf = set.dir.join(format!("sentinel-{i}.conf"));
-            std::fs::write(
-                &conf,
-                format!(
-                    "port {sport}\nbind 127.0.0.1\ndir {}\n\
-                     sentinel monitor mymaster 127.0.0.1 {port} {quorum}\n\
-                     sentinel down-after-milliseconds mymaster 1000\n\
-                     sentinel failover-timeout mymaster 5000\n\
-                     sentinel parallel-syncs mymaster 1\n",
-                    set.dir.display()
-                ),
-            )
-            .expect("sentinel config");
+            std::fs::write(&conf, conf_text).expect("sentinel config");
             let child = Command::new("redis-server")
                 .arg(&conf)
                 .arg("--sentinel")
@@ -311,15 +399,16 @@ impl SentinelSet {
                 .spawn()
                 .expect("redis-server --sentinel");
             set.sentinels.push(child);
-            set.sentinel_ports.push(sport);
+            set.sentinel_ports.push(client_port);
+            set.query_ports.push(sport);
         }
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let ready = set.sentinel_ports.iter().all(|&p| {
-                set.sentinel_query(p, &["SENTINEL", "replicas", "mymaster"])
+            let ready = (0..sentinels).all(|i| {
+                set.sentinel_query(i, &["SENTINEL", "replicas", "mymaster"])
                     .is_some_and(|v| matches!(v, redis::Value::Array(ref a) if a.len() == replicas))
                     && set
-                        .sentinel_query(p, &["SENTINEL", "sentinels", "mymaster"])
+                        .sentinel_query(i, &["SENTINEL", "sentinels", "mymaster"])
                         .is_some_and(
                             |v| matches!(v, redis::Value::Array(ref a) if a.len() + 1 == sentinels),
                         )
@@ -332,7 +421,9 @@ impl SentinelSet {
         }
     }
 
-    fn sentinel_query(&self, port: u16, args: &[&str]) -> Option<redis::Value> {
+    /// A command to sentinel `i`, over its plain port.
+    fn sentinel_query(&self, i: usize, args: &[&str]) -> Option<redis::Value> {
+        let port = self.query_ports[i];
         let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).ok()?;
         let mut conn = client
             .get_connection_with_timeout(Duration::from_millis(300))
@@ -344,21 +435,32 @@ impl SentinelSet {
         cmd.query(&mut conn).ok()
     }
 
-    /// The DSN of the service (`redis+sentinel://…/mymaster`), `extra` appended to the path.
+    /// The DSN of the service (`redis+sentinel://…/mymaster`, `rediss+sentinel://` for a TLS
+    /// set), `extra` appended to the path.
     pub fn dsn(&self, extra: &str) -> String {
+        self.dsn_via("127.0.0.1", extra)
+    }
+
+    /// [`SentinelSet::dsn`] naming the sentinels by `host`.
+    pub fn dsn_via(&self, host: &str, extra: &str) -> String {
         let hosts: Vec<String> = self
             .sentinel_ports
             .iter()
-            .map(|p| format!("127.0.0.1:{p}"))
+            .map(|p| format!("{host}:{p}"))
             .collect();
-        format!("redis+sentinel://{}/mymaster{extra}", hosts.join(","))
+        let scheme = if self.tls {
+            "rediss+sentinel"
+        } else {
+            "redis+sentinel"
+        };
+        format!("{scheme}://{}/mymaster{extra}", hosts.join(","))
     }
 
-    /// The master's port as the first sentinel that answers sees it.
+    /// The master's port (its TLS port in a TLS set) as the first sentinel that answers sees it.
     pub fn master_port(&self) -> u16 {
-        for &p in &self.sentinel_ports {
+        for i in 0..self.query_ports.len() {
             if let Some(redis::Value::Array(a)) =
-                self.sentinel_query(p, &["SENTINEL", "get-master-addr-by-name", "mymaster"])
+                self.sentinel_query(i, &["SENTINEL", "get-master-addr-by-name", "mymaster"])
                 && let Some(redis::Value::BulkString(port)) = a.get(1)
             {
                 return String::from_utf8_lossy(port).parse().expect("a port");
@@ -367,11 +469,11 @@ impl SentinelSet {
         panic!("no sentinel answers");
     }
 
-    /// The server listening on `port`.
+    /// The server listening on `port` (plain or TLS).
     pub fn server(&mut self, port: u16) -> &mut RedisServer {
         self.servers
             .iter_mut()
-            .find(|s| s.port == port)
+            .find(|s| s.port == port || s.tls_port == Some(port))
             .expect("one of ours")
     }
 
@@ -379,8 +481,7 @@ impl SentinelSet {
     /// that server says it is the master. Returns the new master's port.
     pub fn failover(&mut self) -> u16 {
         let old = self.master_port();
-        let first = self.sentinel_ports[0];
-        let _ = self.sentinel_query(first, &["SENTINEL", "FAILOVER", "mymaster"]);
+        let _ = self.sentinel_query(0, &["SENTINEL", "FAILOVER", "mymaster"]);
         self.await_new_master(old)
     }
 
@@ -405,13 +506,10 @@ impl SentinelSet {
     pub fn await_new_master(&mut self, old: u16) -> u16 {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let ports: Vec<Option<u16>> = self
-                .sentinel_ports
-                .clone()
-                .iter()
-                .map(|&p| {
+            let ports: Vec<Option<u16>> = (0..self.query_ports.len())
+                .map(|i| {
                     match self
-                        .sentinel_query(p, &["SENTINEL", "get-master-addr-by-name", "mymaster"])
+                        .sentinel_query(i, &["SENTINEL", "get-master-addr-by-name", "mymaster"])
                     {
                         Some(redis::Value::Array(a)) => match a.get(1) {
                             Some(redis::Value::BulkString(port)) => {

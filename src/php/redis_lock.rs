@@ -21,7 +21,7 @@ use super::args::{
 use super::errors;
 use super::lease::RedisLockLease;
 use crate::lock::error::quote_key;
-use crate::lock::options::{Address, DEFAULT_DSN, php_float};
+use crate::lock::options::{Address, DEFAULT_DSN, SentinelAddress, php_float};
 use crate::lock::{self, Config, Error, ErrorKind, Locker};
 
 /// A distributed lock on one Redis server. See `stubs/RedisLock.php` for the PHP docs.
@@ -248,7 +248,9 @@ impl RedisLock {
         let timeouts = locker.client().timeouts();
         info.insert("dsn", locker.masked_dsn())?;
         info.insert("endpoint", endpoint.describe())?;
-        if let Address::Tls { tls, .. } = &endpoint.address {
+        if let Address::Tls { tls, .. }
+        | Address::Sentinel(SentinelAddress { tls: Some(tls), .. }) = &endpoint.address
+        {
             // Which checks and files are in force, never a path or the passphrase.
             info.insert("ssl", tls.summary())?;
         }

@@ -264,9 +264,14 @@ impl Connection {
                 } else {
                     ErrorKind::Refused
                 };
+                // The message only: the node is named already.
                 Err(Error::new(
                     kind,
-                    format!("Redis at {} refused the connection setup: {e}", self.name),
+                    format!(
+                        "Redis at {} refused the connection setup: {}",
+                        self.name,
+                        e.message()
+                    ),
                 ))
             }
         }
@@ -497,11 +502,12 @@ impl Connection {
             match resp::parse(&self.rbuf[self.rstart..self.rend]) {
                 Ok(Some((reply, used))) => {
                     let result = match reply {
+                        // The node's name is copied only here, when an error came.
                         Reply::Error(message) => {
                             self.redirected |= is_redirect(message);
-                            Err(Error::new(
-                                ErrorKind::Server,
-                                String::from_utf8_lossy(message).into_owned(),
+                            Err(Error::server(
+                                String::from_utf8_lossy(message),
+                                self.name.as_str(),
                             ))
                         }
                         other => Ok(f(other)),

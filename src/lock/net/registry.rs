@@ -262,7 +262,7 @@ pub fn unknown_outcome(first: &Error, what: &str) -> Error {
         format!(
             "{}; sent again on a new connection, it found nothing left to do, so whether the \
              first {what} took effect is unknown",
-            first.message()
+            first.detail()
         ),
     )
 }

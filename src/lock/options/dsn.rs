@@ -88,7 +88,7 @@ fn parse_memory(name: &str) -> Result<(Endpoint, String)> {
 
 /// Sentinel schemes (`redis+sentinel://`, `valkey+sentinel://`).
 const SENTINEL_SCHEMES: [&str; 2] = ["redis+sentinel", "valkey+sentinel"];
-/// Sentinel schemes with TLS: recognised to say why they are refused.
+/// Sentinel schemes with TLS to the sentinels and to the master, under the `ssl` option.
 const SENTINEL_TLS_SCHEMES: [&str; 2] = ["rediss+sentinel", "valkeys+sentinel"];
 /// The port a sentinel listens on when none is given.
 const SENTINEL_PORT: u16 = 26379;
@@ -115,8 +115,9 @@ fn percent_decode(text: &str) -> Option<String> {
 
 /// Parses `redis+sentinel://[user:pass@]host1[:port1][,host2[:port2]…]/SERVICE[/db]
 /// [?sentinelUsername=U&sentinelPassword=P&db=N]`: the user and password are the master's,
-/// the query's are the sentinels'.
-fn parse_sentinel(scheme: &'static str, rest: &str) -> Result<(Endpoint, String)> {
+/// the query's are the sentinels'. With `tls` (`rediss+sentinel://`), every connection (to the
+/// sentinels and to the master) is TLS with the `ssl` option's defaults (verification on).
+fn parse_sentinel(scheme: &'static str, rest: &str, tls: bool) -> Result<(Endpoint, String)> {
     let invalid = |why: &str| invalid_dsn(Some(scheme), why);
     let (rest, query) = match rest.split_once('?') {
         Some((rest, query)) => (rest, Some(query)),
@@ -124,48 +125,8 @@ fn parse_sentinel(scheme: &'static str, rest: &str) -> Result<(Endpoint, String)
     };
     let rest = rest.split_once('#').map_or(rest, |(head, _)| head);
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let (userinfo, hosts) = match authority.rsplit_once('@') {
-        Some((userinfo, hosts)) => (Some(userinfo), hosts),
-        None => (None, authority),
-    };
-    let (mut username, mut password) = (None, None);
-    if let Some(userinfo) = userinfo {
-        let (user, pass) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-        let decode = |part: &str, what: &str| {
-            percent_decode(part)
-                .ok_or_else(|| invalid(&format!("the {what} is not valid percent-encoded UTF-8")))
-        };
-        let user = decode(user, "user name")?;
-        let pass = decode(pass, "password")?;
-        username = (!user.is_empty()).then_some(user);
-        password = (!pass.is_empty()).then_some(pass);
-    }
-    let mut sentinels = Vec::new();
-    for host in hosts.split(',') {
-        let (name, port) = if let Some(v6) = host.strip_prefix('[') {
-            let (name, tail) = v6
-                .split_once(']')
-                .ok_or_else(|| invalid("an IPv6 address is missing its closing bracket"))?;
-            (name, tail.strip_prefix(':'))
-        } else {
-            match host.rsplit_once(':') {
-                Some((name, port)) => (name, Some(port)),
-                None => (host, None),
-            }
-        };
-        if name.is_empty() {
-            return Err(invalid("a sentinel's host name is missing"));
-        }
-        let port = match port {
-            None => SENTINEL_PORT,
-            Some(port) => port
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p > 0)
-                .ok_or_else(|| invalid("a sentinel's port is not a number from 1 to 65535"))?,
-        };
-        sentinels.push((name.to_owned(), port));
-    }
+    let (hosts, username, password) = split_userinfo(authority, &invalid)?;
+    let sentinels = parse_hosts(hosts, SENTINEL_PORT, "sentinel", &invalid)?;
     if sentinels.len() > 64 {
         return Err(invalid("at most 64 sentinels"));
     }
@@ -216,6 +177,7 @@ fn parse_sentinel(scheme: &'static str, rest: &str) -> Result<(Endpoint, String)
         service,
         username: sentinel_username,
         password: sentinel_password,
+        tls: tls.then(Arc::default),
     };
     let mut masked = format!("{scheme}://");
     if username.is_some() || password.is_some() {
@@ -259,6 +221,29 @@ const CLUSTER_SCHEMES: [(&str, bool); 4] = [
 const CLUSTER_PORT: u16 = 6379;
 /// The most seed nodes a cluster DSN may list.
 const MAX_SEEDS: usize = 64;
+
+/// Splits `[user[:password]@]hosts` into the hosts and the percent-decoded user name and
+/// password (`None` when empty).
+fn split_userinfo<'a>(
+    authority: &'a str,
+    invalid: &dyn Fn(&str) -> Error,
+) -> Result<(&'a str, Option<String>, Option<String>)> {
+    let Some((userinfo, hosts)) = authority.rsplit_once('@') else {
+        return Ok((authority, None, None));
+    };
+    let (user, pass) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let decode = |part: &str, what: &str| {
+        percent_decode(part)
+            .ok_or_else(|| invalid(&format!("the {what} is not valid percent-encoded UTF-8")))
+    };
+    let user = decode(user, "user name")?;
+    let pass = decode(pass, "password")?;
+    Ok((
+        hosts,
+        (!user.is_empty()).then_some(user),
+        (!pass.is_empty()).then_some(pass),
+    ))
+}
 
 /// Parses `h1[:p1][,h2[:p2]…]` (IPv6 in brackets), `default_port` where none is given.
 fn parse_hosts(
@@ -315,22 +300,7 @@ fn parse_cluster(scheme: &'static str, tls: bool, rest: &str) -> Result<(Endpoin
             "Redis Cluster has database 0 only: the path is empty or /0",
         ));
     }
-    let (userinfo, hosts) = match authority.rsplit_once('@') {
-        Some((userinfo, hosts)) => (Some(userinfo), hosts),
-        None => (None, authority),
-    };
-    let (mut username, mut password) = (None, None);
-    if let Some(userinfo) = userinfo {
-        let (user, pass) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-        let decode = |part: &str, what: &str| {
-            percent_decode(part)
-                .ok_or_else(|| invalid(&format!("the {what} is not valid percent-encoded UTF-8")))
-        };
-        let user = decode(user, "user name")?;
-        let pass = decode(pass, "password")?;
-        username = (!user.is_empty()).then_some(user);
-        password = (!pass.is_empty()).then_some(pass);
-    }
+    let (hosts, username, password) = split_userinfo(authority, &invalid)?;
     let seeds = parse_hosts(hosts, CLUSTER_PORT, "seed node", &invalid)?;
     if seeds.len() > MAX_SEEDS {
         return Err(invalid(&format!("at most {MAX_SEEDS} seed nodes")));
@@ -375,13 +345,8 @@ fn parse(dsn: &str) -> Result<(Endpoint, String)> {
             .get(..head.len())
             .is_some_and(|h| h.eq_ignore_ascii_case(&head))
         {
-            if SENTINEL_TLS_SCHEMES.contains(scheme) {
-                return Err(invalid_dsn(
-                    Some(scheme),
-                    "TLS (rediss+sentinel://) is not supported by this build",
-                ));
-            }
-            return parse_sentinel(scheme, &dsn[head.len()..]);
+            let tls = SENTINEL_TLS_SCHEMES.contains(scheme);
+            return parse_sentinel(scheme, &dsn[head.len()..], tls);
         }
     }
     for (scheme, tls) in CLUSTER_SCHEMES {
@@ -556,7 +521,7 @@ pub(super) fn parse_dsn_cached(dsn: &str) -> Result<(Endpoint, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lock::options::{Config, DEFAULT_CONNECT_TIMEOUT};
+    use crate::lock::options::{Config, DEFAULT_CONNECT_TIMEOUT, TlsOptions};
 
     #[test]
     fn sentinel_dsns() {
@@ -626,12 +591,39 @@ mod tests {
                 "unknown query parameter",
             ),
             ("redis+sentinel://u:%zz@h/svc", "not valid percent-encoded"),
-            ("rediss+sentinel://h/svc", "TLS"),
+            ("rediss+sentinel://h/svc/x", "the database number must be"),
         ] {
             let err = parse_dsn(dsn).unwrap_err().to_string();
             assert!(err.contains(why), "{dsn}: {err}");
             assert!(!err.contains("pw") && !err.contains("%zz"), "{dsn}: {err}");
         }
+    }
+
+    #[test]
+    fn tls_sentinel_dsns_verify_by_default_and_are_masked() {
+        let (e, masked) =
+            parse("rediss+sentinel://:p%40w@s1:26380,s2/mymaster?sentinelPassword=sp").unwrap();
+        let Address::Sentinel(s) = &e.address else {
+            panic!("not a sentinel address");
+        };
+        let tls = s.tls.as_deref().expect("TLS");
+        assert_eq!(tls, &TlsOptions::default(), "verification on by default");
+        assert_eq!(e.password.as_deref(), Some("p@w"));
+        assert_eq!(
+            masked,
+            "rediss+sentinel://***@s1:26380,s2:26379/mymaster/0?sentinelPassword=***"
+        );
+        assert_eq!(
+            e.describe(),
+            "sentinel service mymaster via tls://s1:26380,s2:26379 db 0"
+        );
+        let (e, masked) = parse("VALKEYS+SENTINEL://h/svc/3").unwrap();
+        assert_eq!(masked, "valkeys+sentinel://h:26379/svc/3");
+        assert!(matches!(&e.address, Address::Sentinel(s) if s.tls.is_some()));
+        // Same sentinels, with and without TLS: different deployments.
+        let plain = parse_dsn("redis+sentinel://h/svc/3").unwrap();
+        assert!(matches!(&plain.address, Address::Sentinel(s) if s.tls.is_none()));
+        assert!(plain != e);
     }
 
     fn tcp(host: &str, port: u16) -> Address {
@@ -834,8 +826,8 @@ mod tests {
             (
                 "pw://u:pw@h",
                 "invalid DSN: no supported scheme; expected redis://[user:password@]host[:port][/db], \
-                 unix:///path/to/socket, redis+sentinel://host[:port][,host[:port]…]/SERVICE or \
-                 memory://[NAME]",
+                 unix:///path/to/socket, redis+sentinel://host[:port][,host[:port]…]/SERVICE, \
+                 redis+cluster://host[:port][,host[:port]…] or memory://[NAME]",
             ),
         ] {
             let err = parse_dsn(dsn).unwrap_err();
@@ -973,7 +965,10 @@ mod fuzz {
     }
 
     /// Where the secret goes: 0 the password of `redis://`, 1 the user of `redis://`, 2 both,
-    /// 3 query pairs of `unix://`, 4 query pairs of `redis://`, 5 the userinfo of `unix://`.
+    /// 3 query pairs of `unix://`, 4 query pairs of `redis://`, 5 the userinfo of `unix://`,
+    /// 6 the master's password of `rediss+sentinel://`, 7 the sentinels' user and password
+    /// (query) of `rediss+sentinel://`, 8 the nodes' password of `rediss+cluster://`, 9 the
+    /// nodes' user and password of `redis+cluster://`.
     fn place(
         secret: &str,
         at: u8,
@@ -999,10 +994,16 @@ mod fuzz {
             2 => format!("redis://{w0}:{w1}@127.0.0.1{junk}"),
             3 => format!("unix:///run/redis.sock?{query}{junk}"),
             4 => format!("redis://127.0.0.1:6390/1?{query}{junk}"),
-            _ => format!("unix://{w0}:{w1}@localhost/run/redis.sock?db=1{junk}"),
+            5 => format!("unix://{w0}:{w1}@localhost/run/redis.sock?db=1{junk}"),
+            6 => format!("rediss+sentinel://alice:{w0}@127.0.0.1:26390,[::1]/mymaster/2{junk}"),
+            8 => format!("rediss+cluster://alice:{w0}@127.0.0.1:7000,[::1]:7001{junk}"),
+            9 => format!("redis+cluster://{w0}:{w1}@127.0.0.1,10.0.0.2:7002/0{junk}"),
+            _ => format!(
+                "rediss+sentinel://127.0.0.1/mymaster?sentinelUsername={w0}&sentinelPassword={w1}{junk}"
+            ),
         };
         let is_password = match at {
-            0 | 2 => true,
+            0 | 2 | 6 | 8 => true,
             // Junk such as `:notaport` lengthens the last value.
             3 => {
                 keys.iter().any(|(decoded, _)| decoded == "pass")
@@ -1041,7 +1042,7 @@ mod fuzz {
         const REASONS: [&str; 25] = [
             "a memory space name is at most 64 letters, digits, '_', '-' or '.' (memory:// or memory://NAME)",
             "the DSN must not be empty; expected e.g. redis://127.0.0.1:6379",
-            "no supported scheme; expected redis://[user:password@]host[:port][/db], unix:///path/to/socket, redis+sentinel://host[:port][,host[:port]…]/SERVICE or memory://[NAME]",
+            "no supported scheme; expected redis://[user:password@]host[:port][/db], unix:///path/to/socket, redis+sentinel://host[:port][,host[:port]…]/SERVICE, redis+cluster://host[:port][,host[:port]…] or memory://[NAME]",
             "not a valid URL: empty host",
             "not a valid URL: invalid international domain name",
             "not a valid URL: invalid port number",
@@ -1124,7 +1125,7 @@ mod fuzz {
         #[test]
         fn secrets_are_never_shown_whatever_their_encoding(
             secret in secret(),
-            at in 0u8..6,
+            at in 0u8..10,
             keys in proptest::collection::vec(key(), 1..4),
             encodings in proptest::collection::vec(proptest::collection::vec(enc(), 1..17), 1..4),
             db_first in any::<bool>(),

@@ -97,8 +97,8 @@ impl ClusterAddress {
 }
 
 /// Where Redis Sentinel is asked for a master: the sentinels (in the order given), the service
-/// name, and the sentinels' own credentials (the endpoint's user and password are the
-/// master's).
+/// name, the sentinels' own credentials (the endpoint's user and password are the
+/// master's), and TLS for both the sentinels and the master (`rediss+sentinel://`).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SentinelAddress {
     /// The sentinels' host names or IP addresses and ports.
@@ -109,6 +109,11 @@ pub struct SentinelAddress {
     pub username: Option<String>,
     /// Password for the sentinels, if any. Never printed.
     pub password: Option<String>,
+    /// TLS (the `ssl` option) for every connection, to the sentinels and to the master they
+    /// name (`rediss+sentinel://`); `None`: plain TCP. Without `peer_name`, a sentinel's
+    /// certificate is checked against its host in the DSN, the master's against the host the
+    /// sentinels announce for it.
+    pub tls: Option<Arc<TlsOptions>>,
 }
 
 impl SentinelAddress {
@@ -169,8 +174,9 @@ impl Endpoint {
             Address::Unix(path) => format!("unix:{} db {}", path.display(), self.database),
             Address::Memory(name) => format!("memory://{name}"),
             Address::Sentinel(s) => format!(
-                "sentinel service {} via {} db {}",
+                "sentinel service {} via {}{} db {}",
                 s.service,
+                if s.tls.is_some() { "tls://" } else { "" },
                 s.describe_sentinels(),
                 self.database
             ),
@@ -309,12 +315,13 @@ impl Config {
                     return Err(wrong_type(name, "array", &value));
                 };
                 let tls = match &mut self.endpoint.address {
-                    Address::Tls { tls, .. } => tls,
-                    Address::Cluster(ClusterAddress { tls: Some(tls), .. }) => tls,
+                    Address::Tls { tls, .. }
+                    | Address::Sentinel(SentinelAddress { tls: Some(tls), .. })
+                    | Address::Cluster(ClusterAddress { tls: Some(tls), .. }) => tls,
                     _ => {
                         return Err(Error::invalid(
-                            "option \"ssl\" applies to TLS connections only: use a rediss:// \
-                             (or rediss+cluster://) DSN",
+                            "option \"ssl\" applies to TLS connections only: use a rediss://, \
+                             rediss+sentinel:// or rediss+cluster:// DSN",
                         ));
                     }
                 };
@@ -510,9 +517,23 @@ mod tests {
         assert_eq!(tls.peer_name.as_deref(), Some("redis.internal"));
         // Different settings, different connections.
         assert!(c.endpoint != Config::parse("rediss://h", []).unwrap().endpoint);
-        let err = Config::parse("redis://h", [("ssl", OptionValue::Array(entries))]).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
-        assert!(err.message().contains("rediss://"), "{err}");
+        // rediss+sentinel://: one setting for the sentinels and the master.
+        let c = Config::parse(
+            "rediss+sentinel://h/svc",
+            [("ssl", OptionValue::Array(entries.clone()))],
+        )
+        .unwrap();
+        let Address::Sentinel(SentinelAddress { tls: Some(tls), .. }) = &c.endpoint.address else {
+            panic!("not TLS sentinel");
+        };
+        assert_eq!(tls.peer_name.as_deref(), Some("redis.internal"));
+        for plain in ["redis://h", "redis+sentinel://h/svc"] {
+            let err =
+                Config::parse(plain, [("ssl", OptionValue::Array(entries.clone()))]).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+            assert!(err.message().contains("rediss://"), "{err}");
+            assert!(err.message().contains("rediss+sentinel://"), "{err}");
+        }
         for value in [OptionValue::Bool(true), OptionValue::Str(b"x".to_vec())] {
             let err = Config::parse("rediss://h", [("ssl", value)]).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidType);

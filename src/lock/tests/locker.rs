@@ -309,6 +309,31 @@ fn a_key_of_another_type_is_a_server_error_not_a_false() {
     let _: () = q(&mut server.client(), &["HSET", "h", "f", "v"]);
     let err = locker(&server).acquire(b"h", b"v", 1.0).unwrap_err();
     assert!(err.is_server_code("WRONGTYPE"), "{err:?}");
+    // The reply names the server it came from, after the reply's own text.
+    let node = format!("127.0.0.1:{} db 0", server.port);
+    assert_eq!(err.node(), Some(node.as_str()));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "acquire: WRONGTYPE Operation against a key holding the wrong kind of value \
+             (from Redis at {node})"
+        )
+    );
+    // From a script too (release runs EVALSHA), on a database other than 0.
+    let mut db3 = server.client();
+    let _: () = q(&mut db3, &["SELECT", "3"]);
+    let _: () = q(&mut db3, &["HSET", "h3", "f", "v"]);
+    let err = super::locker_for(&format!("{}/3", server.dsn()))
+        .release(b"h3", b"v")
+        .unwrap_err();
+    assert!(err.is_server_code("WRONGTYPE"), "{err:?}");
+    let node = format!("127.0.0.1:{} db 3", server.port);
+    assert_eq!(err.node(), Some(node.as_str()), "{err}");
+    assert!(
+        err.to_string()
+            .ends_with(&format!("(from Redis at {node})")),
+        "{err}"
+    );
 }
 
 #[test]

@@ -9,6 +9,7 @@ mod model;
 mod pool;
 mod scripts;
 mod sentinel;
+mod sentinel_tls;
 mod tls;
 mod trust;
 

@@ -274,13 +274,17 @@ fn a_sentinel_that_never_answers_costs_at_most_its_share_of_the_deadline() {
     );
 }
 
-/// The lost-write scenario: the lock is acknowledged by a master whose replica never gets it
-/// (paused), the master dies, the replica is promoted without the lock, and a second client
-/// takes it: Sentinel cannot prevent that (README), but the second holder's fence is above the
-/// first's, so a storage that checks fences refuses the first holder's late writes.
+/// The lost-write scenario, across hosts whose clocks differ: the lock is acknowledged by a
+/// master whose replica (its clock 30 s behind) never gets it (paused), the master dies, the
+/// replica is promoted without the lock, and a second client takes it: Sentinel cannot prevent
+/// that (README), but the second holder's fence is above the first's, so a storage that checks
+/// fences refuses the first holder's late writes.
 #[test]
 fn a_lock_lost_in_a_failover_is_retaken_with_a_higher_fence() {
-    let mut set = SentinelSet::start(1, 3);
+    // The replica's clock runs 30 s behind the master's: the server time alone would hand out
+    // a lower fence after the failover; the promoted master's higher configuration epoch (as
+    // the sentinels report it) keeps fences going up.
+    let mut set = SentinelSet::start_with_slow_replicas(1, 3, 30);
     let old = set.master_port();
     let replica = set
         .servers

@@ -17,12 +17,12 @@ use crate::lock::{Config, Locker};
 
 const PASSPHRASE: &str = "Pass phrase 1";
 
-fn s(text: &str) -> OptionValue {
+pub(super) fn s(text: &str) -> OptionValue {
     OptionValue::Str(text.as_bytes().to_vec())
 }
 
 /// `ssl` entries: file names of the test certificates are made full paths.
-fn ssl(entries: &[(&str, OptionValue)]) -> OptionValue {
+pub(super) fn ssl(entries: &[(&str, OptionValue)]) -> OptionValue {
     OptionValue::Array(
         entries
             .iter()

@@ -212,10 +212,10 @@ impl Topology {
     /// send the command.
     pub fn direct_acquire(&self, key: &[u8], value: &[u8], ms: u64) -> Option<Result<bool>> {
         match &self.shape {
-            Shape::Memory(_, direct) => Some(
+            Shape::Memory(single, direct) => Some(
                 direct
                     .acquire(key, value, ms.min(i64::MAX as u64) as i64)
-                    .map_err(direct_error),
+                    .map_err(|e| direct_error(e, single)),
             ),
             _ => None,
         }
@@ -230,18 +230,24 @@ impl Topology {
         value: &[u8],
     ) -> Option<Result<bool>> {
         match &self.shape {
-            Shape::Memory(_, direct) => {
-                Some(direct.release(key, fence_key, value).map_err(direct_error))
-            }
+            Shape::Memory(single, direct) => Some(
+                direct
+                    .release(key, fence_key, value)
+                    .map_err(|e| direct_error(e, single)),
+            ),
             _ => None,
         }
     }
 }
 
-fn direct_error(e: DirectError) -> Error {
+/// The error of a direct call, named as the same error sent as a command would be (an error
+/// reply names its node, `memory://NAME`).
+fn direct_error(e: DirectError, single: &Single) -> Error {
     match e {
         DirectError::Foreign(message) => Error::new(ErrorKind::Refused, message),
-        DirectError::Server(message) => Error::new(ErrorKind::Server, message),
+        DirectError::Server(message) => {
+            Error::server(message, single.shared().endpoint().describe())
+        }
     }
 }
 

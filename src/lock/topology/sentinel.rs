@@ -5,7 +5,9 @@
 //!   is verified with `ROLE` on the master itself (a sentinel may be stale, or partitioned
 //!   from the others), and a sentinel that answered is moved to the front of the list. All of
 //!   it within the call's connect timeout: when it passes, the error names every sentinel and
-//!   why it could not help. A service no sentinel knows is refused at once.
+//!   why it could not help. A service no sentinel knows is refused at once, and so is a
+//!   discovery where every sentinel did not know it or refused us (a wrong sentinel or master
+//!   password, a certificate not accepted): retrying would not help.
 //! - **Cache.** The master's address is cached per process (per sentinel set, service and
 //!   credentials), so a new object does not ask the sentinels again; its connection is the
 //!   process registry's, with the registry's reconnect and resend rules. The cached address is
@@ -13,6 +15,11 @@
 //!   sentinel per second per process while commands flow): after a failover the sentinels
 //!   name the new master at once, but a still-reachable old master keeps accepting writes until
 //!   they demote it, seconds later; without this check a process would keep writing there.
+//! - **TLS** (`rediss+sentinel://`): the sentinels and the master are reached over TLS with
+//!   the one `ssl` option. A sentinel's certificate is checked against its host as written in
+//!   the DSN; the master's against the host the sentinels announce for it (an IP address unless
+//!   they run with `announce-hostnames yes`), because that is the only name of it the client
+//!   has. `peer_name`, when given, replaces both: every certificate must then name it.
 //! - **Failover.** A reply that says the server is no longer the master, or may not write
 //!   (`READONLY`; `UNBLOCKED` for a `BLPOP` cut short by a demotion; `NOREPLICAS` and
 //!   `MASTERDOWN` from a master that lost its replicas) means the command did not run: the
@@ -52,6 +59,9 @@ const RETRY_PAUSE: Duration = Duration::from_millis(100);
 struct Discovery {
     master: Mutex<Option<(String, u16, Instant)>>,
     order: Mutex<Vec<(String, u16)>>,
+    /// The configuration epoch a sentinel reported with the master it named (`SENTINEL
+    /// MASTER`'s `config-epoch`, which each failover raises): folded into that master's fences.
+    epoch: Mutex<Option<(String, u16, u64)>>,
 }
 
 /// The per-process discoveries.
@@ -62,6 +72,7 @@ fn discovery(address: &SentinelAddress) -> Arc<Discovery> {
         Arc::new(Discovery {
             master: Mutex::new(None),
             order: Mutex::new(address.sentinels.clone()),
+            epoch: Mutex::new(None),
         })
     }))
 }
@@ -114,21 +125,43 @@ impl Sentinel {
     /// when older than [`REVALIDATE`]), or a new discovery (within `deadline`).
     fn master(&self, deadline: Instant) -> Result<Arc<Shared>> {
         let known = lock(&self.discovery.master).clone();
-        let (host, port) = match known {
-            Some((host, port, confirmed)) if confirmed.elapsed() < REVALIDATE => (host, port),
-            Some((host, port, _)) => self.revalidate(host, port, deadline),
-            None => self.discover(deadline)?,
+        let (host, port, learned) = match known {
+            Some((host, port, confirmed)) if confirmed.elapsed() < REVALIDATE => {
+                (host, port, false)
+            }
+            Some((host, port, _)) => {
+                let (host, port) = self.revalidate(host, port, deadline);
+                (host, port, true)
+            }
+            None => {
+                let (host, port) = self.discover(deadline)?;
+                (host, port, true)
+            }
         };
         let mut current = lock(&self.current);
         if let Some((shared, h, p)) = current.as_ref()
             && *h == host
             && *p == port
         {
+            if learned {
+                self.apply_epoch(shared, &host, port);
+            }
             return Ok(Arc::clone(shared));
         }
         let shared = self.connect_state(&host, port);
+        self.apply_epoch(&shared, &host, port);
         *current = Some((Arc::clone(&shared), host, port));
         Ok(shared)
+    }
+
+    /// Gives the master at `host:port` the configuration epoch a sentinel reported with it.
+    fn apply_epoch(&self, shared: &Shared, host: &str, port: u16) {
+        if let Some((h, p, epoch)) = lock(&self.discovery.epoch).as_ref()
+            && h == host
+            && *p == port
+        {
+            shared.raise_epoch(*epoch);
+        }
     }
 
     /// Asks the first sentinel whether `host:port` is still the master: the new master if it
@@ -159,13 +192,25 @@ impl Sentinel {
         keep
     }
 
+    /// The address of `host:port`, a sentinel or a master: TLS with the `ssl` option for
+    /// `rediss+sentinel://` (the certificate checked against `host`, unless `peer_name` is
+    /// set), plain TCP otherwise.
+    fn server_address(&self, host: &str, port: u16) -> Address {
+        let host = host.to_owned();
+        match &self.address.tls {
+            Some(tls) => Address::Tls {
+                host,
+                port,
+                tls: Arc::clone(tls),
+            },
+            None => Address::Tcp { host, port },
+        }
+    }
+
     /// The master's endpoint at `host:port`: the DSN's user, password, database and timeouts.
     fn master_endpoint(&self, host: &str, port: u16) -> Endpoint {
         Endpoint {
-            address: Address::Tcp {
-                host: host.to_owned(),
-                port,
-            },
+            address: self.server_address(host, port),
             ..self.template.clone()
         }
     }
@@ -204,7 +249,9 @@ impl Sentinel {
     fn discover(&self, deadline: Instant) -> Result<(String, u16)> {
         let mut why: Vec<String> = Vec::new();
         let order = lock(&self.discovery.order).clone();
-        let mut unknown = 0;
+        // Sentinels that do not know the service, or refused us (a wrong password, a
+        // certificate that is not accepted), or named a master that refused us.
+        let mut hopeless = 0;
         for (i, (host, port)) in order.iter().enumerate() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -216,7 +263,7 @@ impl Sentinel {
             }
             match self.ask(host, *port, deadline) {
                 Ok(None) => {
-                    unknown += 1;
+                    hopeless += 1;
                     why.push(format!(
                         "{}: does not know the service",
                         host_port(host, *port)
@@ -238,19 +285,25 @@ impl Sentinel {
                                 Some((master_host.clone(), master_port, Instant::now()));
                             return Ok((master_host, master_port));
                         }
-                        Err(e) => why.push(format!(
-                            "{} named {} as master: {}",
-                            host_port(host, *port),
-                            host_port(&master_host, master_port),
-                            e.message()
-                        )),
+                        Err(e) => {
+                            hopeless += usize::from(e.is_refused());
+                            why.push(format!(
+                                "{} named {} as master: {}",
+                                host_port(host, *port),
+                                host_port(&master_host, master_port),
+                                e.message()
+                            ));
+                        }
                     }
                 }
-                Err(e) => why.push(format!("{}: {}", host_port(host, *port), e.message())),
+                Err(e) => {
+                    hopeless += usize::from(e.is_refused());
+                    why.push(format!("{}: {}", host_port(host, *port), e.message()));
+                }
             }
         }
-        let kind = if unknown == order.len() {
-            // Every sentinel answered that it does not know the service: no use retrying.
+        let kind = if hopeless == order.len() {
+            // Every sentinel does not know the service or refused us: no use retrying.
             ErrorKind::Refused
         } else {
             ErrorKind::Connection
@@ -280,10 +333,7 @@ impl Sentinel {
             read: budget,
         };
         let endpoint = Endpoint {
-            address: Address::Tcp {
-                host: host.to_owned(),
-                port,
-            },
+            address: self.server_address(host, port),
             username: self.address.username.clone(),
             password: self.address.password.clone(),
             database: 0,
@@ -304,6 +354,12 @@ impl Sentinel {
                 self.address.service.as_bytes(),
             ],
         );
+        // The master's configuration epoch, in the same write: the sentinel answers both from
+        // one state.
+        resp::command(
+            conn.command_buffer(),
+            &[b"SENTINEL", b"MASTER", self.address.service.as_bytes()],
+        );
         conn.send()?;
         let reply = conn.read_reply(|reply| match reply {
             Reply::Nil => Ok(None),
@@ -322,8 +378,24 @@ impl Sentinel {
                 _ => Err("an address that is not host and port"),
             },
             _ => Err("an unexpected reply"),
-        })?;
-        reply.map_err(|what| Error::new(ErrorKind::Protocol, format!("sent {what}")))
+        });
+        if let Err(e) = &reply
+            && !e.is_server()
+        {
+            return Err(e.clone());
+        }
+        // Read the second reply whatever the first was, so that none is left behind.
+        let epoch = match conn.read_reply(config_epoch) {
+            Ok(epoch) => epoch,
+            Err(e) if e.is_server() => None, // e.g. the service is unknown
+            Err(e) => return Err(e),
+        };
+        let named =
+            reply?.map_err(|what| Error::new(ErrorKind::Protocol, format!("sent {what}")))?;
+        if let (Some((host, port)), Some(epoch)) = (&named, epoch) {
+            *lock(&self.discovery.epoch) = Some((host.clone(), *port, epoch));
+        }
+        Ok(named)
     }
 
     /// Checks with `ROLE` that `host:port` is a master (a fresh connection: it is not in use
@@ -455,4 +527,17 @@ impl Sentinel {
             s.set_legacy_set();
         }
     }
+}
+
+/// The `config-epoch` field of a `SENTINEL MASTER` reply (a flat array of names and values).
+fn config_epoch(reply: Reply<'_>) -> Option<u64> {
+    let Reply::Array(items) = reply else {
+        return None;
+    };
+    items.chunks(2).find_map(|pair| match pair {
+        [Reply::Bulk(name), Reply::Bulk(value)] if *name == b"config-epoch" => {
+            std::str::from_utf8(value).ok()?.parse().ok()
+        }
+        _ => None,
+    })
 }

@@ -35,13 +35,14 @@ pub fn cluster_hint(e: Error) -> Error {
         .iter()
         .any(|code| e.is_server_code(code))
     {
-        return Error::new(
-            ErrorKind::Server,
-            format!(
-                "{} (this server is a Redis Cluster node: use a redis+cluster:// DSN)",
-                e.message()
-            ),
+        let message = format!(
+            "{} (this server is a Redis Cluster node: use a redis+cluster:// DSN)",
+            e.message()
         );
+        return match e.node() {
+            Some(node) => Error::server(message, node),
+            None => Error::new(ErrorKind::Server, message),
+        };
     }
     e
 }

@@ -484,14 +484,15 @@ impl Cluster {
                     }
                 };
                 if redirects > MAX_REDIRECTS {
-                    return Err(Error::new(
-                        ErrorKind::Server,
-                        format!(
-                            "{} (after {MAX_REDIRECTS} redirects; the cluster's slot map keeps \
-                             changing)",
-                            e.message()
-                        ),
-                    ));
+                    let message = format!(
+                        "{} (after {MAX_REDIRECTS} redirects; the cluster's slot map keeps \
+                         changing)",
+                        e.message()
+                    );
+                    return Err(match e.node() {
+                        Some(node) => Error::server(message, node),
+                        None => Error::new(ErrorKind::Server, message),
+                    });
                 }
                 match pause {
                     None => continue,
