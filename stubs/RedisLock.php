@@ -51,7 +51,10 @@ class RedisLock
      * `redis+sentinel://[user:password@]host1[:port1][,host2[:port2]…]/SERVICE[/database]`
      * (sentinel port 26379 by default; the user and password are the master's, the sentinels'
      * own go in the query: `?sentinelUsername=U&sentinelPassword=P`; over TLS to the sentinels
-     * and the master: `rediss+sentinel://`, with the `ssl` option), and for tests
+     * and the master: `rediss+sentinel://`, with the `ssl` option), a Redis Cluster:
+     * `redis+cluster://[user:password@]host1[:port1][,host2[:port2]…]` (any nodes as seeds,
+     * port 6379 by default, database 0 only; over TLS to every node: `rediss+cluster://`), and
+     * for tests
      * `memory://` or `memory://NAME`: an in-process backend with the same semantics, no server
      * needed, one process only (see {@see RedisLockMemory}). Percent-encode special characters
      * in the user name and password. The password is never shown in messages, traces (the
@@ -62,14 +65,16 @@ class RedisLock
      * - `readTimeout` (int|float, seconds, default 1.0): how long to wait for a reply (and for a
      *   write to be accepted). A call that times out throws {@see RedisLockTimeoutException}.
      * - `prefix` (string, default ''): prepended to every key; may not start with `!rl`.
-     * - `database` (int >= 0): the database to `SELECT`; overrides the DSN's.
+     * - `database` (int >= 0): the database to `SELECT`; overrides the DSN's (0 only for a
+     *   cluster).
      * - `leaseTtl` (int|float, seconds, default 30): the TTL of a watchdog lease (one taken by
      *   {@see RedisLock::lock()} without a TTL); the watchdog renews it every third of this.
      * - `maxLifetime` (int|float, seconds, default 0 = no limit): a watchdog lease older than
      *   this is no longer renewed, so a stuck worker cannot hold a lock forever.
      * - `strict` (bool, default false): a lost lease makes `extend()` and `release()` throw
      *   {@see RedisLockLostException} instead of returning false.
-     * - `ssl` (array, `rediss://` and `rediss+sentinel://` only): certificates and verification
+     * - `ssl` (array, `rediss://`, `rediss+sentinel://` and `rediss+cluster://` only):
+     *   certificates and verification
      *   (for Sentinel: of the sentinels and the master, whose certificate is checked against the
      *   host the sentinels announce unless `peer_name` is given), under the names of PHP's
      *   SSL context options (as phpredis and `stream_context_create(['ssl' => ...])` take them):
