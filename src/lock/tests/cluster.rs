@@ -312,6 +312,32 @@ fn after_kill_9_of_a_master_its_slots_take_locks_again_once_a_replica_took_over(
         .unwrap()
         .expect("free");
     assert!(again.fence() > held.fence());
+    // The killed node comes back (same port, same node id) and rejoins as a replica of the
+    // new master: a client whose only seed is that node finds the masters through it.
+    set.nodes[0].restart();
+    set.await_ok();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !redis::cmd("ROLE")
+        .query::<Vec<redis::Value>>(&mut set.nodes[0].client())
+        .is_ok_and(
+            |role| matches!(role.first(), Some(redis::Value::BulkString(r)) if r == b"slave"),
+        )
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the old master did not rejoin as a replica"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let through_old = locker(&set, &[0], &[]);
+    let rejoined = key_on(&set, new, "rejoined");
+    assert!(through_old.acquire(rejoined.as_bytes(), b"v", 5.0).unwrap());
+    assert_eq!(get_on(&set, new, &rejoined).as_deref(), Some("v"));
+    assert!(
+        !through_old.acquire(key.as_bytes(), b"w", 5.0).unwrap(),
+        "still held"
+    );
+    assert!(again.release().unwrap());
 }
 
 #[test]
