@@ -821,6 +821,25 @@ impl ClusterSet {
             .collect()
     }
 
+    /// `CLUSTER FAILOVER` on `replica` (of `old`, which serves `slot`), repeated when a busy
+    /// machine lets the coordinated handover time out (Redis gives it 5 s, then forgets it);
+    /// returns the new master once it serves `slot`.
+    pub fn manual_failover(&self, replica: usize, slot: u16, old: usize) -> usize {
+        for _ in 0..3 {
+            let _: redis::RedisResult<()> = redis::cmd("CLUSTER")
+                .arg("FAILOVER")
+                .query(&mut self.nodes[replica].client());
+            let deadline = Instant::now() + Duration::from_secs(8);
+            while Instant::now() < deadline {
+                if self.master_of(slot) == replica {
+                    return self.await_new_master(slot, old);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        panic!("CLUSTER FAILOVER did not happen in 3 tries");
+    }
+
     /// Waits until a node other than `old` serves `slot` and says it is a master. Returns it.
     pub fn await_new_master(&self, slot: u16, old: usize) -> usize {
         let deadline = Instant::now() + Duration::from_secs(30);

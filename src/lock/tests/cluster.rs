@@ -342,6 +342,8 @@ fn after_kill_9_of_a_master_its_slots_take_locks_again_once_a_replica_took_over(
 
 #[test]
 fn waiters_and_the_watchdog_ride_out_a_manual_failover() {
+    // Watchdog tests take turns: one counts the process's watchdog leases.
+    let _turn = super::leases::watchdog_turn();
     let set = ClusterSet::start(3, 1);
     let options = [
         ("connectTimeout", OptionValue::Float(3.0)),
@@ -374,8 +376,7 @@ fn waiters_and_the_watchdog_ride_out_a_manual_failover() {
     };
     std::thread::sleep(Duration::from_millis(300));
     let replica = set.replicas_of(0)[0];
-    let _: () = q(&mut set.nodes[replica].client(), &["CLUSTER", "FAILOVER"]);
-    let new = set.await_new_master(slot(key.as_bytes()), 0);
+    let new = set.manual_failover(replica, slot(key.as_bytes()), 0);
     assert_eq!(new, replica);
     let (got, waited) = waiter.join().unwrap();
     let fence = got
@@ -450,6 +451,8 @@ fn wrong_targets_fail_fast_with_a_clear_message_and_no_password() {
 
 #[test]
 fn the_watchdog_follows_a_slot_that_moved_without_a_broken_connection() {
+    // Watchdog tests take turns: one counts the process's watchdog leases.
+    let _turn = super::leases::watchdog_turn();
     let set = ClusterSet::start(3, 0);
     let l = locker(&set, &[0], &[("leaseTtl", OptionValue::Float(1.5))]);
     let key = key_on(&set, 0, "wd");
