@@ -77,7 +77,7 @@ final class ErrorsTest extends LockTestCase
         yield 'bad port' => ['redis://h:port', [], \ValueError::class, 'not a valid URL'];
         yield 'bad db' => ['redis://h/x', [], \ValueError::class, 'Invalid database number'];
         yield 'unknown ssl option' => ['rediss://h', ['ssl' => ['verify_host' => 0]], \ValueError::class, 'unknown ssl option "verify_host"; the ssl options are: cafile, local_cert'];
-        yield 'ssl option without TLS' => ['redis://h', ['ssl' => []], \ValueError::class, 'use a rediss:// or rediss+sentinel:// DSN'];
+        yield 'ssl option without TLS' => ['redis://h', ['ssl' => []], \ValueError::class, 'use a rediss://, rediss+sentinel:// or rediss+cluster:// DSN'];
         yield 'ssl entry of the wrong type' => ['rediss://h', ['ssl' => ['verify_peer' => 0]], \TypeError::class, 'ssl option "verify_peer" must be of type bool, int given'];
         yield 'not UTF-8' => ["redis://h\xff", [], \ValueError::class, 'not valid UTF-8'];
         yield 'unknown option' => ['redis://h', ['readtimeout' => 1], \ValueError::class, 'unknown option "readtimeout"; the options are: connectTimeout, readTimeout, prefix, database'];

@@ -308,7 +308,7 @@ final class TlsTest extends TestCase
                 new \RedisLock($plain, ['ssl' => []]);
                 $this->fail("the ssl option was accepted for $plain");
             } catch (\ValueError $e) {
-                $this->assertSame('option "ssl" applies to TLS connections only: use a rediss:// or rediss+sentinel:// DSN', $e->getMessage());
+                $this->assertSame('option "ssl" applies to TLS connections only: use a rediss://, rediss+sentinel:// or rediss+cluster:// DSN', $e->getMessage());
             }
         }
     }
