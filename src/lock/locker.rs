@@ -21,6 +21,7 @@ use crate::lock::net::connection::Timeouts;
 use crate::lock::net::registry::Resend;
 use crate::lock::options::{Config, LeaseConfig, php_float};
 use crate::lock::protocol::resp::{self, Reply};
+use crate::lock::replicas::{self, ReplicaAck};
 use crate::lock::scripts::documents::{ACQUIRE_SCRIPT, RELEASE_SCRIPT};
 use crate::lock::scripts::{Keys, int_reply};
 use crate::lock::topology::{Client, Route, Topology};
@@ -36,6 +37,7 @@ pub struct Locker {
     prefix: Vec<u8>,
     masked_dsn: String,
     lease: LeaseConfig,
+    replicas: Option<ReplicaAck>,
 }
 
 /// Converts a TTL in seconds (fractions allowed) to whole milliseconds.
@@ -108,6 +110,7 @@ impl Locker {
             prefix: config.prefix,
             masked_dsn: config.masked_dsn,
             lease: config.lease,
+            replicas: config.replicas,
         })
     }
 
@@ -124,6 +127,12 @@ impl Locker {
     /// The lease options.
     pub fn lease_config(&self) -> LeaseConfig {
         self.lease
+    }
+
+    /// How many replicas must acknowledge each write that grants or extends a lock (`None`:
+    /// none need to).
+    pub fn replica_ack(&self) -> Option<&ReplicaAck> {
+        self.replicas.as_ref()
     }
 
     /// The key prefix.
@@ -155,7 +164,9 @@ impl Locker {
         let mut ms_buf = [0u8; 20];
         let ms_text = resp::decimal(&mut ms_buf, ms);
         let route = Route::Key(&self.prefix, key);
-        self.client
+        let ack = self.replicas.as_ref();
+        let (held, acked) = self
+            .client
             .run(route, |conn| {
                 if !topology.legacy_set(route) {
                     let buf = conn.command_buffer();
@@ -164,6 +175,9 @@ impl Locker {
                     resp::arg(buf, value);
                     resp::raw(buf, b"$2\r\nNX\r\n$3\r\nGET\r\n$2\r\nPX\r\n");
                     resp::arg(buf, ms_text);
+                    if let Some(ack) = ack {
+                        ack.pipelined(conn);
+                    }
                     conn.send()?;
                     let outcome = conn.read_reply(|reply| match reply {
                         Reply::Nil => SetOutcome::Taken,
@@ -171,9 +185,15 @@ impl Locker {
                         Reply::Bulk(_) => SetOutcome::Busy,
                         _ => SetOutcome::Unexpected,
                     });
+                    // WAIT's reply follows whatever SET's says, unless the connection failed.
+                    let acked = match &outcome {
+                        Err(e) if !e.is_server() => None,
+                        _ => replicas::read_if(ack, conn)?,
+                    };
                     match outcome {
-                        Ok(SetOutcome::Taken) => return Ok(true),
-                        Ok(SetOutcome::Busy) => return Ok(false),
+                        Ok(SetOutcome::Taken) => return Ok((true, acked)),
+                        Ok(SetOutcome::Busy) => return Ok((false, None)),
+                        // SET wrote nothing: the script below refreshes the TTL (and WAITs).
                         Ok(SetOutcome::Ours) => {}
                         Ok(SetOutcome::Unexpected) => return Err(unexpected("SET")),
                         Err(e) if e.is_server_code("ERR") && e.message().contains("syntax") => {
@@ -183,17 +203,24 @@ impl Locker {
                         Err(e) => return Err(e),
                     }
                 }
-                ACQUIRE_SCRIPT
-                    .run(
-                        conn,
-                        Keys::One(&self.prefix, key),
-                        &[value, ms_text],
-                        int_reply,
-                    )?
+                let (reply, acked) = ACQUIRE_SCRIPT.run_acked(
+                    conn,
+                    Keys::One(&self.prefix, key),
+                    &[value, ms_text],
+                    ack,
+                    int_reply,
+                )?;
+                let held = reply
                     .map(|n| n == 1)
-                    .ok_or_else(|| unexpected("the acquire script"))
+                    .ok_or_else(|| unexpected("the acquire script"))?;
+                Ok((held, acked))
             })
-            .map_err(|e| e.context("acquire"))
+            .map_err(|e| e.context("acquire"))?;
+        if let (true, Some(ack)) = (held, ack) {
+            ack.settle_grant(acked.unwrap_or(Ok(0)), key, || self.release(key, value))
+                .map_err(|e| e.context("acquire"))?;
+        }
+        Ok(held)
     }
 
     /// Tries [`Locker::acquire`] up to `1 + max_retries` times, sleeping `retry_interval`

@@ -6,6 +6,7 @@ mod locker;
 mod memory;
 mod model;
 mod pool;
+mod replicas;
 mod scripts;
 mod sentinel;
 mod tls;
