@@ -72,7 +72,7 @@ soak: build
 	scripts/with-redis.sh $(PHP_EXT) bench/soak.php
 
 bench: build deps-bench
-	scripts/with-redis.sh sh -c '$(PHP_EXT) bench/run.php && $(PHP_EXT) bench/tls.php && $(PHP_EXT) bench/contention.php \
+	scripts/with-redis.sh sh -c '$(PHP_EXT) bench/run.php && $(PHP_EXT) bench/tls.php && $(PHP_EXT) bench/replicas.php && $(PHP_EXT) bench/contention.php \
 		&& $(PHP_EXT) bench/waiters.php && REDIS_LOCK_SO=$(CURDIR)/$(EXT) $(PHP) bench/fpm.php && $(PHP) bench/plots.php'
 
 install: build

@@ -21,7 +21,7 @@ use crate::lock::net::connection::Timeouts;
 use crate::lock::net::registry::Resend;
 use crate::lock::options::{Config, LeaseConfig, php_float};
 use crate::lock::protocol::resp::{self, Reply};
-use crate::lock::replicas::{self, ReplicaAck};
+use crate::lock::replicas::{self, Acked, ReplicaAck};
 use crate::lock::scripts::documents::{ACQUIRE_SCRIPT, RELEASE_SCRIPT};
 use crate::lock::scripts::{Keys, int_reply};
 use crate::lock::topology::{Client, Route, Topology};
@@ -165,9 +165,12 @@ impl Locker {
         let ms_text = resp::decimal(&mut ms_buf, ms);
         let route = Route::Key(&self.prefix, key);
         let ack = self.replicas.as_ref();
-        let (held, acked) = self
+        // WAIT's outcome, kept beside the reply (a smaller reply keeps the hot path lean).
+        let mut acked: Acked = None;
+        let held = self
             .client
             .run(route, |conn| {
+                acked = None;
                 if !topology.legacy_set(route) {
                     let buf = conn.command_buffer();
                     resp::raw(buf, b"*7\r\n$3\r\nSET\r\n");
@@ -186,13 +189,16 @@ impl Locker {
                         _ => SetOutcome::Unexpected,
                     });
                     // WAIT's reply follows whatever SET's says, unless the connection failed.
-                    let acked = match &outcome {
+                    let wait = match &outcome {
                         Err(e) if !e.is_server() => None,
                         _ => replicas::read_if(ack, conn)?,
                     };
                     match outcome {
-                        Ok(SetOutcome::Taken) => return Ok((true, acked)),
-                        Ok(SetOutcome::Busy) => return Ok((false, None)),
+                        Ok(SetOutcome::Taken) => {
+                            acked = wait;
+                            return Ok(true);
+                        }
+                        Ok(SetOutcome::Busy) => return Ok(false),
                         // SET wrote nothing: the script below refreshes the TTL (and WAITs).
                         Ok(SetOutcome::Ours) => {}
                         Ok(SetOutcome::Unexpected) => return Err(unexpected("SET")),
@@ -203,17 +209,17 @@ impl Locker {
                         Err(e) => return Err(e),
                     }
                 }
-                let (reply, acked) = ACQUIRE_SCRIPT.run_acked(
+                let (reply, wait) = ACQUIRE_SCRIPT.run_acked(
                     conn,
                     Keys::One(&self.prefix, key),
                     &[value, ms_text],
                     ack,
                     int_reply,
                 )?;
-                let held = reply
+                acked = wait;
+                reply
                     .map(|n| n == 1)
-                    .ok_or_else(|| unexpected("the acquire script"))?;
-                Ok((held, acked))
+                    .ok_or_else(|| unexpected("the acquire script"))
             })
             .map_err(|e| e.context("acquire"))?;
         if let (true, Some(ack)) = (held, ack) {
