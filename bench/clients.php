@@ -80,6 +80,29 @@ function bench_clients(): array
             };
         };
     }
+    // bench/replicas.php, against a master with one replica (BENCH_REPLICAS=1): the same cycle
+    // with every grant acknowledged by the replica (WAIT), and a lease cycle with and without.
+    if (getenv('BENCH_REPLICAS') && extension_loaded('redis_lock')) {
+        $clients['redis_lock, replicas=1'] = static function (string $host, int $port): callable {
+            $lock = new RedisLock("redis://$host:$port", ['replicas' => 1]);
+            $value = RedisLock::token();
+            return static function () use ($lock, $value): void {
+                if (!$lock->acquire(BENCH_KEY, $value, BENCH_TTL) || !$lock->release(BENCH_KEY, $value)) {
+                    throw new RuntimeException('redis_lock replicas=1 cycle failed');
+                }
+            };
+        };
+        foreach ([0, 1] as $replicas) {
+            $clients["redis_lock lease, replicas=$replicas"] = static function (string $host, int $port) use ($replicas): callable {
+                $lock = new RedisLock("redis://$host:$port", ['replicas' => $replicas]);
+                return static function () use ($lock): void {
+                    if (!$lock->lock(BENCH_KEY, BENCH_TTL)?->release()) {
+                        throw new RuntimeException('redis_lock lease cycle failed');
+                    }
+                };
+            };
+        }
+    }
     // TLS peers, against the TLS port of bench/tls.php's server (BENCH_TLS_PORT, its CA in
     // BENCH_TLS_CA); the host and port given are ignored. Both verify the server's chain and name;
     // a long connect timeout, for the handshake under callgrind.

@@ -73,6 +73,17 @@ class RedisLock
      *   this is no longer renewed, so a stuck worker cannot hold a lock forever.
      * - `strict` (bool, default false): a lost lease makes `extend()` and `release()` throw
      *   {@see RedisLockLostException} instead of returning false.
+     * - `replicas` (int from 0 to 1000, default 0 = off): how many replicas must acknowledge
+     *   every write that grants or extends a lock (`acquire()`, `retryAcquire()`, `lock()`,
+     *   `synchronized()`, `extend()`, the watchdog's renewals), by a Redis `WAIT` sent in the
+     *   same write, on the same connection. A grant acknowledged by fewer is released and
+     *   {@see RedisLockReplicationException} is thrown; an extension so acknowledged throws it
+     *   too, but the lease stays held and {@see RedisLockLease::isAtRisk()} turns true (a
+     *   watchdog renewal only sets that flag). Releases do not wait. Not for `memory://`
+     *   (`ValueError`: it has no replicas). `WAIT` is not consensus: see README.md.
+     * - `replicaTimeout` (int|float, seconds, default 0.1): how long `WAIT` waits for the
+     *   replicas. With `replicas`, it must be at most half of `readTimeout` (`ValueError`): the
+     *   reply to `WAIT` comes up to this long after the lock command's.
      * - `ssl` (array, `rediss://`, `rediss+sentinel://` and `rediss+cluster://` only):
      *   certificates and verification
      *   (for Sentinel: of the sentinels and the master, whose certificate is checked against the
@@ -105,7 +116,7 @@ class RedisLock
      * database, `ssl` settings); each call uses its own object's timeouts.
      *
      * @param string $dsn where Redis listens
-     * @param array{connectTimeout?: int|float, readTimeout?: int|float, prefix?: string, database?: int, leaseTtl?: int|float, maxLifetime?: int|float, strict?: bool, ssl?: array{cafile?: string, local_cert?: string, local_pk?: string, passphrase?: string, verify_peer?: bool, verify_peer_name?: bool, peer_name?: string}} $options
+     * @param array{connectTimeout?: int|float, readTimeout?: int|float, prefix?: string, database?: int, leaseTtl?: int|float, maxLifetime?: int|float, strict?: bool, replicas?: int, replicaTimeout?: int|float, ssl?: array{cafile?: string, local_cert?: string, local_pk?: string, passphrase?: string, verify_peer?: bool, verify_peer_name?: bool, peer_name?: string}} $options
      * @throws ValueError for a malformed DSN, an unknown option or an out-of-range value
      * @throws TypeError for an option of the wrong type
      */
@@ -138,6 +149,8 @@ class RedisLock
      * @throws RedisLockTimeoutException when Redis does not answer within `readTimeout`: the
      *         outcome is unknown; call acquire() again with the same value to learn it
      * @throws RedisLockServerException when Redis answers with an error (e.g. WRONGTYPE)
+     * @throws RedisLockReplicationException with the `replicas` option, when fewer replicas
+     *         acknowledged the lock: it has been released again
      */
     public function acquire(string $key, string $value, float $expireTime): bool {}
 
@@ -164,6 +177,9 @@ class RedisLock
      * @throws RedisLockConnectionException when Redis cannot be reached
      * @throws RedisLockTimeoutException when Redis does not answer within `readTimeout`
      * @throws RedisLockServerException when Redis answers with an error
+     * @throws RedisLockReplicationException with the `replicas` option, when fewer replicas
+     *         acknowledged the attempt that took the lock: it has been released again (no
+     *         further attempt is made)
      */
     public function retryAcquire(string $key, string $value, float $expireTime, int $maxRetries, float $retryInterval): bool {}
 
@@ -235,6 +251,9 @@ class RedisLock
      * @throws RedisLockConnectionException when Redis cannot be reached
      * @throws RedisLockTimeoutException when Redis does not answer within `readTimeout`
      * @throws RedisLockServerException when Redis answers with an error
+     * @throws RedisLockReplicationException with the `replicas` option, when fewer replicas
+     *         acknowledged the write that gave this lease the lock: it has been released again
+     *         (to the next waiter, if any)
      */
     public function lock(string $key, ?float $ttl = null, float $wait = 0.0, ?string $token = null): ?RedisLockLease {}
 
@@ -261,6 +280,8 @@ class RedisLock
      * @throws RedisLockConnectionException when Redis cannot be reached
      * @throws RedisLockTimeoutException when Redis does not answer within `readTimeout`
      * @throws RedisLockServerException when Redis answers with an error
+     * @throws RedisLockReplicationException with the `replicas` option, when fewer replicas
+     *         acknowledged the lock (released again; the callback did not run)
      */
     public function synchronized(string $key, callable $callback, ?float $ttl = null, float $wait = 10.0): mixed {}
 
@@ -322,10 +343,11 @@ class RedisLock
 
     /**
      * What `var_dump()` and `print_r()` show: the DSN with user and password masked, the
-     * endpoint, prefix, database and timeouts (seconds); only `state` for an object whose
-     * constructor was not called. Never throws.
+     * endpoint, prefix, database and timeouts (seconds), and with the `replicas` option
+     * `replicas` and `replicaTimeout`; only `state` for an object whose constructor was not
+     * called. Never throws.
      *
-     * @return array{dsn: string, endpoint: string, prefix: string, database: int, connectTimeout: float, readTimeout: float}|array{state: string}
+     * @return array{dsn: string, endpoint: string, prefix: string, database: int, connectTimeout: float, readTimeout: float, replicas?: int, replicaTimeout?: float}|array{state: string}
      */
     public function __debugInfo(): array {}
 }

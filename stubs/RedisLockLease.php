@@ -56,10 +56,29 @@ final class RedisLockLease
      * @param float $ttl seconds from now, kept to the millisecond
      * @return bool false if the lease was lost (or released, or detached)
      * @throws RedisLockLostException in strict mode, when the lease was lost
+     * @throws RedisLockReplicationException with the `replicas` option, when fewer replicas
+     *         acknowledged the extension: the lease is still held (with the new TTL on the
+     *         master) but {@see RedisLockLease::isAtRisk()} is now true
      * @throws ValueError for a ttl out of range
      * @throws RedisLockException when Redis cannot be asked
      */
     public function extend(float $ttl): bool {}
+
+    /**
+     * With the `replicas` option: whether the last renewal of this lease (by the watchdog, or
+     * {@see RedisLockLease::extend()}) was acknowledged by fewer replicas than asked for. The
+     * lease is still held on the master, but a replica promoted by a failover now may only
+     * have an older, shorter TTL, so the lock could expire there earlier than you expect.
+     * Cleared by the next renewal that is acknowledged. Always false without `replicas`. No
+     * network I/O.
+     *
+     * ```php
+     * if ($lease->isAtRisk()) {
+     *     $log->warning('lock renewal not on the replicas yet');   // or checkpoint your work
+     * }
+     * ```
+     */
+    public function isAtRisk(): bool {}
 
     /**
      * Whether this lease still holds its lock (asks Redis).
@@ -100,10 +119,11 @@ final class RedisLockLease
 
     /**
      * What `var_dump()` shows: key, the token's first 8 characters, fence, whether the watchdog
-     * renews it, and its status (`held`, `released`, `lost`, `detached`, or `abandoned`: its
-     * release at request end failed and it was left to its TTL).
+     * renews it, its status (`held`, `released`, `lost`, `detached`, or `abandoned`: its
+     * release at request end failed and it was left to its TTL), and `atRisk`
+     * ({@see RedisLockLease::isAtRisk()}).
      *
-     * @return array{key: string, token: string, fence: int, watchdog: bool, status: string}
+     * @return array{key: string, token: string, fence: int, watchdog: bool, status: string, atRisk: bool}
      */
     public function __debugInfo(): array {}
 }

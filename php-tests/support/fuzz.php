@@ -68,7 +68,7 @@ function fuzz_value(int $depth = 0): mixed
 /** Options arrays: valid names with random values, random names, lists. */
 function fuzz_options(int $depth = 0): array
 {
-    $names = ['connectTimeout', 'readTimeout', 'prefix', 'database', 'leaseTtl', 'maxLifetime', 'strict'];
+    $names = ['connectTimeout', 'readTimeout', 'prefix', 'database', 'leaseTtl', 'maxLifetime', 'strict', 'replicas', 'replicaTimeout'];
     $options = [];
     for ($i = mt_rand(0, 3); $i > 0; $i--) {
         $name = mt_rand(0, 4) ? pick($names) : (mt_rand(0, 1) ? fuzz_string() : mt_rand(-3, 3));

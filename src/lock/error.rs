@@ -29,6 +29,11 @@ pub enum ErrorKind {
     /// The lock was still held by someone else when the wait ended, where the caller cannot be
     /// given a `false` (`synchronized`) (PHP: `\RedisLockConflictException`).
     Conflict,
+    /// Fewer replicas than the `replicas` option asks for acknowledged a write that grants or
+    /// extends a lock within `replicaTimeout`: a failover could lose it. A grant so acknowledged
+    /// has been released; a renewal keeps the lease, marked at risk (PHP:
+    /// `\RedisLockReplicationException`).
+    Replication,
     /// The bytes Redis sent are not valid RESP (PHP: `\RedisLockConnectionException`; the
     /// connection is dropped).
     Protocol,
@@ -129,6 +134,11 @@ impl Error {
     /// True when a lease turned out to be lost.
     pub fn is_lost(&self) -> bool {
         self.kind == ErrorKind::Lost
+    }
+
+    /// True when too few replicas acknowledged a lock write (see [`ErrorKind::Replication`]).
+    pub fn is_replication(&self) -> bool {
+        self.kind == ErrorKind::Replication
     }
 
     /// True when Redis answered with an error reply.

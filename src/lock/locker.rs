@@ -21,6 +21,7 @@ use crate::lock::net::connection::Timeouts;
 use crate::lock::net::registry::Resend;
 use crate::lock::options::{Config, LeaseConfig, php_float};
 use crate::lock::protocol::resp::{self, Reply};
+use crate::lock::replicas::{self, Acked, ReplicaAck};
 use crate::lock::scripts::documents::{ACQUIRE_SCRIPT, RELEASE_SCRIPT};
 use crate::lock::scripts::{Keys, int_reply};
 use crate::lock::topology::{Client, Route, Topology};
@@ -36,6 +37,7 @@ pub struct Locker {
     prefix: Vec<u8>,
     masked_dsn: String,
     lease: LeaseConfig,
+    replicas: Option<ReplicaAck>,
 }
 
 /// Converts a TTL in seconds (fractions allowed) to whole milliseconds.
@@ -108,6 +110,7 @@ impl Locker {
             prefix: config.prefix,
             masked_dsn: config.masked_dsn,
             lease: config.lease,
+            replicas: config.replicas,
         })
     }
 
@@ -124,6 +127,12 @@ impl Locker {
     /// The lease options.
     pub fn lease_config(&self) -> LeaseConfig {
         self.lease
+    }
+
+    /// How many replicas must acknowledge each write that grants or extends a lock (`None`:
+    /// none need to).
+    pub fn replica_ack(&self) -> Option<&ReplicaAck> {
+        self.replicas.as_ref()
     }
 
     /// The key prefix.
@@ -155,8 +164,13 @@ impl Locker {
         let mut ms_buf = [0u8; 20];
         let ms_text = resp::decimal(&mut ms_buf, ms);
         let route = Route::Key(&self.prefix, key);
-        self.client
+        let ack = self.replicas.as_ref();
+        // WAIT's outcome, kept beside the reply (a smaller reply keeps the hot path lean).
+        let mut acked: Acked = None;
+        let held = self
+            .client
             .run(route, |conn| {
+                acked = None;
                 if !topology.legacy_set(route) {
                     let buf = conn.command_buffer();
                     resp::raw(buf, b"*7\r\n$3\r\nSET\r\n");
@@ -164,6 +178,9 @@ impl Locker {
                     resp::arg(buf, value);
                     resp::raw(buf, b"$2\r\nNX\r\n$3\r\nGET\r\n$2\r\nPX\r\n");
                     resp::arg(buf, ms_text);
+                    if let Some(ack) = ack {
+                        ack.pipelined(conn);
+                    }
                     conn.send()?;
                     let outcome = conn.read_reply(|reply| match reply {
                         Reply::Nil => SetOutcome::Taken,
@@ -171,9 +188,18 @@ impl Locker {
                         Reply::Bulk(_) => SetOutcome::Busy,
                         _ => SetOutcome::Unexpected,
                     });
+                    // WAIT's reply follows whatever SET's says, unless the connection failed.
+                    let wait = match &outcome {
+                        Err(e) if !e.is_server() => None,
+                        _ => replicas::read_if(ack, conn)?,
+                    };
                     match outcome {
-                        Ok(SetOutcome::Taken) => return Ok(true),
+                        Ok(SetOutcome::Taken) => {
+                            acked = wait;
+                            return Ok(true);
+                        }
                         Ok(SetOutcome::Busy) => return Ok(false),
+                        // SET wrote nothing: the script below refreshes the TTL (and WAITs).
                         Ok(SetOutcome::Ours) => {}
                         Ok(SetOutcome::Unexpected) => return Err(unexpected("SET")),
                         Err(e) if e.is_server_code("ERR") && e.message().contains("syntax") => {
@@ -183,17 +209,24 @@ impl Locker {
                         Err(e) => return Err(e),
                     }
                 }
-                ACQUIRE_SCRIPT
-                    .run(
-                        conn,
-                        Keys::One(&self.prefix, key),
-                        &[value, ms_text],
-                        int_reply,
-                    )?
+                let (reply, wait) = ACQUIRE_SCRIPT.run_acked(
+                    conn,
+                    Keys::One(&self.prefix, key),
+                    &[value, ms_text],
+                    ack,
+                    int_reply,
+                )?;
+                acked = wait;
+                reply
                     .map(|n| n == 1)
                     .ok_or_else(|| unexpected("the acquire script"))
             })
-            .map_err(|e| e.context("acquire"))
+            .map_err(|e| e.context("acquire"))?;
+        if let (true, Some(ack)) = (held, ack) {
+            ack.settle_grant(acked.unwrap_or(Ok(0)), key, || self.release(key, value))
+                .map_err(|e| e.context("acquire"))?;
+        }
+        Ok(held)
     }
 
     /// Tries [`Locker::acquire`] up to `1 + max_retries` times, sleeping `retry_interval`

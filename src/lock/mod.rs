@@ -11,6 +11,7 @@
 //!   shape plugs into; operations hand it a hash slot and a closure and never ask which shape
 //!   it is. [`topology::Client`] is what operations run on.
 //! - [`keys`]: the names of every key a lock uses, and hash slots.
+//! - [`replicas`]: replica acknowledgement (`WAIT`) of the writes that grant or extend locks.
 //! - [`scripts`]: the Lua scripts and how they are sent (EVALSHA, pipelines, NOSCRIPT).
 //! - [`locker`]: [`Locker`], the documents' API: acquire, retry_acquire, release.
 //! - [`lease`]: leases with fencing ([`lease::state`]), fair blocking waits
@@ -28,6 +29,7 @@ pub mod memory;
 pub mod net;
 pub mod options;
 pub mod protocol;
+pub mod replicas;
 pub mod scripts;
 pub mod topology;
 

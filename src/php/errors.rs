@@ -98,8 +98,22 @@ exception_class!(
     conflict_entry, store_conflict
 );
 
+exception_class!(
+    /// Fewer replicas than the `replicas` option asks for acknowledged a lock write.
+    REPLICATION, "RedisLockReplicationException" extends "RedisLockException" via root_entry;
+    replication_entry, store_replication
+);
+
 /// Every exception class, parents before children.
-pub static ALL: [&ExceptionClass; 6] = [&ROOT, &CONNECTION, &TIMEOUT, &SERVER, &LOST, &CONFLICT];
+pub static ALL: [&ExceptionClass; 7] = [
+    &ROOT,
+    &CONNECTION,
+    &TIMEOUT,
+    &SERVER,
+    &LOST,
+    &CONFLICT,
+    &REPLICATION,
+];
 
 fn runtime_exception() -> &'static ClassEntry {
     // SAFETY: SPL registers RuntimeException before any extension's MINIT; the pointer is
@@ -129,6 +143,7 @@ impl From<Error> for PhpException {
             ErrorKind::Server => SERVER.entry(),
             ErrorKind::Lost => LOST.entry(),
             ErrorKind::Conflict => CONFLICT.entry(),
+            ErrorKind::Replication => REPLICATION.entry(),
         };
         // PHP messages are C strings: a NUL (from a server reply, say) would make the exception
         // impossible to throw. Keys in messages are already escaped (`quote_key`).

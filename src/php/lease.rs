@@ -63,6 +63,12 @@ impl RedisLockLease {
         Ok(self.lease.remaining()?)
     }
 
+    /// Whether the last renewal (watchdog or `extend`) reached fewer replicas than the
+    /// `replicas` option asks for. No I/O.
+    pub fn is_at_risk(&self) -> bool {
+        self.lease.is_at_risk()
+    }
+
     /// Releases it (handing it to the next waiter).
     pub fn release(&self) -> PhpResult<bool> {
         Ok(self.lease.release()?)
@@ -97,6 +103,7 @@ impl RedisLockLease {
             Status::Abandoned => "abandoned",
         };
         info.insert("status", status)?;
+        info.insert("atRisk", self.lease.is_at_risk())?;
         Ok(info)
     }
 }

@@ -261,6 +261,10 @@ impl RedisLock {
         info.insert("database", endpoint.database)?;
         info.insert("connectTimeout", timeouts.connect.as_secs_f64())?;
         info.insert("readTimeout", timeouts.read.as_secs_f64())?;
+        if let Some(ack) = locker.replica_ack() {
+            info.insert("replicas", i64::from(ack.replicas))?;
+            info.insert("replicaTimeout", ack.timeout.as_secs_f64())?;
+        }
         Ok(info)
     }
 }

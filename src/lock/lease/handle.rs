@@ -18,7 +18,12 @@ impl Lease {
     /// and, for a watchdog lease, with the watchdog. If the watchdog cannot start, the error is
     /// returned (and the lease, dropped, is released).
     pub fn new(grant: Grant) -> Result<Lease> {
-        let state = Arc::new(LeaseState::new(grant));
+        Lease::adopt(LeaseState::new(grant))
+    }
+
+    /// [`Lease::new`] for a state made with [`LeaseState::new`] and not registered yet.
+    pub fn adopt(state: LeaseState) -> Result<Lease> {
+        let state = Arc::new(state);
         request::register(&state);
         let lease = Lease { state };
         if lease.state.grant.watchdog {

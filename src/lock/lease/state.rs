@@ -9,7 +9,7 @@
 //! renewed by the [`crate::lock::lease::watchdog`] thread until then. This module depends on
 //! neither of those two.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::lock::error::{Error, ErrorKind, Result, quote_key};
@@ -18,6 +18,7 @@ use crate::lock::lease::{CLAIM_WINDOW, TOMBSTONE};
 use crate::lock::net::registry::Resend;
 use crate::lock::options::LeaseConfig;
 use crate::lock::protocol::resp;
+use crate::lock::replicas::{Acked, ReplicaAck};
 use crate::lock::scripts::lease::{
     EXTEND_SCRIPT, LEASE_ABANDON_SCRIPT, LEASE_RELEASE_SCRIPT, OWNER_STATE_SCRIPT,
 };
@@ -63,6 +64,8 @@ pub struct Grant {
     pub client: Client,
     /// Lease options (strict mode, maximum lifetime).
     pub config: LeaseConfig,
+    /// Replicas that must acknowledge each renewal (option `replicas`); `None`: none.
+    pub replicas: Option<ReplicaAck>,
 }
 
 /// The state of one lease, shared by its [`crate::lock::lease::Lease`] handle, the watchdog and the request
@@ -75,6 +78,9 @@ pub struct LeaseState {
     /// The process that holds it; others never release or renew it.
     pub owner_pid: u32,
     status: AtomicU8,
+    /// Set when the last renewal (watchdog or `extend`) was acknowledged by fewer replicas than
+    /// the `replicas` option asks for; cleared by one that was.
+    at_risk: AtomicBool,
 }
 
 impl LeaseState {
@@ -85,7 +91,21 @@ impl LeaseState {
             acquired_at: Instant::now(),
             owner_pid: crate::lock::net::pid::current(),
             status: AtomicU8::new(Status::Held as u8),
+            at_risk: AtomicBool::new(false),
         }
+    }
+
+    /// True when the last renewal of this lease (by the watchdog or `extend`) reached fewer
+    /// replicas than the `replicas` option asks for: the master holds the lock with its new
+    /// TTL, but a replica promoted by a failover now may have only the older, shorter one.
+    /// Cleared by the next renewal that is acknowledged. Always false without `replicas`.
+    pub fn is_at_risk(&self) -> bool {
+        self.at_risk.load(Ordering::Acquire)
+    }
+
+    /// Records whether the last renewal was acknowledged by enough replicas.
+    pub fn set_at_risk(&self, at_risk: bool) {
+        self.at_risk.store(at_risk, Ordering::Release);
     }
 
     /// The current status.
@@ -143,16 +163,28 @@ impl LeaseState {
 
     /// Sets the lock's TTL to `ttl_ms` if this lease still holds it (owner-checked, atomic).
     /// Returns false (strict mode: `Err(Lost)`) if the lease was lost; someone else's lock is
-    /// never touched.
+    /// never touched. With the `replicas` option, an extension acknowledged by fewer replicas
+    /// is an `Err(Replication)`: the lease is still held (with its new TTL on the master) and
+    /// now [at risk](LeaseState::is_at_risk).
     pub fn extend(&self, ttl_ms: u64) -> Result<bool> {
         match self.status() {
             Status::Held => {}
             Status::Lost => return self.lost("extend"),
             _ => return Ok(false),
         }
-        let held = extend(&self.grant.client, self, ttl_ms)?;
+        let (held, acked) = extend(&self.grant.client, self, ttl_ms)?;
         if !held && self.leave_held(Status::Lost) {
             return self.lost("extend");
+        }
+        if let (true, Some(ack)) = (held, &self.grant.replicas) {
+            let checked = ack.check(
+                acked.unwrap_or(Ok(0)),
+                &self.grant.key,
+                "the lease is still held with its new TTL, but at risk: a failover now could \
+                 lose the extension",
+            );
+            self.set_at_risk(checked.is_err());
+            checked.map_err(|e| e.context("extend"))?;
         }
         Ok(held)
     }
@@ -284,8 +316,9 @@ pub fn open_breaker(client: &Client, route: Route<'_>) {
 }
 
 /// The release script for `state`'s lock. A release resent after a broken connection proves
-/// only a success (a `false` then may mean the first one released it).
-fn release(state: &LeaseState) -> Result<bool> {
+/// only a success (a `false` then may mean the first one released it). Never waits for
+/// replicas (see [`crate::lock::replicas`]).
+pub(super) fn release(state: &LeaseState) -> Result<bool> {
     let grant = &state.grant;
     if grant.unsure {
         let resend = Resend::ProvesOnly(|&released| released, "release");
@@ -314,24 +347,26 @@ pub(super) fn claim_window_arg() -> String {
     CLAIM_WINDOW.as_millis().to_string()
 }
 
-/// Owner-checked PEXPIRE of `state`'s lock (and its fence) to `ttl_ms`, over `client` (the
-/// watchdog passes its own connection).
-pub fn extend(client: &Client, state: &LeaseState, ttl_ms: u64) -> Result<bool> {
+/// Owner-checked PEXPIRE of `state`'s lock (and its fence) to `ttl_ms`, over `client`, with
+/// a `WAIT` in the same write when the lease asks for replicas. Returns whether it still held
+/// the lock, and WAIT's outcome (see [`ReplicaAck::read`]).
+pub fn extend(client: &Client, state: &LeaseState, ttl_ms: u64) -> Result<(bool, Acked)> {
     let mut digits = [0u8; 20];
     let ttl = resp::decimal(&mut digits, ttl_ms);
     let keys = state.grant.keys.all();
-    client
+    let (reply, acked) = client
         .run(Route::Slot(state.grant.keys.slot), |conn| {
-            EXTEND_SCRIPT.run(
+            EXTEND_SCRIPT.run_acked(
                 conn,
                 Keys::List(&keys[..3]),
                 &[state.token(), ttl],
+                state.grant.replicas.as_ref(),
                 int_reply,
             )
         })
-        .map_err(|e| e.context("extend"))?
-        .map(|n| n == 1)
-        .ok_or_else(|| unexpected("extend"))
+        .map_err(|e| e.context("extend"))?;
+    let held = reply.map(|n| n == 1).ok_or_else(|| unexpected("extend"))?;
+    Ok((held, acked))
 }
 
 pub(super) fn unexpected(what: &'static str) -> Error {

@@ -19,11 +19,12 @@ use std::time::{Duration, Instant};
 
 use crate::lock::error::{Error, ErrorKind, Result, quote_key};
 use crate::lock::keys::{LockKeys, check_lock_name};
-use crate::lock::lease::state::{Grant, abandon, unexpected};
+use crate::lock::lease::state::{Grant, LeaseState, abandon, release, unexpected};
 use crate::lock::lease::{ALIVE_WINDOW, HEARTBEAT, Lease};
 use crate::lock::locker::{Locker, check_nonempty, ttl_ms, wait_duration};
 use crate::lock::net::registry::Resend;
 use crate::lock::protocol::resp;
+use crate::lock::replicas::Acked;
 use crate::lock::scripts::lease::{
     FORCE_RELEASE_SCRIPT, LEASE_ACQUIRE_SCRIPT, LEASE_CANCEL_SCRIPT, OWNER_STATE_SCRIPT,
 };
@@ -54,6 +55,9 @@ pub struct Waiter<'a> {
     /// Set when a command of this waiter failed without an answer: it may still run later (a
     /// stalled server runs what its sockets hold when it resumes).
     unsure: std::cell::Cell<bool>,
+    /// With the `replicas` option: WAIT's outcome after the last command that could take the
+    /// lock (see [`crate::lock::replicas`]).
+    acked: std::cell::Cell<Acked>,
 }
 
 impl<'a> Waiter<'a> {
@@ -67,6 +71,7 @@ impl<'a> Waiter<'a> {
             ttl,
             wake,
             unsure: std::cell::Cell::new(false),
+            acked: std::cell::Cell::new(None),
         }
     }
 
@@ -110,25 +115,31 @@ impl<'a> Waiter<'a> {
     fn blpop_then(&self, seconds: &str, block: Duration, args: &[&[u8]; 5]) -> Result<Attempt> {
         let all = self.keys.all();
         let client = self.locker.client();
+        let ack = self.locker.replica_ack();
         let limit = block + client.timeouts().read;
-        let reply = client
+        self.acked.set(None);
+        let (reply, acked) = client
             .run(Route::Slot(self.keys.slot), |conn| {
                 resp::command(
                     conn.command_buffer(),
                     &[b"BLPOP", &self.wake, seconds.as_bytes()],
                 );
                 LEASE_ACQUIRE_SCRIPT.pipelined(conn, Keys::List(&all), args);
+                if let Some(ack) = ack {
+                    ack.pipelined(conn);
+                }
                 conn.send()?;
-                // Both replies are read whatever the first says, so none is left on the socket.
+                // Every reply is read whatever the first says, so none is left on the socket.
                 let woken = conn.read_reply_within(Some(limit), |_| ());
                 if woken.as_ref().is_err_and(|e| !e.is_server()) {
-                    return woken.map(|()| None);
+                    return woken.map(|()| (None, None));
                 }
                 let attempt =
-                    LEASE_ACQUIRE_SCRIPT.read_pipelined(conn, Keys::List(&all), args, ints_reply);
+                    LEASE_ACQUIRE_SCRIPT.read_acked(conn, Keys::List(&all), args, ack, ints_reply);
                 woken.and(attempt)
             })
             .map_err(|e| e.context("lock"))?;
+        self.acked.set(acked);
         attempt_reply(reply)
     }
 
@@ -162,16 +173,21 @@ impl<'a> Waiter<'a> {
         .map(|_| ())
     }
 
-    /// Runs a lease script on the lock's five keys; its reply as integers.
+    /// Runs a lease script on the lock's five keys, with a `WAIT` behind it when the locker
+    /// asks for replicas (its outcome is kept in `acked`); its reply as integers.
     fn run(&self, script: &LuaScript, args: &[&[u8]]) -> Result<Vec<i64>> {
         let all = self.keys.all();
-        self.locker
+        let ack = self.locker.replica_ack();
+        self.acked.set(None);
+        let (reply, acked) = self
+            .locker
             .client()
             .run(Route::Slot(self.keys.slot), |conn| {
-                script.run(conn, Keys::List(&all), args, ints_reply)
+                script.run_acked(conn, Keys::List(&all), args, ack, ints_reply)
             })
-            .map_err(|e| e.context("lock"))?
-            .ok_or_else(|| unexpected("lock"))
+            .map_err(|e| e.context("lock"))?;
+        self.acked.set(acked);
+        reply.ok_or_else(|| unexpected("lock"))
     }
 
     /// Waits in line until the lock is ours (`Some(fence)`) or `deadline` passes (`None`).
@@ -335,7 +351,8 @@ impl Locker {
             return Ok(None);
         };
         let unsure = waiter.unsure.get();
-        Ok(Some(Lease::new(Grant {
+        let acked = waiter.acked.take();
+        let state = LeaseState::new(Grant {
             key: key.to_vec(),
             keys: waiter.keys,
             token: waiter.token,
@@ -345,7 +362,15 @@ impl Locker {
             unsure,
             client: self.client().clone(),
             config: self.lease_config(),
-        })?))
+            replicas: self.replica_ack().copied(),
+        });
+        if let Some(ack) = self.replica_ack() {
+            // Not registered anywhere yet: released here, or adopted below. (No WAIT outcome
+            // cannot happen; it would count as no replica.)
+            ack.settle_grant(acked.unwrap_or(Ok(0)), key, || release(&state))
+                .map_err(|e| e.context("lock"))?;
+        }
+        Ok(Some(Lease::adopt(state)?))
     }
 
     /// A lease on `key` held by `token`, taken over from another process (which called
@@ -392,6 +417,7 @@ impl Locker {
             unsure: false,
             client: self.client().clone(),
             config: self.lease_config(),
+            replicas: self.replica_ack().copied(),
         })
     }
 

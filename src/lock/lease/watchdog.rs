@@ -10,6 +10,9 @@
 //! - A renewal that finds the lock gone marks the lease lost; the next call on it says so.
 //!   When Redis cannot be reached it retries every second, and gives the lease up as lost
 //!   once a whole TTL has passed without a successful renewal (the lock has expired by then).
+//! - With the `replicas` option, each batch ends with one `WAIT`; a renewal acknowledged by
+//!   fewer replicas than its lease asks for marks the lease at risk (still held, and renewed
+//!   again on time), and one acknowledged clears it.
 //! - A lease older than the `maxLifetime` option is no longer renewed: it expires at its TTL,
 //!   so a stuck worker cannot hold a lock forever.
 //! - The thread starts with the first watchdog lease of a process. A `pcntl_fork()` child has
@@ -27,6 +30,7 @@ use std::time::{Duration, Instant};
 use crate::lock::error::{Error, ErrorKind, Result};
 use crate::lock::lease::state::{LeaseState, Status};
 use crate::lock::net::connection::Timeouts;
+use crate::lock::replicas::ReplicaAck;
 use crate::lock::scripts::int_reply;
 use crate::lock::scripts::lease::EXTEND_SCRIPT;
 use crate::lock::topology::{Client, Route, TopologyKey};
@@ -333,19 +337,43 @@ fn renew(client: &Client, leases: &[(u64, Arc<LeaseState>)]) -> Vec<Renewal> {
             (keys[..3].to_vec(), vec![state.token(), ttl.as_bytes()])
         })
         .collect();
+    // One WAIT closes the batch: enough replicas for the lease that asks the most, as long as
+    // the one that waits the longest.
+    let ack = todo
+        .iter()
+        .filter_map(|&i| leases[i].1.grant.replicas)
+        .reduce(|a, b| ReplicaAck {
+            replicas: a.replicas.max(b.replicas),
+            timeout: a.timeout.max(b.timeout),
+        });
+    // WAIT's reply comes up to its timeout after the renewals': allow it, as the lease's own
+    // readTimeout does (the options keep replicaTimeout under half of it).
+    let read = client
+        .timeouts()
+        .read
+        .max(ack.map_or(Duration::ZERO, |a| a.timeout * 2));
     let replies = if calls.is_empty() {
-        Ok(Vec::new())
+        Ok((Vec::new(), None))
     } else {
         client.run(Route::Slot(leases[0].1.grant.keys.slot), |conn| {
-            let deadline = Instant::now() + client.timeouts().read;
-            EXTEND_SCRIPT.run_many(conn, &calls, deadline, int_reply)
+            let deadline = Instant::now() + read;
+            EXTEND_SCRIPT.run_many_acked(conn, &calls, deadline, ack.as_ref(), int_reply)
         })
     };
     match replies {
-        Ok(replies) => {
+        Ok((replies, acked)) => {
+            let acked = acked.and_then(|a| a.ok());
             for (&i, reply) in todo.iter().zip(replies) {
                 outcomes[i] = Some(match reply {
-                    Ok(Some(1)) => Renewal::Renewed,
+                    Ok(Some(1)) => {
+                        let state = &leases[i].1;
+                        if let Some(wanted) = state.grant.replicas {
+                            // A WAIT that failed counts as no replica.
+                            let enough = acked.unwrap_or(0) >= i64::from(wanted.replicas);
+                            state.set_at_risk(!enough);
+                        }
+                        Renewal::Renewed
+                    }
                     Ok(Some(_)) => {
                         leases[i].1.leave_held(Status::Lost);
                         Renewal::Stop

@@ -16,6 +16,7 @@ use crate::lock::error::{Error, ErrorKind, Result};
 use crate::lock::options::dsn::parse_dsn_cached;
 pub use crate::lock::options::dsn::{clear_dsn_cache, mask_dsn, parse_dsn};
 pub use crate::lock::options::tls::TlsOptions;
+use crate::lock::replicas::ReplicaAck;
 
 /// The DSN used when none is given.
 pub const DEFAULT_DSN: &str = "redis://127.0.0.1:6379";
@@ -27,8 +28,13 @@ pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(1);
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 /// The lease time of a watchdog lease (one taken without a TTL), as Redisson's default.
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
+/// How long `WAIT` waits for replicas to acknowledge a lock write, by default (option
+/// `replicaTimeout`): replicas on the same network acknowledge within a millisecond or two.
+pub const DEFAULT_REPLICA_TIMEOUT: Duration = Duration::from_millis(100);
+/// The most replicas the `replicas` option may ask for.
+pub const MAX_REPLICAS: i64 = 1000;
 /// The option names accepted in the `$options` array, in the order the docs list them.
-pub const OPTION_NAMES: [&str; 8] = [
+pub const OPTION_NAMES: [&str; 10] = [
     "connectTimeout",
     "readTimeout",
     "prefix",
@@ -36,6 +42,8 @@ pub const OPTION_NAMES: [&str; 8] = [
     "leaseTtl",
     "maxLifetime",
     "strict",
+    "replicas",
+    "replicaTimeout",
     "ssl",
 ];
 
@@ -248,6 +256,9 @@ pub struct Config {
     pub masked_dsn: String,
     /// The lease options.
     pub lease: LeaseConfig,
+    /// How many replicas must acknowledge each write that grants or extends a lock (options
+    /// `replicas`, `replicaTimeout`); `None`: none (`replicas` 0, the default).
+    pub replicas: Option<ReplicaAck>,
 }
 
 /// How leases behave (options `leaseTtl`, `maxLifetime`, `strict`).
@@ -286,11 +297,45 @@ impl Config {
             prefix: Vec::new(),
             masked_dsn,
             lease: LeaseConfig::default(),
+            replicas: None,
         };
+        let mut replicas = 0;
+        let mut replica_timeout = DEFAULT_REPLICA_TIMEOUT;
         for (name, value) in options {
-            config.set_option(name, value)?;
+            match name {
+                "replicas" => replicas = replicas_option(&value)?,
+                "replicaTimeout" => replica_timeout = timeout_option(name, &value)?,
+                _ => config.set_option(name, value)?,
+            }
         }
+        config.replicas = config.replica_ack(replicas, replica_timeout)?;
         Ok(config)
+    }
+
+    /// The `replicas` / `replicaTimeout` pair, checked against the other options (whatever
+    /// order they came in): `WAIT`'s reply comes up to `replicaTimeout` after the lock
+    /// command's, and must come within `readTimeout`; an in-process space has no replicas.
+    fn replica_ack(&self, replicas: u32, timeout: Duration) -> Result<Option<ReplicaAck>> {
+        if replicas == 0 {
+            return Ok(None);
+        }
+        if let Address::Memory(_) = self.endpoint.address {
+            return Err(Error::invalid(
+                "option \"replicas\": memory:// has no replicas, so no lock could ever be \
+                 acknowledged; set \"replicas\" to 0 for memory://",
+            ));
+        }
+        let read = self.endpoint.read_timeout;
+        if timeout > read / 2 {
+            return Err(Error::invalid(format!(
+                "option \"replicaTimeout\" ({} s) must be at most half of \"readTimeout\" \
+                 ({} s): the reply to WAIT comes up to replicaTimeout after the lock command's, \
+                 and both must arrive within readTimeout",
+                php_float(timeout.as_secs_f64()),
+                php_float(read.as_secs_f64())
+            )));
+        }
+        Ok(Some(ReplicaAck { replicas, timeout }))
     }
 
     fn set_option(&mut self, name: &str, value: OptionValue) -> Result<()> {
@@ -385,6 +430,17 @@ fn seconds_option(name: &str, value: &OptionValue, min: f64) -> Result<Duration>
         )));
     }
     Ok(Duration::from_secs_f64(seconds))
+}
+
+/// The `replicas` option: an int from 0 to [`MAX_REPLICAS`].
+fn replicas_option(value: &OptionValue) -> Result<u32> {
+    match *value {
+        OptionValue::Int(n) if (0..=MAX_REPLICAS).contains(&n) => Ok(n as u32),
+        OptionValue::Int(n) => Err(Error::invalid(format!(
+            "option \"replicas\" must be from 0 to {MAX_REPLICAS}, {n} given"
+        ))),
+        ref other => Err(wrong_type("replicas", "int", other)),
+    }
 }
 
 fn timeout_option(name: &str, value: &OptionValue) -> Result<Duration> {
@@ -500,6 +556,97 @@ mod tests {
     }
 
     #[test]
+    fn replica_options_apply_and_validate() {
+        let off = Config::parse("redis://h", []).unwrap();
+        assert_eq!(off.replicas, None, "off by default");
+        let zero = Config::parse("redis://h", [("replicas", OptionValue::Int(0))]).unwrap();
+        assert_eq!(zero.replicas, None);
+        let on = Config::parse("redis://h", [("replicas", OptionValue::Int(2))]).unwrap();
+        assert_eq!(
+            on.replicas,
+            Some(ReplicaAck {
+                replicas: 2,
+                timeout: DEFAULT_REPLICA_TIMEOUT
+            })
+        );
+        // Either order: the timeout is checked against readTimeout once all are applied.
+        for options in [
+            vec![
+                ("replicaTimeout", OptionValue::Float(1.5)),
+                ("replicas", OptionValue::Int(1)),
+                ("readTimeout", OptionValue::Int(3)),
+            ],
+            vec![
+                ("readTimeout", OptionValue::Int(3)),
+                ("replicas", OptionValue::Int(1)),
+                ("replicaTimeout", OptionValue::Float(1.5)),
+            ],
+        ] {
+            let c = Config::parse("redis://h", options).unwrap();
+            assert_eq!(c.replicas.unwrap().timeout, Duration::from_millis(1500));
+        }
+        // Unused without replicas: a short readTimeout alone stays valid.
+        Config::parse("redis://h", [("readTimeout", OptionValue::Float(0.05))]).unwrap();
+
+        let value_errors = [
+            vec![("replicas", OptionValue::Int(-1))],
+            vec![("replicas", OptionValue::Int(MAX_REPLICAS + 1))],
+            vec![("replicaTimeout", OptionValue::Int(0))],
+            vec![("replicaTimeout", OptionValue::Float(f64::NAN))],
+            vec![("replicaTimeout", OptionValue::Float(-0.1))],
+            vec![("replicaTimeout", OptionValue::Float(0.0001))],
+            vec![("replicaTimeout", OptionValue::Float(1e300))],
+            // More than half of readTimeout (1 s by default).
+            vec![
+                ("replicas", OptionValue::Int(1)),
+                ("replicaTimeout", OptionValue::Float(0.6)),
+            ],
+            vec![
+                ("replicas", OptionValue::Int(1)),
+                ("readTimeout", OptionValue::Float(0.15)),
+            ],
+        ];
+        for options in value_errors {
+            let err = Config::parse("redis://h", options.clone()).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{options:?}");
+        }
+        let err = Config::parse(
+            "redis://h",
+            [
+                ("replicas", OptionValue::Int(1)),
+                ("replicaTimeout", OptionValue::Int(1)),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.message(),
+            "option \"replicaTimeout\" (1 s) must be at most half of \"readTimeout\" (1 s): \
+             the reply to WAIT comes up to replicaTimeout after the lock command's, and both \
+             must arrive within readTimeout"
+        );
+        let type_errors = [
+            ("replicas", OptionValue::Float(1.0)),
+            ("replicas", OptionValue::Bool(true)),
+            ("replicas", OptionValue::Str(b"1".to_vec())),
+            ("replicaTimeout", OptionValue::Str(b"0.1".to_vec())),
+            ("replicaTimeout", OptionValue::Bool(true)),
+        ];
+        for (name, value) in type_errors {
+            let err = Config::parse("redis://h", [(name, value.clone())]).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidType, "{name} {value:?}");
+        }
+    }
+
+    #[test]
+    fn memory_has_no_replicas() {
+        let err = Config::parse("memory://", [("replicas", OptionValue::Int(1))]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+        assert!(err.message().contains("memory:// has no replicas"), "{err}");
+        let c = Config::parse("memory://t", [("replicas", OptionValue::Int(0))]).unwrap();
+        assert_eq!(c.replicas, None);
+    }
+
+    #[test]
     fn the_ssl_option_applies_to_tls_dsns_only() {
         let entries = vec![
             ("verify_peer".to_owned(), OptionValue::Bool(false)),
@@ -609,6 +756,10 @@ mod fuzz {
                     prop_assert!(c.endpoint.read_timeout <= MAX_TIMEOUT);
                     prop_assert!(c.endpoint.database >= 0);
                     prop_assert!(c.lease.lease_ttl > Duration::ZERO);
+                    if let Some(ack) = c.replicas {
+                        prop_assert!(ack.replicas >= 1);
+                        prop_assert!(ack.timeout * 2 <= c.endpoint.read_timeout);
+                    }
                 }
                 Err(e) => prop_assert!(e.is_invalid_argument(), "{e:?}"),
             }

@@ -9,6 +9,7 @@ use std::time::Instant;
 use crate::lock::error::Result;
 use crate::lock::net::connection::Connection;
 use crate::lock::protocol::resp::{self, Reply};
+use crate::lock::replicas::{self, Acked, ReplicaAck};
 
 pub mod documents;
 pub mod lease;
@@ -156,6 +157,61 @@ impl LuaScript {
         }
     }
 
+    /// [`LuaScript::run`] followed, in the same write, by `WAIT` when `ack` is given (see
+    /// [`crate::lock::replicas`]). Returns the script's reply and, with `ack`, WAIT's outcome
+    /// ([`ReplicaAck::read`]).
+    pub fn run_acked<R>(
+        &self,
+        conn: &mut Connection,
+        keys: Keys<'_>,
+        args: &[&[u8]],
+        ack: Option<&ReplicaAck>,
+        f: impl Fn(Reply<'_>) -> R,
+    ) -> Result<(R, Acked)> {
+        self.pipelined(conn, keys, args);
+        if let Some(ack) = ack {
+            ack.pipelined(conn);
+        }
+        conn.send()?;
+        self.read_acked(conn, keys, args, ack, f)
+    }
+
+    /// Reads the replies of a [`LuaScript::pipelined`] call followed by a `WAIT` when `ack` is
+    /// given. Both replies are read whatever the first says, so none is left on the socket.
+    /// On NOSCRIPT the script did not run and the `WAIT` after it counted nothing of it: the
+    /// script is sent again by EVAL, with a `WAIT` after it.
+    pub fn read_acked<R>(
+        &self,
+        conn: &mut Connection,
+        keys: Keys<'_>,
+        args: &[&[u8]],
+        ack: Option<&ReplicaAck>,
+        f: impl Fn(Reply<'_>) -> R,
+    ) -> Result<(R, Acked)> {
+        let Some(wait) = ack else {
+            return self.read_pipelined(conn, keys, args, f).map(|r| (r, None));
+        };
+        let mut reply = conn.read_reply(&f);
+        if reply.as_ref().is_err_and(|e| e.is_server_code("NOSCRIPT")) {
+            // That WAIT counted nothing of the script, which did not run.
+            let _dropped = ReplicaAck::read(conn)?;
+            let epoch = self.epoch(conn);
+            Self::encode(conn.command_buffer(), &self.eval_head(), keys, args, epoch);
+            wait.pipelined(conn);
+            conn.send()?;
+            reply = conn.read_reply(&f);
+        }
+        match reply {
+            Ok(r) => Ok((r, replicas::read_if(ack, conn)?)),
+            Err(e) if e.is_server() => {
+                // The script failed: WAIT's reply only keeps the connection in step.
+                let _dropped = ReplicaAck::read(conn)?;
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Runs the script once per call in `calls` (keys, args) in one pipeline: one write, then
     /// the replies in order, all read by `deadline`. A server error fails only its own call;
     /// after NOSCRIPT the failed calls are sent again (the first by EVAL, which loads the
@@ -168,19 +224,38 @@ impl LuaScript {
         deadline: Instant,
         f: impl Fn(Reply<'_>) -> R,
     ) -> Result<Vec<Result<R>>> {
+        self.run_many_acked(conn, calls, deadline, None, f)
+            .map(|(results, _)| results)
+    }
+
+    /// [`LuaScript::run_many`], with a `WAIT` at the end of each write when `ack` is given (one
+    /// `WAIT` covers every write before it on the connection): also returns the outcome of
+    /// the last one, which counts the replicas that have every call.
+    pub fn run_many_acked<R>(
+        &self,
+        conn: &mut Connection,
+        calls: &[Call<'_>],
+        deadline: Instant,
+        ack: Option<&ReplicaAck>,
+        f: impl Fn(Reply<'_>) -> R,
+    ) -> Result<(Vec<Result<R>>, Acked)> {
         for (keys, args) in calls {
             self.pipelined(conn, Keys::List(keys), args);
+        }
+        if let Some(ack) = ack {
+            ack.pipelined(conn);
         }
         conn.send()?;
         let mut results = Vec::with_capacity(calls.len());
         for _ in calls {
             results.push(read_one(conn, deadline, &f)?);
         }
+        let acked = read_wait(conn, deadline, ack)?;
         let missing: Vec<usize> = (0..calls.len())
             .filter(|&i| matches!(&results[i], Err(e) if e.is_server_code("NOSCRIPT")))
             .collect();
         if missing.is_empty() {
-            return Ok(results);
+            return Ok((results, acked));
         }
         let eval_head = self.eval_head();
         for (n, &i) in missing.iter().enumerate() {
@@ -193,11 +268,15 @@ impl LuaScript {
             let epoch = self.epoch(conn);
             Self::encode(conn.command_buffer(), head, Keys::List(keys), args, epoch);
         }
+        if let Some(ack) = ack {
+            ack.pipelined(conn);
+        }
         conn.send()?;
         for &i in &missing {
             results[i] = read_one(conn, deadline, &f)?;
         }
-        Ok(results)
+        // The last WAIT counts the replicas that have every call.
+        Ok((results, read_wait(conn, deadline, ack)?))
     }
 
     /// `head` is the verb and the script (body or hash), already encoded; `epoch`, if any,
@@ -242,6 +321,23 @@ fn read_one<R>(
         Err(e) if e.is_server() => Ok(Err(e)),
         Err(e) => Err(e),
     }
+}
+
+/// Reads the reply of a pipeline's closing `WAIT` when `ack` sent one, by `deadline`.
+fn read_wait(conn: &mut Connection, deadline: Instant, ack: Option<&ReplicaAck>) -> Result<Acked> {
+    if ack.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(
+        read_one(conn, deadline, &|reply| match reply {
+            Reply::Int(n) => Ok(n),
+            _ => Err(crate::lock::error::Error::new(
+                crate::lock::error::ErrorKind::Protocol,
+                "unexpected reply type from WAIT",
+            )),
+        })?
+        .and_then(|r| r),
+    ))
 }
 
 /// Every script, for tests that load each into a real server.

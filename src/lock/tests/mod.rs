@@ -7,6 +7,7 @@ mod locker;
 mod memory;
 mod model;
 mod pool;
+mod replicas;
 mod scripts;
 mod sentinel;
 mod sentinel_tls;

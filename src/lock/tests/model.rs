@@ -337,6 +337,7 @@ impl<'a> Run<'a> {
             unsure: false,
             client: self.lockers[qw.client].client().clone(),
             config: self.lockers[qw.client].lease_config(),
+            replicas: None,
         })
         .expect("no watchdog");
         self.leases.push(lease);
