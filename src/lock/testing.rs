@@ -671,6 +671,7 @@ impl ClusterSet {
         );
         let set = ClusterSet { nodes };
         set.await_ok();
+        set.await_replicas_in_sync();
         set
     }
 
@@ -728,6 +729,24 @@ impl ClusterSet {
                 "the replica did not sync in 30 s"
             );
             std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until every live replica is attached to its master and in sync.
+    pub fn await_replicas_in_sync(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for n in self.nodes.iter().filter(|n| n.child.is_some()) {
+            loop {
+                let info: String = redis::cmd("INFO")
+                    .arg("replication")
+                    .query(&mut n.client())
+                    .unwrap_or_default();
+                if info.contains("role:master") || info.contains("master_link_status:up") {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "a replica did not sync in 30 s");
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
     }
 

@@ -229,12 +229,15 @@ fn a_slot_being_migrated_is_reached_by_ask_and_waits_out_tryagain() {
 /// Lets the replicas of `master` have everything written so far (as a careful deployment
 /// would with `WAIT`), so that a failover loses nothing.
 fn replicate(set: &ClusterSet, master: usize) {
-    let replicas = set.replicas_of(master).len().to_string();
-    let acked: i64 = q(
-        &mut set.nodes[master].client(),
-        &["WAIT", &replicas, "2000"],
+    let replicas = set.replicas_of(master);
+    assert!(!replicas.is_empty(), "node {master} has replicas");
+    let count = replicas.len().to_string();
+    let acked: i64 = q(&mut set.nodes[master].client(), &["WAIT", &count, "5000"]);
+    assert_eq!(
+        acked.to_string(),
+        count,
+        "every replica of {master} acknowledged"
     );
-    assert_eq!(acked.to_string(), replicas);
 }
 
 #[test]
@@ -257,6 +260,17 @@ fn after_kill_9_of_a_master_its_slots_take_locks_again_once_a_replica_took_over(
         .unwrap()
         .expect("free");
     replicate(&set, 0);
+    let replica = set.replicas_of(0)[0];
+    let (_, on_replica): ((), Option<String>) = redis::pipe()
+        .cmd("READONLY")
+        .cmd("GET")
+        .arg(&held_key)
+        .query(&mut set.nodes[replica].client())
+        .unwrap();
+    assert!(
+        on_replica.is_some(),
+        "the lease is on the replica before the kill"
+    );
     let killed = Instant::now();
     set.nodes[0].kill();
     let mut errors = 0;
@@ -301,8 +315,13 @@ fn after_kill_9_of_a_master_its_slots_take_locks_again_once_a_replica_took_over(
     let budget = Duration::from_secs_f64(connect + read) + Duration::from_millis(300);
     assert!(longest <= budget, "a call took {longest:?}");
     let new = set.await_new_master(slot(key.as_bytes()), 0);
+    assert_eq!(new, replica, "the replica took over");
     assert_eq!(get_on(&set, new, &key).as_deref(), Some("v"));
     // The lease replicated before the kill is still held, by its owner, on the new master.
+    assert!(
+        get_on(&set, new, &held_key).is_some(),
+        "the replicated lease is on the new master"
+    );
     assert!(l.is_locked(held_key.as_bytes()).unwrap());
     let retaken_after = l.lock(key.as_bytes(), Some(5.0), 0.0).unwrap();
     assert!(retaken_after.is_none(), "the documents' lock is still held");
