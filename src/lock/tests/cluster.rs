@@ -229,7 +229,7 @@ fn a_slot_being_migrated_is_reached_by_ask_and_waits_out_tryagain() {
 
 /// Lets the replicas of `master` have everything written so far (as a careful deployment
 /// would with `WAIT`), so that a failover loses nothing.
-fn replicate(set: &ClusterSet, master: usize) {
+pub(super) fn replicate(set: &ClusterSet, master: usize) {
     let replicas = set.replicas_of(master).len().to_string();
     let acked: i64 = q(
         &mut set.nodes[master].client(),

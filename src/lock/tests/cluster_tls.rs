@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::cluster::{get_on, key_on, migrate_slot};
+use super::cluster::{get_on, key_on, migrate_slot, replicate};
 use super::tls::{s, ssl};
 use super::{config, unshared};
 use crate::lock::Locker;
@@ -41,10 +41,10 @@ fn first_error(l: &Locker, secrets: &[&str]) -> Error {
 }
 
 #[test]
-fn every_masters_slots_take_locks_over_tls() {
+fn every_masters_slots_take_locks_over_tls_and_after_kill_9_of_one() {
     // server.pem names localhost and 127.0.0.1: the seed is checked against "localhost", the
     // masters the seed announces against the IP address they are announced by.
-    let set = ClusterSet::start_tls(3, 1, "server");
+    let mut set = ClusterSet::start_tls(3, 1, "server");
     let replica = set.replicas_of(0)[0];
     for seeds in [vec![0], vec![replica]] {
         let dsn = set.dsn_via("localhost", &seeds);
@@ -75,6 +75,44 @@ fn every_masters_slots_take_locks_over_tls() {
     assert!(e.is_server_code("WRONGTYPE"), "{e:?}");
     let node = format!("tls://127.0.0.1:{} db 0", set.client_port(2));
     assert_eq!(e.node(), Some(node.as_str()), "{e}");
+    // kill -9 of master 0 (replicated over TLS first): its replica takes over, announces its
+    // TLS port, and the map learned again over TLS sends the slot's locks there.
+    let l = locker(
+        &set.dsn(&[1, 2]),
+        &trusting_ca(),
+        &[("connectTimeout", OptionValue::Float(1.0))],
+    );
+    let held_key = key_on(&set, 0, "held");
+    let key = key_on(&set, 0, "after");
+    let held = l
+        .lock(held_key.as_bytes(), Some(60.0), 0.0)
+        .unwrap()
+        .expect("free");
+    replicate(&set, 0);
+    let killed = Instant::now();
+    set.nodes[0].kill();
+    loop {
+        match l.acquire(key.as_bytes(), b"v", 30.0) {
+            Ok(true) => break,
+            Ok(false) => panic!("nobody else holds {key}"),
+            Err(e) => {
+                assert!(
+                    e.is_connection() || e.is_timeout() || e.is_server(),
+                    "{e:?}"
+                );
+                assert!(killed.elapsed() < Duration::from_secs(15), "no lock: {e}");
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let new = set.await_new_master(slot(key.as_bytes()), 0);
+    assert_eq!(new, replica);
+    assert_eq!(get_on(&set, new, &key).as_deref(), Some("v"));
+    assert!(
+        l.is_locked(held_key.as_bytes()).unwrap(),
+        "replicated over TLS"
+    );
+    assert!(held.release().unwrap());
 }
 
 #[test]
