@@ -19,10 +19,9 @@
  *
  * Deployments are setup functions (see `$setups` below): each starts its servers and returns
  * a FailoverDeployment (a DSN for the client, how to kill the current master, how to tell that
- * the servers named another one and when they did, how to stop everything). A Cluster row is
- * one more setup function that starts a cluster and returns a FailoverDeployment with a
- * `redis+cluster://` DSN (its times from the nodes' logs: the master marked FAIL, the
- * replica's election won); nothing else here changes.
+ * the servers named another one and when they did, how to stop everything, and how its times
+ * are read). Two are measured: Sentinel (sentinel_setup) and Cluster (cluster_setup, a
+ * `redis+cluster://` DSN whose key lives on the master that is killed).
  *
  * Environment: RUNS (default 3), CONNECT_TIMEOUT and READ_TIMEOUT (default 0.5 s each),
  * WARMUP (seconds before the kill, default 1), SETUPS (comma-separated names of `$setups`,
@@ -54,6 +53,7 @@ final class FailoverDeployment
      *        (microtime) the servers agreed the master was down, promoted a replica, and ended
      *        the failover, from their logs (null: not yet)
      * @param Closure(): void $stop kills everything the setup started
+     * @param string $times where the servers' times come from, for the report
      */
     public function __construct(
         public readonly string $name,
@@ -63,6 +63,7 @@ final class FailoverDeployment
         public readonly Closure $switched,
         public readonly Closure $events,
         public readonly Closure $stop,
+        public readonly string $times = '',
     ) {
     }
 }
@@ -116,23 +117,33 @@ function start_daemon(string $conf, bool $sentinel, string $pidFile): int
 }
 
 /**
+ * The times (microtime) of the lines of `$log` (a redis-server log, UTC) whose message matches
+ * `$message` (a regular expression, without delimiters, anchored at the message's start).
+ *
+ * @return list<float>
+ */
+function logged_times(string $log, string $message): array
+{
+    $times = [];
+    $pattern = '/^\d+:\w (\d+ \w+ \d+ \d+:\d+:\d+\.\d+) . (?:' . str_replace('/', '\/', $message) . ')/m';
+    preg_match_all($pattern, (string) @file_get_contents($log), $matches);
+    foreach ($matches[1] as $stamp) {
+        $at = DateTime::createFromFormat('d M Y H:i:s.v', $stamp, new DateTimeZone('UTC'));
+        if ($at !== false) {
+            $times[] = (float) $at->format('U.u');
+        }
+    }
+    return $times;
+}
+
+/**
  * The earliest time (microtime) at which one of `$logs` (redis-server logs, UTC) reports
  * `$event` (`+switch-master`), or null.
  */
 function first_logged(array $logs, string $event): ?float
 {
-    $first = null;
-    foreach ($logs as $log) {
-        $pattern = '/^\d+:\w (\d+ \w+ \d+ \d+:\d+:\d+\.\d+) . ' . preg_quote($event, '/') . ' /m';
-        if (preg_match($pattern, (string) @file_get_contents($log), $m)) {
-            $at = DateTime::createFromFormat('d M Y H:i:s.v', $m[1], new DateTimeZone('UTC'));
-            if ($at !== false) {
-                $t = (float) $at->format('U.u');
-                $first = $first === null ? $t : min($first, $t);
-            }
-        }
-    }
-    return $first;
+    $times = array_merge([], ...array_values(array_map(static fn (string $log): array => logged_times($log, preg_quote($event) . ' '), $logs)));
+    return $times ? min($times) : null;
 }
 
 /**
@@ -230,16 +241,153 @@ function sentinel_setup(): FailoverDeployment
             ];
         },
         $stop,
+        'by the sentinels\' logs (millisecond timestamps): master down is the first `+odown` '
+        . '(down-after-milliseconds, then a quorum agreeing); replica promoted is the first `+promoted-slave` (after the election, '
+        . 'once the replica reports itself master: from then on a sentinel answers `get-master-addr-by-name` with it); failover '
+        . 'ended is the first `+switch-master` (after the other replicas were told to follow it)',
     );
 }
 
 /**
- * The deployments measured, by name: setup functions returning a FailoverDeployment. A Cluster
- * row is added here as `'Cluster' => 'cluster_setup'` once `redis+cluster://` exists.
+ * Cluster: 3 masters with a replica each on loopback (`redis-cli --cluster create`),
+ * cluster-node-timeout 1000 and cluster-replica-validity-factor 0 (as the engine's tests);
+ * everything else default (cluster-require-full-coverage yes). The client's key is served by
+ * the master that is killed.
+ */
+function cluster_setup(): FailoverDeployment
+{
+    $key = 'bench:failover'; // client_loop()'s key
+    $dir = sys_get_temp_dir() . '/redis-lock-bench-failover-' . getmypid() . '-' . bin2hex(random_bytes(4));
+    mkdir($dir);
+    $pids = [];
+    $stop = static function () use (&$pids, $dir): void {
+        foreach ($pids as $pid) {
+            posix_kill($pid, SIGKILL);
+        }
+        $pids = [];
+        exec('rm -rf ' . escapeshellarg($dir));
+    };
+    $ports = $serverPids = $logs = [];
+    try {
+        for ($i = 0; $i < 6; $i++) {
+            $port = $ports[] = free_port();
+            $conf = "$dir/redis-$i.conf";
+            file_put_contents($conf, sprintf(
+                "port %d\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir %s\ndaemonize yes\npidfile %s/redis-%d.pid\n"
+                . "logfile %s/redis-%d.log\nrepl-diskless-sync-delay 0\ncluster-enabled yes\n"
+                . "cluster-config-file %s/nodes-%d.conf\ncluster-port %d\ncluster-node-timeout 1000\n"
+                . "cluster-replica-validity-factor 0\n",
+                $port, $dir, $dir, $i, $dir, $i, $dir, $i, free_port()
+            ));
+            $serverPids[$port] = $pids[] = start_daemon($conf, false, "$dir/redis-$i.pid");
+            $logs[$port] = "$dir/redis-$i.log";
+        }
+        $cmd = 'redis-cli --cluster create ' . implode(' ', array_map(static fn (int $p): string => "127.0.0.1:$p", $ports))
+            . ' --cluster-replicas 1 --cluster-yes 2>&1';
+        exec($cmd, $out, $code);
+        if ($code !== 0) {
+            throw new RuntimeException("redis-cli --cluster create failed:\n" . implode("\n", $out));
+        }
+        // Formed: every node says ok and knows the 6, and every replica is in sync.
+        $deadline = microtime(true) + 30;
+        do {
+            usleep(100_000);
+            $formed = true;
+            $synced = 0;
+            foreach ($ports as $port) {
+                $info = (string) ask($port, ['CLUSTER', 'INFO'], 0.3);
+                $formed = $formed && str_contains($info, 'cluster_state:ok') && str_contains($info, 'cluster_known_nodes:6');
+                $synced += (int) str_contains((string) ask($port, ['INFO', 'replication'], 0.3), 'master_link_status:up');
+            }
+            $formed = $formed && $synced === 3;
+        } while (!$formed && microtime(true) < $deadline);
+        if (!$formed) {
+            throw new RuntimeException('the cluster did not form within 30 s');
+        }
+        $slot = (int) ask($ports[0], ['CLUSTER', 'KEYSLOT', $key], 0.3);
+    } catch (Throwable $e) {
+        $stop();
+        throw $e;
+    }
+    // The master of the key's slot as the node on `$port` sees it (null: no answer, no master).
+    $masterAt = static function (int $port, float $timeout = 0.1) use ($slot): ?int {
+        $ranges = ask($port, ['CLUSTER', 'SLOTS'], $timeout);
+        foreach (is_array($ranges) ? $ranges : [] as $range) {
+            if ($slot >= $range[0] && $slot <= $range[1]) {
+                return (int) $range[2][1];
+            }
+        }
+        return null;
+    };
+    // Set by the kill: the killed master's port and node id, its replica's port, and the time.
+    $killed = $killedId = $replica = null;
+    $killedAt = 0.0;
+    return new FailoverDeployment(
+        'Cluster',
+        '3 masters + 1 replica each, cluster-node-timeout 1000, cluster-replica-validity-factor 0, '
+        . 'cluster-require-full-coverage yes (the default); the client\'s key on the killed master',
+        "redis+cluster://127.0.0.1:{$ports[0]},127.0.0.1:{$ports[1]},127.0.0.1:{$ports[2]}",
+        static function () use (&$killed, &$killedId, &$replica, &$killedAt, $masterAt, $ports, $serverPids): void {
+            $killed = $masterAt($ports[0], 0.5) ?? throw new RuntimeException('no node names the key\'s master');
+            $killedId = (string) ask($killed, ['CLUSTER', 'MYID'], 0.5);
+            foreach ($ports as $port) {
+                $nodes = (string) ask($port, ['CLUSTER', 'NODES'], 0.5);
+                if (preg_match('/ myself,slave ' . preg_quote($killedId, '/') . ' /', $nodes)) {
+                    $replica = $port;
+                }
+            }
+            if ($killedId === '' || $replica === null) {
+                throw new RuntimeException("the key's master $killed has no replica");
+            }
+            posix_kill($serverPids[$killed], SIGKILL);
+            $killedAt = microtime(true);
+        },
+        static function () use (&$killed, $masterAt, $ports): bool {
+            foreach ($ports as $port) {
+                $master = $port === $killed ? null : $masterAt($port, 0.05);
+                if ($master !== null && $master !== $killed) {
+                    return true;
+                }
+            }
+            return false;
+        },
+        static function () use (&$killed, &$killedId, &$replica, &$killedAt, $logs): array {
+            $id = preg_quote((string) $killedId, '/');
+            $detected = [];
+            $ok = [];
+            foreach ($logs as $port => $log) {
+                if ($port === $killed) {
+                    continue;
+                }
+                array_push($detected, ...logged_times($log, "Marking node $id as failing \\(quorum reached\\)|FAIL message received from \\w+ about $id"));
+                // The first `ok` of each live node after the kill (every node says `fail` once
+                // it learns the master failed, and `ok` once it knows the new master).
+                $after = array_values(array_filter(logged_times($log, 'Cluster state changed: ok'), static fn (float $t): bool => $t > $killedAt - 0.001));
+                $ok[] = $after[0] ?? null;
+            }
+            $won = array_values(array_filter(logged_times($logs[$replica], 'Failover election won'), static fn (float $t): bool => $t > $killedAt - 0.001));
+            return [
+                'detected' => $detected ? min($detected) : null,
+                'promoted' => $won[0] ?? null,
+                'switched' => in_array(null, $ok, true) ? null : max($ok),
+            ];
+        },
+        $stop,
+        'by the nodes\' logs (millisecond timestamps): master down is the first `Marking node … as failing (quorum reached)` '
+        . 'or `FAIL message received … about` it on any node (cluster-node-timeout, then a majority of masters agreeing); '
+        . 'replica promoted is the killed master\'s replica logging `Failover election won: I\'m the new master` (it serves '
+        . 'the slots from then on); failover ended is the last live node logging `Cluster state changed: ok` again (each '
+        . 'node logs `Cluster state changed: fail` when it learns the master failed, and, with cluster-require-full-coverage '
+        . 'yes, answers CLUSTERDOWN for every slot until its `ok`)',
+    );
+}
+
+/**
+ * The deployments measured, by name: setup functions returning a FailoverDeployment.
  *
  * @var array<string, callable(): FailoverDeployment> $setups
  */
-$setups = ['Sentinel' => 'sentinel_setup'];
+$setups = ['Sentinel' => 'sentinel_setup', 'Cluster' => 'cluster_setup'];
 if ($only = getenv('SETUPS')) {
     $setups = array_intersect_key($setups, array_flip(explode(',', $only)));
 }
@@ -396,6 +544,7 @@ foreach ($setups as $name => $setup) {
     $rows[] = [
         'name' => $name,
         'detail' => $deployment->detail,
+        'times' => $deployment->times,
         'detected' => median(array_column($results, 'detected')),
         'promoted' => median(array_column($results, 'promoted')),
         'servers' => median(array_column($results, 'servers')),
@@ -432,11 +581,11 @@ foreach ($rows as $row) {
     $classes = $row['classes'] ? implode(', ', array_map(static fn (string $c, int $n): string => "$c × $n", array_keys($row['classes']), $row['classes'])) : 'none';
     $lines[] = sprintf('- %s: %s. Failed calls over all runs: %s.', $row['name'], $row['detail'], $classes);
 }
-$lines[] = '- Servers, by the sentinels\' logs (millisecond timestamps): master down is the first `+odown` '
-    . '(down-after-milliseconds, then a quorum agreeing); replica promoted is the first `+promoted-slave` (after the election, '
-    . 'once the replica reports itself master: from then on a sentinel answers `get-master-addr-by-name` with it); failover '
-    . 'ended is the first `+switch-master` (after the other replicas were told to follow it). Locks: from the kill until the '
-    . 'end of the first successful acquire that started after it. A call\'s budget is connectTimeout + readTimeout.';
+foreach ($rows as $row) {
+    $lines[] = sprintf('- %s servers, %s.', $row['name'], $row['times']);
+}
+$lines[] = '- Locks: from the kill until the end of the first successful acquire that started after it. A call\'s budget is '
+    . 'connectTimeout + readTimeout.';
 $report = implode("\n", $lines) . "\n";
 echo $report;
 @mkdir(__DIR__ . '/results');

@@ -8,26 +8,51 @@ namespace RedisLockTests;
  * A throwaway Redis Cluster on loopback: `$masters` masters with `$replicas` replicas each,
  * each node a RedisServer (cluster bus on a free port of its own, node timeout 1 s), made by
  * `redis-cli --cluster create`. Stopped when the object is destroyed.
+ *
+ * With `$certs` (a directory made by scripts/make-test-certs.sh) every node also has a TLS
+ * port, presents `$cert.pem` there and uses TLS for the cluster bus and replication
+ * (`tls-cluster`, `tls-replication`; the bus always asks for a client certificate: the nodes
+ * show each other client.pem), so what the nodes announce to TLS clients are TLS ports;
+ * clients are not asked for certificates. dsn() then names the TLS ports (`rediss+cluster://`);
+ * the plain ports serve the independent phpredis clients.
  */
 final class LocalCluster
 {
     /** @var list<RedisServer> masters first, in `redis-cli --cluster create` order */
     public array $nodes = [];
+    /** @var list<int> the nodes' TLS ports (a TLS cluster only), in the order of `$nodes` */
+    public array $tlsPorts = [];
 
-    public function __construct(int $masters = 3, int $replicas = 0)
+    public function __construct(int $masters = 3, int $replicas = 0, private ?string $certs = null, string $cert = 'server')
     {
         for ($i = 0; $i < $masters * (1 + $replicas); $i++) {
-            $this->nodes[] = new RedisServer([
+            $args = [
                 '--cluster-enabled', 'yes',
                 '--cluster-port', (string) RedisServer::freePort(),
                 '--cluster-node-timeout', '1000',
                 '--cluster-replica-validity-factor', '0',
                 '--repl-diskless-sync-delay', '0',
-            ]);
+            ];
+            if ($certs !== null) {
+                $tlsPort = $this->tlsPorts[] = RedisServer::freePort();
+                array_push(
+                    $args,
+                    '--tls-port', (string) $tlsPort,
+                    '--tls-cert-file', "$certs/$cert.pem", '--tls-key-file', "$certs/$cert.key",
+                    '--tls-client-cert-file', "$certs/client.pem", '--tls-client-key-file', "$certs/client.key",
+                    '--tls-ca-cert-file', "$certs/ca.pem", '--tls-auth-clients', 'no',
+                    '--tls-cluster', 'yes', '--tls-replication', 'yes',
+                );
+            }
+            $this->nodes[] = new RedisServer($args);
         }
-        $cmd = ['redis-cli', '--cluster', 'create'];
-        foreach ($this->nodes as $node) {
-            $cmd[] = "127.0.0.1:{$node->port}";
+        $cmd = ['redis-cli'];
+        if ($certs !== null) {
+            array_push($cmd, '--tls', '--cacert', "$certs/ca.pem");
+        }
+        array_push($cmd, '--cluster', 'create');
+        foreach (array_keys($this->nodes) as $i) {
+            $cmd[] = '127.0.0.1:' . $this->clientPort($i);
         }
         array_push($cmd, '--cluster-replicas', (string) $replicas, '--cluster-yes');
         [$code, $out] = Processes::run($cmd, null, 30.0);
@@ -55,12 +80,27 @@ final class LocalCluster
         return true;
     }
 
-    /** `redis+cluster://127.0.0.1:<port>` of the first node (or of the nodes listed). */
+    /** The port clients reach node `$i` on: its TLS port in a TLS cluster. */
+    public function clientPort(int $i): int
+    {
+        return $this->certs !== null ? $this->tlsPorts[$i] : $this->nodes[$i]->port;
+    }
+
+    /**
+     * `redis+cluster://127.0.0.1:<port>` of the first node (or of the nodes listed);
+     * `rediss+cluster://` and the TLS ports in a TLS cluster.
+     */
     public function dsn(int ...$seeds): string
     {
+        return $this->dsnVia('127.0.0.1', ...$seeds);
+    }
+
+    /** dsn() naming the seeds by `$host`. */
+    public function dsnVia(string $host, int ...$seeds): string
+    {
         $seeds = $seeds ?: [0];
-        return 'redis+cluster://' . implode(',', array_map(
-            fn (int $i) => '127.0.0.1:' . $this->nodes[$i]->port,
+        return ($this->certs !== null ? 'rediss' : 'redis') . '+cluster://' . implode(',', array_map(
+            fn (int $i) => "$host:" . $this->clientPort($i),
             $seeds
         ));
     }
@@ -73,7 +113,7 @@ final class LocalCluster
         foreach ($client->rawCommand('CLUSTER', 'SLOTS') as [$first, $last, $master]) {
             if ($slot >= $first && $slot <= $last) {
                 foreach ($this->nodes as $i => $node) {
-                    if ($node->port === (int) $master[1]) {
+                    if (in_array((int) $master[1], [$node->port, $this->tlsPorts[$i] ?? 0], true)) {
                         return $i;
                     }
                 }

@@ -637,6 +637,8 @@ impl TlsServer {
 pub struct ClusterSet {
     /// The nodes, in the order given to `redis-cli --cluster create` (masters first).
     pub nodes: Vec<RedisServer>,
+    /// The certificate the nodes present ([`ClusterSet::start_tls`]), if they listen on TLS.
+    tls: Option<String>,
 }
 
 impl ClusterSet {
@@ -648,16 +650,33 @@ impl ClusterSet {
 
     /// [`ClusterSet::start`] with extra `redis-server` arguments for every node.
     pub fn start_with(masters: usize, replicas: usize, extra: &[&str]) -> ClusterSet {
+        Self::create(masters, replicas, extra, None)
+    }
+
+    /// [`ClusterSet::start`] with TLS: every node also has a TLS port, presents `cert` (a file
+    /// of [`certs`]: `server`, `named`) there, and uses TLS for the cluster bus, replication
+    /// and `MIGRATE` (`tls-cluster`, `tls-replication`); what the nodes announce to TLS
+    /// clients (`CLUSTER SHARDS` `tls-port`, `CLUSTER SLOTS`, `MOVED`, `ASK`) is their TLS
+    /// port. Clients are not asked for certificates (`tls-auth-clients no`); the nodes show
+    /// each other `client.pem` on the bus, which always asks for one. The plain ports stay
+    /// open for the test's own checks only; [`ClusterSet::dsn`] names the TLS ports.
+    pub fn start_tls(masters: usize, replicas: usize, cert: &str) -> ClusterSet {
+        Self::create(masters, replicas, &[], Some(cert))
+    }
+
+    fn create(masters: usize, replicas: usize, extra: &[&str], tls: Option<&str>) -> ClusterSet {
         let total = masters * (1 + replicas);
-        let mut nodes = Vec::with_capacity(total);
+        let mut set = ClusterSet {
+            nodes: Vec::with_capacity(total),
+            tls: tls.map(str::to_owned),
+        };
         for _ in 0..total {
-            nodes.push(Self::node(&[], extra));
+            let node = set.node(&[], extra);
+            set.nodes.push(node);
         }
-        let addresses: Vec<String> = nodes
-            .iter()
-            .map(|n| format!("127.0.0.1:{}", n.port))
-            .collect();
+        let addresses: Vec<String> = (0..total).map(|i| set.address(i)).collect();
         let out = Command::new("redis-cli")
+            .args(set.cli_tls())
             .args(["--cluster", "create"])
             .args(&addresses)
             .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
@@ -666,43 +685,86 @@ impl ClusterSet {
             .expect("redis-cli must be installed (make deps)");
         assert!(
             out.status.success(),
-            "redis-cli --cluster create failed: {}",
-            String::from_utf8_lossy(&out.stdout)
+            "redis-cli --cluster create failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
         );
-        let set = ClusterSet { nodes };
         set.await_ok();
         set.await_replicas_in_sync();
         set
     }
 
-    /// A cluster-enabled server (bus on a free port, node timeout 1 s), run by `wrapper`.
-    fn node(wrapper: &[&str], extra: &[&str]) -> RedisServer {
-        let bus = free_port().to_string();
-        let mut args = vec![
+    /// `127.0.0.1:<port>` of node `i` as clients reach it: its TLS port in a TLS set.
+    fn address(&self, i: usize) -> String {
+        format!("127.0.0.1:{}", self.client_port(i))
+    }
+
+    /// The port clients reach node `i` on: its TLS port in a TLS set.
+    pub fn client_port(&self, i: usize) -> u16 {
+        let node = &self.nodes[i];
+        node.tls_port.unwrap_or(node.port)
+    }
+
+    /// `redis-cli` arguments to reach the nodes' client ports (TLS, trusting `ca.pem`).
+    fn cli_tls(&self) -> Vec<String> {
+        match self.tls {
+            Some(_) => vec!["--tls".into(), "--cacert".into(), cert("ca.pem")],
+            None => Vec::new(),
+        }
+    }
+
+    /// A cluster-enabled server (bus on a free port, node timeout 1 s), run by `wrapper`, with
+    /// a TLS port in a TLS set.
+    fn node(&self, wrapper: &[&str], extra: &[&str]) -> RedisServer {
+        let mut args: Vec<String> = [
             "--cluster-enabled",
             "yes",
             "--cluster-port",
-            &bus,
+            &free_port().to_string(),
             "--cluster-node-timeout",
             "1000",
             "--repl-diskless-sync-delay",
             "0",
             "--cluster-replica-validity-factor",
             "0",
-        ];
-        args.extend_from_slice(extra);
-        RedisServer::start_wrapped(wrapper, &args)
+        ]
+        .iter()
+        .chain(extra)
+        .map(|a| a.to_string())
+        .collect();
+        let tls_port = self.tls.as_ref().map(|name| {
+            let port = free_port();
+            args.extend(["--tls-port".to_owned(), port.to_string()]);
+            for (flag, value) in [
+                ("tls-cert-file", cert(&format!("{name}.pem"))),
+                ("tls-key-file", cert(&format!("{name}.key"))),
+                ("tls-client-cert-file", cert("client.pem")),
+                ("tls-client-key-file", cert("client.key")),
+                ("tls-ca-cert-file", cert("ca.pem")),
+                ("tls-auth-clients", "no".to_owned()),
+                ("tls-cluster", "yes".to_owned()),
+                ("tls-replication", "yes".to_owned()),
+            ] {
+                args.extend([format!("--{flag}"), value]);
+            }
+            port
+        });
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut server = RedisServer::start_wrapped(wrapper, &args);
+        server.tls_port = tls_port;
+        server
     }
 
     /// Adds a replica of node `master` run by `wrapper` ([`clock_behind`]), and
     /// waits until it is in sync and every node knows it. Returns its index.
     pub fn add_replica(&mut self, master: usize, wrapper: &[&str]) -> usize {
-        let node = Self::node(wrapper, &[]);
+        let node = self.node(wrapper, &[]);
         let id = self.id(master);
         let out = Command::new("redis-cli")
+            .args(self.cli_tls())
             .args(["--cluster", "add-node"])
-            .arg(format!("127.0.0.1:{}", node.port))
-            .arg(format!("127.0.0.1:{}", self.nodes[master].port))
+            .arg(format!("127.0.0.1:{}", node.tls_port.unwrap_or(node.port)))
+            .arg(self.address(master))
             .args(["--cluster-slave", "--cluster-master-id", &id])
             .stdin(Stdio::null())
             .output()
@@ -773,13 +835,31 @@ impl ClusterSet {
         }
     }
 
-    /// `redis+cluster://127.0.0.1:<port of node i>` for the listed nodes.
+    /// `redis+cluster://127.0.0.1:<port of node i>` for the listed nodes
+    /// (`rediss+cluster://` and their TLS ports in a TLS set).
     pub fn dsn(&self, seeds: &[usize]) -> String {
+        self.dsn_via("127.0.0.1", seeds)
+    }
+
+    /// [`ClusterSet::dsn`] naming the seeds by `host`.
+    pub fn dsn_via(&self, host: &str, seeds: &[usize]) -> String {
         let hosts: Vec<String> = seeds
             .iter()
-            .map(|&i| format!("127.0.0.1:{}", self.nodes[i].port))
+            .map(|&i| format!("{host}:{}", self.client_port(i)))
             .collect();
-        format!("redis+cluster://{}", hosts.join(","))
+        let scheme = if self.tls.is_some() {
+            "rediss+cluster"
+        } else {
+            "redis+cluster"
+        };
+        format!("{scheme}://{}", hosts.join(","))
+    }
+
+    /// The node listening on `port` (plain or TLS).
+    fn by_port(&self, port: i64) -> Option<usize> {
+        self.nodes
+            .iter()
+            .position(|n| i64::from(n.port) == port || n.tls_port.map(i64::from) == Some(port))
     }
 
     /// The node that serves `slot` as master, by what the first live node says.
@@ -804,11 +884,7 @@ impl ClusterSet {
                     && let Some(redis::Value::Array(master)) = parts.get(2)
                     && let Some(redis::Value::Int(port)) = master.get(1)
                 {
-                    return self
-                        .nodes
-                        .iter()
-                        .position(|n| i64::from(n.port) == *port)
-                        .expect("one of ours");
+                    return self.by_port(*port).expect("one of ours");
                 }
             }
         }
@@ -887,7 +963,7 @@ impl ClusterSet {
                                     matches!((p.first(), p.get(1), p.get(2)),
                                     (Some(redis::Value::Int(a)), Some(redis::Value::Int(b)), Some(redis::Value::Array(m)))
                                         if (*a..=*b).contains(&i64::from(slot))
-                                            && matches!(m.get(1), Some(redis::Value::Int(port)) if *port == i64::from(n.port)))
+                                            && matches!(m.get(1), Some(redis::Value::Int(port)) if self.by_port(*port) == Some(j)))
                                 }
                                 _ => false,
                             })

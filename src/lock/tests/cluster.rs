@@ -15,20 +15,20 @@ fn locker(set: &ClusterSet, seeds: &[usize], options: &[(&str, OptionValue)]) ->
 }
 
 /// A key (`prefix` + n) whose slot the node `master` serves.
-fn key_on(set: &ClusterSet, master: usize, prefix: &str) -> String {
+pub(super) fn key_on(set: &ClusterSet, master: usize, prefix: &str) -> String {
     (0..10_000)
         .map(|n| format!("{prefix}{n}"))
         .find(|k| set.master_of(slot(k.as_bytes())) == master)
         .expect("some key hashes there")
 }
 
-fn get_on(set: &ClusterSet, node: usize, key: &str) -> Option<String> {
+pub(super) fn get_on(set: &ClusterSet, node: usize, key: &str) -> Option<String> {
     q(&mut set.nodes[node].client(), &["GET", key])
 }
 
 /// Moves `slot` from node `from` to node `to` the way `redis-cli --cluster reshard` does:
 /// IMPORTING / MIGRATING, MIGRATE of each key, then the new owner announced to every master.
-fn migrate_slot(set: &ClusterSet, slot: u16, from: usize, to: usize) {
+pub(super) fn migrate_slot(set: &ClusterSet, slot: u16, from: usize, to: usize) {
     start_migration(set, slot, from, to);
     migrate_keys(set, slot, from, to, usize::MAX);
     finish_migration(set, slot, to);
@@ -54,7 +54,8 @@ fn migrate_keys(set: &ClusterSet, slot: u16, from: usize, to: usize, limit: usiz
         &mut set.nodes[from].client(),
         &["CLUSTER", "GETKEYSINSLOT", &s, "1000"],
     );
-    let port = set.nodes[to].port.to_string();
+    // In a TLS set the nodes MIGRATE over TLS (tls-cluster): to the target's TLS port.
+    let port = set.client_port(to).to_string();
     let mut moved = 0;
     for key in keys.iter().take(limit) {
         let _: String = q(
@@ -228,7 +229,7 @@ fn a_slot_being_migrated_is_reached_by_ask_and_waits_out_tryagain() {
 
 /// Lets the replicas of `master` have everything written so far (as a careful deployment
 /// would with `WAIT`), so that a failover loses nothing.
-fn replicate(set: &ClusterSet, master: usize) {
+pub(super) fn replicate(set: &ClusterSet, master: usize) {
     let replicas = set.replicas_of(master);
     assert!(!replicas.is_empty(), "node {master} has replicas");
     let count = replicas.len().to_string();

@@ -1,6 +1,7 @@
 //! Scenario tests of the engine against real redis-server processes.
 
 mod cluster;
+mod cluster_tls;
 mod faults;
 mod leases;
 mod locker;
