@@ -1027,3 +1027,22 @@ int gettimeofday(struct timeval *tv, void *tz) {
         format!("CLOCK_BEHIND_SECONDS={seconds}"),
     ]
 }
+
+/// Waits (up to 5 s) until `replicas` replicas of `server` have every write it took so far,
+/// and returns how many did. `WAIT` counts the replicas that reached the offset of the
+/// *calling connection's* last write, so a fresh connection must write first (`key`, which
+/// must be one `server` serves: in a cluster, a key of one of its slots): a bare `WAIT` on a
+/// new connection returns at once and proves nothing.
+pub fn wait_for_replicas(server: &RedisServer, key: &str, replicas: usize) -> usize {
+    let mut conn = server.client();
+    let (_, acked): ((), usize) = redis::pipe()
+        .cmd("SET")
+        .arg(key)
+        .arg("1")
+        .cmd("WAIT")
+        .arg(replicas)
+        .arg(5000)
+        .query(&mut conn)
+        .expect("SET + WAIT");
+    acked
+}

@@ -14,6 +14,15 @@ use crate::lock::net::tls::{self, TlsFailure, TlsStream};
 use crate::lock::options::{Address, Endpoint};
 use crate::lock::protocol::resp::{self, Reply};
 
+/// The configuration epoch a fenced script folds into its fences (see [`Connection::epoch`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Epoch {
+    /// Known to the client (Sentinel's `config-epoch`; 0 for a single server).
+    Known(u64),
+    /// The node's own, read by the script (`CLUSTER INFO`: `cluster_my_epoch`).
+    AskNode,
+}
+
 /// `ASKING`, RESP-encoded.
 const ASKING: &[u8] = b"*1\r\n$6\r\nASKING\r\n";
 
@@ -148,6 +157,8 @@ pub struct Connection {
     asking_replies: usize,
     /// The configuration epoch of the node (see [`Connection::epoch`]).
     epoch: u64,
+    /// A Redis Cluster node: fenced scripts read its epoch themselves.
+    cluster_node: bool,
     /// Set when an error reply was a Redis Cluster redirect (`MOVED`, `ASK`, `TRYAGAIN`,
     /// `CLUSTERDOWN`), also one a pipeline kept as a per-command result.
     redirected: bool,
@@ -208,6 +219,7 @@ impl Connection {
             asking_replies: 0,
             redirected: false,
             epoch: 0,
+            cluster_node: false,
         };
         conn.handshake(endpoint)?;
         Ok(conn)
@@ -356,40 +368,27 @@ impl Connection {
     }
 
     /// The configuration epoch of the node this connection reaches, which a failover raises on
-    /// the promoted replica: Redis Cluster's `cluster_my_epoch`, Sentinel's `config-epoch` of
-    /// the master, 0 for a single server. Fences fold it in (see [`crate::lock::scripts::lease`]).
-    pub fn epoch(&self) -> u64 {
-        self.epoch
+    /// the promoted replica, for fenced scripts: a Redis Cluster node's own (`AskNode`: the
+    /// script reads `cluster_my_epoch` when it hands out a fence, so a connection that outlived
+    /// a demotion and a later promotion of its node still gets the node's current epoch);
+    /// Sentinel's `config-epoch` of the master as the sentinels reported it; 0 for a single
+    /// server.
+    pub fn epoch(&self) -> Epoch {
+        if self.cluster_node {
+            Epoch::AskNode
+        } else {
+            Epoch::Known(self.epoch)
+        }
     }
 
-    /// Raises the epoch to `epoch` (never lowers it).
+    /// Raises the known epoch to `epoch` (never lowers it).
     pub fn raise_epoch(&mut self, epoch: u64) {
         self.epoch = self.epoch.max(epoch);
     }
 
-    /// Learns the epoch of a Redis Cluster node (`CLUSTER INFO`: `cluster_my_epoch`).
-    pub fn fetch_cluster_epoch(&mut self) -> Result<()> {
-        resp::command(&mut self.wbuf, &[b"CLUSTER", b"INFO"]);
-        self.send()?;
-        let epoch = self.read_reply(|reply| match reply {
-            Reply::Bulk(info) => std::str::from_utf8(info).ok().and_then(|text| {
-                text.lines()
-                    .find_map(|l| l.strip_prefix("cluster_my_epoch:"))
-                    .and_then(|n| n.trim().parse::<u64>().ok())
-            }),
-            _ => None,
-        })?;
-        let epoch = epoch.ok_or_else(|| {
-            Error::new(
-                ErrorKind::Protocol,
-                format!(
-                    "Redis at {} sent a CLUSTER INFO without its epoch",
-                    self.name
-                ),
-            )
-        })?;
-        self.raise_epoch(epoch);
-        Ok(())
+    /// Marks the connection as one to a Redis Cluster node (see [`Connection::epoch`]).
+    pub fn set_cluster_node(&mut self) {
+        self.cluster_node = true;
     }
 
     /// Whether a reply since the last call was a Redis Cluster redirect; clears it.

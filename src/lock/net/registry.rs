@@ -89,7 +89,7 @@ pub struct Shared {
     legacy_set: AtomicBool,
     /// The server's configuration epoch as its topology learned it (a Sentinel master's), or 0.
     epoch: AtomicU64,
-    /// A Redis Cluster node: each new connection asks it for its epoch.
+    /// A Redis Cluster node: fenced scripts read its epoch on the node.
     cluster_node: AtomicBool,
 }
 
@@ -188,7 +188,7 @@ impl Shared {
         self.epoch.fetch_max(epoch, Ordering::Relaxed);
     }
 
-    /// Marks the server as a Redis Cluster node: each new connection learns its epoch.
+    /// Marks the server as a Redis Cluster node (see [`Connection::epoch`]).
     pub fn set_cluster_node(&self) {
         self.cluster_node.store(true, Ordering::Relaxed);
     }
@@ -196,7 +196,7 @@ impl Shared {
     fn open(&self, timeouts: Timeouts) -> Result<Connection> {
         let mut conn = Connection::open(&self.server.0, timeouts)?;
         if self.cluster_node.load(Ordering::Relaxed) {
-            conn.fetch_cluster_epoch()?;
+            conn.set_cluster_node();
         }
         Ok(conn)
     }

@@ -123,7 +123,12 @@ fn parse_sentinel(scheme: &'static str, rest: &str, tls: bool) -> Result<(Endpoi
         Some((rest, query)) => (rest, Some(query)),
         None => (rest, None),
     };
-    let rest = rest.split_once('#').map_or(rest, |(head, _)| head);
+    if rest.contains('#') {
+        // A fragment would cut the user info short and show part of a password: refused.
+        return Err(invalid(
+            "a '#' in the user name or password must be percent-encoded",
+        ));
+    }
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
     let (hosts, username, password) = split_userinfo(authority, &invalid)?;
     let sentinels = parse_hosts(hosts, SENTINEL_PORT, "sentinel", &invalid)?;
@@ -293,7 +298,12 @@ fn parse_cluster(scheme: &'static str, tls: bool, rest: &str) -> Result<(Endpoin
             "a cluster DSN takes no query parameters (options go in the options array)",
         ));
     }
-    let rest = rest.split_once('#').map_or(rest, |(head, _)| head);
+    if rest.contains('#') {
+        // A fragment would cut the user info short and show part of a password: refused.
+        return Err(invalid(
+            "a '#' in the user name or password must be percent-encoded",
+        ));
+    }
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
     if !matches!(path, "" | "0") {
         return Err(invalid(
@@ -592,10 +602,24 @@ mod tests {
             ),
             ("redis+sentinel://u:%zz@h/svc", "not valid percent-encoded"),
             ("rediss+sentinel://h/svc/x", "the database number must be"),
+            // An unencoded '#' in the password would cut the user info short (review finding).
+            (
+                "redis+sentinel://u:pw#7@h/svc",
+                "a '#' in the user name or password must be percent-encoded",
+            ),
+            (
+                "redis+cluster://u:pw#7@h",
+                "a '#' in the user name or password must be percent-encoded",
+            ),
+            ("redis+cluster://h:1/2", "database 0 only"),
+            ("redis+cluster://h?db=0", "no query parameters"),
+            ("redis+cluster://:pw@h:0", "port is not a number"),
+            ("redis+cluster://pw@,h", "host name is missing"),
         ] {
             let err = parse_dsn(dsn).unwrap_err().to_string();
             assert!(err.contains(why), "{dsn}: {err}");
             assert!(!err.contains("pw") && !err.contains("%zz"), "{dsn}: {err}");
+            assert!(!mask_dsn(dsn).contains("pw"), "{dsn}: {}", mask_dsn(dsn));
         }
     }
 

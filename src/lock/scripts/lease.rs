@@ -16,9 +16,11 @@
 //!   (evicted, a restart without persistence, a failover to a replica that never got it), still
 //!   above every fence handed out before, as long as the server clock does not step back by
 //!   more than 10^11 µs (27.7 hours) times the number of failovers since. The epoch is the
-//!   configuration epoch of the node (Redis Cluster's `cluster_my_epoch`; 0 for a single
-//!   server), which every failover raises on the promoted replica; fenced scripts get it as
-//!   their last argument (see [`crate::lock::scripts::LuaScript::fenced`]). It counts up to
+//!   configuration epoch of the node, which every failover raises on the promoted replica:
+//!   fenced scripts get it as their last argument (see
+//!   [`crate::lock::scripts::LuaScript::fenced`]): a number (Sentinel's `config-epoch`; 0 for
+//!   a single server), or `c` on a Redis Cluster node, where the script reads the node's own
+//!   `cluster_my_epoch` from `CLUSTER INFO` when it hands out a fence. It counts up to
 //!   50,000 (so fences stay below 2^53, exact in Lua and in doubles, until about 2095).
 //! - A hand-over sets the lock to the next waiter for a short claim window only; the waiter
 //!   extends it to its own TTL when it wakes ([`LEASE_ACQUIRE`] finds the lock already its own).
@@ -52,9 +54,20 @@ local function now_us()
   time = time or redis.call('TIME')
   return tonumber(time[1]) * 1000000 + tonumber(time[2])
 end
+local function node_epoch()
+  local given = ARGV[#ARGV]
+  if given == 'c' then
+    local info = redis.pcall('CLUSTER', 'INFO')
+    if type(info) ~= 'string' then
+      return 0
+    end
+    return tonumber(string.match(info, 'cluster_my_epoch:(%d+)')) or 0
+  end
+  return tonumber(given) or 0
+end
 local function next_fence()
   local last = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
-  local epoch = math.min(tonumber(ARGV[#ARGV]) or 0, 50000)
+  local epoch = math.min(node_epoch(), 50000)
   local fence = math.max(last + 1, now_us() + epoch * 100000000000)
   redis.call('SET', KEYS[2], int(fence))
   return fence

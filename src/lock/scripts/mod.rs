@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use crate::lock::error::Result;
-use crate::lock::net::connection::Connection;
+use crate::lock::net::connection::{Connection, Epoch};
 use crate::lock::protocol::resp::{self, Reply};
 use crate::lock::replicas::{self, Acked, ReplicaAck};
 
@@ -74,7 +74,7 @@ impl LuaScript {
 
     /// The extra argument of a fenced script on `conn`.
     #[inline]
-    fn epoch(&self, conn: &Connection) -> Option<u64> {
+    fn epoch(&self, conn: &Connection) -> Option<Epoch> {
         self.fenced.then(|| conn.epoch())
     }
 
@@ -281,7 +281,13 @@ impl LuaScript {
 
     /// `head` is the verb and the script (body or hash), already encoded; `epoch`, if any,
     /// goes after `args`.
-    fn encode(buf: &mut Vec<u8>, head: &[u8], keys: Keys<'_>, args: &[&[u8]], epoch: Option<u64>) {
+    fn encode(
+        buf: &mut Vec<u8>,
+        head: &[u8],
+        keys: Keys<'_>,
+        args: &[&[u8]],
+        epoch: Option<Epoch>,
+    ) {
         resp::begin(
             buf,
             3 + keys.len() + args.len() + usize::from(epoch.is_some()),
@@ -303,8 +309,10 @@ impl LuaScript {
         for a in args {
             resp::arg(buf, a);
         }
-        if let Some(epoch) = epoch {
-            resp::arg_u64(buf, epoch);
+        match epoch {
+            None => {}
+            Some(Epoch::Known(epoch)) => resp::arg_u64(buf, epoch),
+            Some(Epoch::AskNode) => resp::arg(buf, b"c"),
         }
     }
 }

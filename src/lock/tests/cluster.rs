@@ -8,7 +8,7 @@ use super::{config, unshared};
 use crate::lock::Locker;
 use crate::lock::keys::slot;
 use crate::lock::options::OptionValue;
-use crate::lock::testing::{ClusterSet, clock_behind, q};
+use crate::lock::testing::{ClusterSet, clock_behind, q, wait_for_replicas};
 
 fn locker(set: &ClusterSet, seeds: &[usize], options: &[(&str, OptionValue)]) -> Locker {
     unshared(config(&set.dsn(seeds), options))
@@ -233,7 +233,8 @@ pub(super) fn replicate(set: &ClusterSet, master: usize) {
     let replicas = set.replicas_of(master);
     assert!(!replicas.is_empty(), "node {master} has replicas");
     let count = replicas.len().to_string();
-    let acked: i64 = q(&mut set.nodes[master].client(), &["WAIT", &count, "5000"]);
+    let probe = key_on(set, master, "replicated-probe");
+    let acked = wait_for_replicas(&set.nodes[master], &probe, replicas.len());
     assert_eq!(
         acked.to_string(),
         count,
@@ -537,6 +538,80 @@ fn a_lock_lost_in_a_failover_to_a_replica_with_a_slower_clock_is_retaken_with_a_
         }
         std::thread::sleep(Duration::from_millis(100));
     };
+    assert!(
+        retaken.fence() > lost_fence,
+        "fences never go back across a failover: {} after {lost_fence}",
+        retaken.fence()
+    );
+    assert!(retaken.release().unwrap());
+}
+
+/// A process keeps its connection to a master while that master is demoted and later
+/// promoted again with a higher epoch (a failback). A lock acknowledged by the interim master
+/// and lost when it died must still be retaken with a higher fence through that old
+/// connection: the script reads the node's epoch when it hands out a fence (found by review:
+/// an epoch learned when the connection opened let this fence go back).
+#[test]
+fn a_connection_kept_across_a_failback_hands_out_fences_with_the_masters_new_epoch() {
+    let mut set = ClusterSet::start(3, 1);
+    let key = key_on(&set, 0, "failback");
+    let slot_k = slot(key.as_bytes());
+    let options = [("connectTimeout", OptionValue::Float(2.0))];
+    // `old` talks to node 0 while it is master: its connection learns node 0's epoch now.
+    let old = locker(&set, &[0], &options);
+    let first = old
+        .lock(key.as_bytes(), Some(60.0), 0.0)
+        .unwrap()
+        .expect("free");
+    let first_fence = first.fence();
+    assert!(first.release().unwrap());
+    replicate(&set, 0);
+    let epoch_before: String = q(&mut set.nodes[0].client(), &["CLUSTER", "INFO"]);
+    // Node 0's replica takes over; node 0 becomes its replica (connections stay open).
+    let replica = set.replicas_of(0)[0];
+    assert_eq!(set.manual_failover(replica, slot_k, 0), replica);
+    // A lock on the interim master that node 0 never gets.
+    set.nodes[0].signal("STOP");
+    let _: i64 = q(
+        &mut set.nodes[replica].client(),
+        &["CLIENT", "KILL", "TYPE", "replica"],
+    );
+    let interim = locker(&set, &[1], &options);
+    let lost = interim
+        .lock(key.as_bytes(), Some(60.0), 0.0)
+        .unwrap()
+        .expect("free");
+    let lost_fence = lost.fence();
+    assert!(lost_fence > first_fence);
+    std::mem::forget(lost);
+    set.nodes[replica].kill();
+    set.nodes[0].signal("CONT");
+    assert_eq!(
+        set.await_new_master(slot_k, replica),
+        0,
+        "node 0 is master again"
+    );
+    let epoch_after: String = q(&mut set.nodes[0].client(), &["CLUSTER", "INFO"]);
+    let my_epoch = |info: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix("cluster_my_epoch:"))
+            .map(|s| s.trim().to_owned())
+    };
+    eprintln!(
+        "node 0 epoch before {:?} after {:?}; first fence {first_fence}, lost fence {lost_fence}",
+        my_epoch(&epoch_before),
+        my_epoch(&epoch_after)
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let retaken = loop {
+        match old.lock(key.as_bytes(), Some(60.0), 0.0) {
+            Ok(Some(lease)) => break lease,
+            Ok(None) => panic!("node 0 has the lock: it was replicated after all"),
+            Err(e) => assert!(Instant::now() < deadline, "no lock: {e:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    eprintln!("retaken fence {}", retaken.fence());
     assert!(
         retaken.fence() > lost_fence,
         "fences never go back across a failover: {} after {lost_fence}",

@@ -36,7 +36,10 @@ fn a_failover_moves_the_locks_to_the_new_master_without_an_error() {
     let before = l.lock(b"before", Some(60.0), 0.0).unwrap().expect("free");
     // Let the replicas have it before the failover (WAIT), as a careful deployment would.
     let old = set.master_port();
-    let _: i64 = q(&mut set.server(old).client(), &["WAIT", "2", "2000"]);
+    assert_eq!(
+        crate::lock::testing::wait_for_replicas(set.server(old), "replicated-probe", 2),
+        2
+    );
     let new = set.failover();
     assert_ne!(old, new);
     // The old master is still a master for a while (the sentinels demote it seconds later)
@@ -123,7 +126,10 @@ fn waiters_and_the_watchdog_ride_out_a_failover() {
     let watchdog = holder.lock(b"renewed", None, 0.0).unwrap().expect("free");
     let held = holder.lock(b"k", Some(2.0), 0.0).unwrap().expect("free");
     let old = set.master_port();
-    let _: i64 = q(&mut set.server(old).client(), &["WAIT", "2", "2000"]);
+    assert_eq!(
+        crate::lock::testing::wait_for_replicas(set.server(old), "replicated-probe", 2),
+        2
+    );
     let dsn = set.dsn("");
     let waiter = std::thread::spawn(move || {
         let l = unshared(config(&dsn, &[("connectTimeout", OptionValue::Float(3.0))]));

@@ -63,7 +63,10 @@ fn locks_reach_the_master_over_tls_and_follow_a_failover() {
     );
     assert!(l.acquire(b"doc", b"v", 10.0).unwrap());
     assert!(l.release(b"doc", b"v").unwrap());
-    let _: i64 = q(&mut set.server(old).client(), &["WAIT", "2", "2000"]);
+    assert_eq!(
+        crate::lock::testing::wait_for_replicas(set.server(old), "replicated-probe", 2),
+        2
+    );
     let new = set.failover();
     assert_ne!(old, new);
     assert_eq!(set.server(new).tls_port, Some(new), "replicas announce TLS");

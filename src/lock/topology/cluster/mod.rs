@@ -374,6 +374,9 @@ impl Cluster {
                 Ok(r)
             }
             Err(error) => {
+                if redirected {
+                    self.mark_stale();
+                }
                 let tried = Tried { node, error, sends };
                 self.run_retrying(slot, timeouts, resend, op, Some(tried))
             }
@@ -447,7 +450,12 @@ impl Cluster {
                             }
                             return Ok(r);
                         }
-                        Err(error) => Tried { node, error, sends },
+                        Err(error) => {
+                            if redirected {
+                                self.mark_stale();
+                            }
+                            Tried { node, error, sends }
+                        }
                     }
                 }
             };
