@@ -301,6 +301,9 @@ pub fn is_transient(e: &Error) -> bool {
             "READONLY",
             "UNBLOCKED",
             "NOREPLICAS",
+            // A Redis Cluster slot map that kept changing for the call's redirects.
+            "MOVED",
+            "ASK",
         ]
         .iter()
         .any(|code| e.is_server_code(code))

@@ -378,6 +378,10 @@ fn renew(client: &Client, leases: &[(u64, Arc<LeaseState>)]) -> Vec<Renewal> {
                         leases[i].1.leave_held(Status::Lost);
                         Renewal::Stop
                     }
+                    // A Redis Cluster redirect kept as this lease's result (its slot moved or
+                    // is being migrated): renew it on its own, which follows `MOVED`, `ASK`
+                    // and `TRYAGAIN` (a batch cannot: its leases may be on either side).
+                    Err(e) if is_redirect(&e) => renew_alone(client, &leases[i].1),
                     _ => Renewal::RetrySoon,
                 });
             }
@@ -392,6 +396,32 @@ fn renew(client: &Client, leases: &[(u64, Arc<LeaseState>)]) -> Vec<Renewal> {
         .into_iter()
         .map(|o| o.unwrap_or(Renewal::RetrySoon))
         .collect()
+}
+
+/// Whether a server error is a Redis Cluster redirect or a migration's refusal.
+fn is_redirect(e: &Error) -> bool {
+    ["MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN"]
+        .iter()
+        .any(|code| e.is_server_code(code))
+}
+
+/// Renews one lease by itself (see [`crate::lock::lease::state::extend`]).
+fn renew_alone(client: &Client, state: &LeaseState) -> Renewal {
+    let ttl_ms = u64::try_from(state.grant.ttl.as_millis()).unwrap_or(u64::MAX);
+    match crate::lock::lease::state::extend(client, state, ttl_ms) {
+        Ok((true, acked)) => {
+            if let Some(wanted) = state.grant.replicas {
+                let got = acked.and_then(|a| a.ok()).unwrap_or(0);
+                state.set_at_risk(got < i64::from(wanted.replicas));
+            }
+            Renewal::Renewed
+        }
+        Ok((false, _)) => {
+            state.leave_held(Status::Lost);
+            Renewal::Stop
+        }
+        Err(_) => Renewal::RetrySoon,
+    }
 }
 
 /// Records the outcome of each renewal and when the lease is due next.

@@ -619,3 +619,33 @@ fn a_connection_kept_across_a_failback_hands_out_fences_with_the_masters_new_epo
     );
     assert!(retaken.release().unwrap());
 }
+
+#[test]
+fn the_watchdog_renews_through_a_stalled_migration_by_ask() {
+    // Watchdog tests take turns: one counts the process's watchdog leases.
+    let _turn = super::leases::watchdog_turn();
+    let set = ClusterSet::start(3, 0);
+    let l = locker(&set, &[0], &[("leaseTtl", OptionValue::Float(1.5))]);
+    let key = key_on(&set, 0, "stalled");
+    let s = slot(key.as_bytes());
+    let lease = l.lock(key.as_bytes(), None, 0.0).unwrap().expect("free");
+    std::thread::sleep(Duration::from_millis(600));
+    // The lease's keys move to node 1 and the migration stays open: node 0 answers ASK for
+    // them, the map does not change, and a renewal batch cannot follow ASK.
+    start_migration(&set, s, 0, 1);
+    assert!(migrate_keys(&set, s, 0, 1, usize::MAX) >= 3);
+    std::thread::sleep(Duration::from_secs(3));
+    let (_, pttl): ((), i64) = redis::pipe()
+        .cmd("ASKING")
+        .cmd("PTTL")
+        .arg(&key)
+        .query(&mut set.nodes[1].client())
+        .unwrap();
+    assert!(
+        pttl > 0,
+        "renewed on the importing node past its TTL: {pttl}"
+    );
+    assert!(lease.is_held().unwrap());
+    finish_migration(&set, s, 1);
+    assert!(lease.release().unwrap());
+}
