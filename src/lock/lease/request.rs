@@ -120,6 +120,13 @@ pub fn release_request_leases() -> usize {
                     let to = match result {
                         Ok(true) => Status::Released,
                         Ok(false) => Status::Lost,
+                        // A Redis Cluster redirect (the slot moved, or is being migrated): the
+                        // lease is released on its own, which follows it.
+                        Err(e) if crate::lock::topology::cluster::redirect::parse(&e).is_some() => {
+                            crate::lock::lease::state::release_quietly(state);
+                            released += usize::from(state.status() == Status::Released);
+                            continue;
+                        }
                         Err(_) => Status::Abandoned,
                     };
                     released += usize::from(state.leave_held(to) && to == Status::Released);

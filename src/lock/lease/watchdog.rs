@@ -381,7 +381,9 @@ fn renew(client: &Client, leases: &[(u64, Arc<LeaseState>)]) -> Vec<Renewal> {
                     // A Redis Cluster redirect kept as this lease's result (its slot moved or
                     // is being migrated): renew it on its own, which follows `MOVED`, `ASK`
                     // and `TRYAGAIN` (a batch cannot: its leases may be on either side).
-                    Err(e) if is_redirect(&e) => renew_alone(client, &leases[i].1),
+                    Err(e) if crate::lock::topology::cluster::redirect::parse(&e).is_some() => {
+                        renew_alone(client, &leases[i].1)
+                    }
                     _ => Renewal::RetrySoon,
                 });
             }
@@ -396,13 +398,6 @@ fn renew(client: &Client, leases: &[(u64, Arc<LeaseState>)]) -> Vec<Renewal> {
         .into_iter()
         .map(|o| o.unwrap_or(Renewal::RetrySoon))
         .collect()
-}
-
-/// Whether a server error is a Redis Cluster redirect or a migration's refusal.
-fn is_redirect(e: &Error) -> bool {
-    ["MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN"]
-        .iter()
-        .any(|code| e.is_server_code(code))
 }
 
 /// Renews one lease by itself (see [`crate::lock::lease::state::extend`]).

@@ -649,3 +649,25 @@ fn the_watchdog_renews_through_a_stalled_migration_by_ask() {
     finish_migration(&set, s, 1);
     assert!(lease.release().unwrap());
 }
+
+#[test]
+fn request_end_releases_a_lease_whose_slot_moved() {
+    let set = ClusterSet::start(3, 0);
+    let l = locker(&set, &[0], &[]);
+    let key = key_on(&set, 0, "request-end");
+    // Leaked: its destructor never runs (as for an object PHP has not freed at request end).
+    std::mem::forget(
+        l.lock(key.as_bytes(), Some(30.0), 0.0)
+            .unwrap()
+            .expect("free"),
+    );
+    migrate_slot(&set, slot(key.as_bytes()), 0, 1);
+    // The batch meets MOVED (this process's map still names node 0): the lease is released on
+    // its own, on node 1, instead of being abandoned to its TTL.
+    assert_eq!(crate::lock::lease::request::release_request_leases(), 1);
+    assert_eq!(
+        get_on(&set, 1, &key),
+        None,
+        "released on the slot's new master"
+    );
+}
