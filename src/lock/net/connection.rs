@@ -474,7 +474,14 @@ impl Connection {
         f: impl FnOnce(Reply<'_>) -> R,
     ) -> Result<R> {
         if self.asking_replies > 0 {
+            // One budget for both replies: the ASKING's and the command's.
+            let started = Instant::now();
             self.skip_asking_reply(limit)?;
+            let left = limit
+                .unwrap_or(self.read_timeout)
+                .saturating_sub(started.elapsed())
+                .max(Duration::from_millis(1));
+            return self.read_one_within(Some(left), f);
         }
         self.read_one_within(limit, f)
     }
