@@ -258,6 +258,50 @@ class RedisLock
     public function lock(string $key, ?float $ttl = null, float $wait = 0.0, ?string $token = null): ?RedisLockLease {}
 
     /**
+     * Takes a shared (read) lease on `$key`: many readers hold one together, never while a
+     * writer holds `$key` with {@see RedisLock::lock()} (the same key space: `lock('k')`
+     * excludes and is excluded by `lockShared('k')`). Fair with writers: readers and writers
+     * wait in one arrival-order line, and a reader arriving after a queued writer waits behind
+     * it, so a stream of readers never starves a writer; readers queued together enter
+     * together when the writer ahead of them leaves.
+     *
+     * Each reader's lease expires on its own: a reader that crashes frees its share after its
+     * TTL. A watchdog lease (`$ttl` null) is renewed by the watchdog; every shared lease is
+     * released at request end, like `lock()`'s. A shared lease has no fence
+     * ({@see RedisLockLease::fence()} returns 0): fences guard writes, and readers write
+     * nothing. {@see RedisLock::isLocked()} and {@see RedisLock::ttl()} report writers only;
+     * {@see RedisLock::forceRelease()} drops readers' shares too.
+     *
+     * Not available on `memory://` (yet), and not to be mixed with
+     * {@see RedisLock::acquire()} on the same key (it does not see readers). Promoting a shared
+     * lease to an exclusive one (and back) is not supported yet: release it and call `lock()`.
+     *
+     * ```php
+     * $lease = $lock->lockShared('catalog', wait: 5);
+     * if ($lease === null) {
+     *     throw new RuntimeException('a writer held it too long');
+     * }
+     * try {
+     *     $rows = $db->select('...');
+     * } finally {
+     *     $lease->release();
+     * }
+     * ```
+     *
+     * @param string $key the lock's name
+     * @param float|null $ttl seconds, kept to the millisecond; null for a watchdog lease
+     * @param float $wait seconds to wait; 0 for a single attempt
+     * @return RedisLockLease|null null if a writer still held the lock, or was ahead in line,
+     *         when the wait ended
+     * @throws ValueError for an empty or reserved key, or a ttl or wait out of range
+     * @throws RedisLockException on `memory://`, where shared leases are not available yet
+     * @throws RedisLockConnectionException when Redis cannot be reached
+     * @throws RedisLockTimeoutException when Redis does not answer within `readTimeout`
+     * @throws RedisLockServerException when Redis answers with an error
+     */
+    public function lockShared(string $key, ?float $ttl = null, float $wait = 0.0): ?RedisLockLease {}
+
+    /**
      * Runs `$callback($lease)` under a lease on `$key` and releases it afterwards in every case
      * (return, exception, `exit()`; after a fatal error, at request end). Returns what the
      * callback returns; the callback's exceptions reach the caller unchanged.

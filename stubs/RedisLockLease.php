@@ -45,9 +45,16 @@ final class RedisLockLease
      * than that of every earlier acquisition of the same key. It is at least the Redis server's
      * clock in microseconds (a 16-digit number: store it as BIGINT), so it stays above every
      * earlier fence even when Redis loses its counters (eviction, a restart without
-     * persistence), as long as the server's clock does not step back.
+     * persistence), as long as the server's clock does not step back. 0 for a shared lease
+     * ({@see RedisLock::lockShared()}): readers get no fence.
      */
     public function fence(): int {}
+
+    /**
+     * True for a shared (read) lease, from {@see RedisLock::lockShared()}; false for an
+     * exclusive one, from {@see RedisLock::lock()}. A shared lease's fence is 0.
+     */
+    public function isShared(): bool {}
 
     /**
      * Sets the lock's TTL to `$ttl` seconds if this lease still holds it (owner-checked and

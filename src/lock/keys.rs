@@ -12,6 +12,7 @@
 //! | `!rl{T}fence:L` | the fence of `L`'s current holder | the lock's TTL |
 //! | `!rl{T}queue:L` | waiters in arrival order (sorted set) | while anyone waits |
 //! | `!rl{T}alive:L` | each waiter's heartbeat deadline (sorted set) | while anyone waits |
+//! | `!rl{T}readers:L` | the tokens holding a shared (read) lease, scored by expiry (ms) | while anyone reads |
 //! | `!rl{T}wake:<len of L>:L<token>` | one waiter's wake-up list | seconds |
 //! | `!rl{T}gone:<len of L>:L<token>` | a waiter that gave up after a fault: stale attempts of it still in flight must not take the lock | 30 s |
 //!
@@ -43,6 +44,8 @@ pub struct LockKeys {
     pub queue: Vec<u8>,
     /// Waiter heartbeat deadlines.
     pub alive: Vec<u8>,
+    /// Shared (read) lease holders, scored by expiry (ms).
+    pub readers: Vec<u8>,
     /// The prefix of each waiter's wake list (append the token).
     pub wake_prefix: Vec<u8>,
     /// The prefix of each abandoned waiter's tombstone (append the token).
@@ -87,6 +90,7 @@ impl LockKeys {
             fence: with_lock(b"fence:"),
             queue: with_lock(b"queue:"),
             alive: with_lock(b"alive:"),
+            readers: with_lock(b"readers:"),
             wake_prefix,
             gone_prefix,
             lock,
@@ -99,15 +103,16 @@ impl LockKeys {
         [self.wake_prefix.as_slice(), token].concat()
     }
 
-    /// The lock, slot fence counter, holder fence, queue and alive keys, in the order the lease
-    /// scripts take them (KEYS[1] to KEYS[5]).
-    pub fn all(&self) -> [&[u8]; 5] {
+    /// The lock, slot fence counter, holder fence, queue, alive and readers keys, in the order
+    /// the lease scripts take them (KEYS[1] to KEYS[6]).
+    pub fn all(&self) -> [&[u8]; 6] {
         [
             &self.lock,
             &self.fences,
             &self.fence,
             &self.queue,
             &self.alive,
+            &self.readers,
         ]
     }
 }

@@ -47,6 +47,11 @@ impl RedisLockLease {
         self.lease.fence()
     }
 
+    /// True for a shared (read) lease, from `lockShared()`.
+    pub fn is_shared(&self) -> bool {
+        self.lease.grant.is_shared()
+    }
+
     /// Owner-checked TTL reset.
     pub fn extend(&self, ttl: FloatArg) -> PhpResult<bool> {
         let ms = ttl_ms(ttl.float(1)?, "ttl")?;
@@ -94,6 +99,7 @@ impl RedisLockLease {
             format!("{}…", quote_key(&token[..token.len().min(8)])),
         )?;
         info.insert("fence", self.lease.fence())?;
+        info.insert("shared", self.lease.grant.is_shared())?;
         info.insert("watchdog", self.lease.grant.watchdog)?;
         let status = match self.lease.status() {
             Status::Held => "held",

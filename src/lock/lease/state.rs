@@ -42,15 +42,28 @@ pub enum Status {
     Abandoned = 4,
 }
 
+/// Which kind of lease: the writer's (the lock key itself) or a reader's (a share in the
+/// readers set, see [`crate::lock::scripts::shared`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// One holder at a time (`lock()`): fenced.
+    Exclusive,
+    /// Many holders together, never with an exclusive one (`lockShared()`): fence 0.
+    Shared,
+}
+
 /// What an acquisition granted: which lock, to which token, with which fence and TTL.
 pub struct Grant {
+    /// Exclusive (the lock key) or shared (a share in the readers set).
+    pub kind: Kind,
     /// The key as the caller gave it (without the prefix).
     pub key: Vec<u8>,
     /// The lock's Redis keys.
     pub keys: LockKeys,
     /// The owner's token (a UUID v4, or the bytes given to `restore`).
     pub token: Vec<u8>,
-    /// The fencing token: strictly increasing per key, assigned with the acquisition.
+    /// The fencing token: strictly increasing per key, assigned with the acquisition; 0 for a
+    /// shared lease.
     pub fence: i64,
     /// The TTL the lock was taken with; for a watchdog lease, the renewal TTL.
     pub ttl: Duration,
@@ -81,6 +94,22 @@ pub struct LeaseState {
     /// Set when the last renewal (watchdog or `extend`) was acknowledged by fewer replicas than
     /// the `replicas` option asks for; cleared by one that was.
     at_risk: AtomicBool,
+}
+
+impl Grant {
+    /// The keys of the owner-checked scripts that touch only the lease itself (extend, owner
+    /// state): the lock, fence counter and fence record, or, for a share, the readers set.
+    pub fn own_keys(&self) -> Vec<&[u8]> {
+        match self.kind {
+            Kind::Exclusive => self.keys.all()[..3].to_vec(),
+            Kind::Shared => vec![&self.keys.readers],
+        }
+    }
+
+    /// True for a shared (read) lease.
+    pub fn is_shared(&self) -> bool {
+        self.kind == Kind::Shared
+    }
 }
 
 impl LeaseState {
@@ -194,17 +223,12 @@ impl LeaseState {
         if self.status() != Status::Held {
             return Ok(None);
         }
-        let keys = self.grant.keys.all();
+        let keys = self.grant.own_keys();
         let reply = self
             .grant
             .client
             .run(Route::Slot(self.grant.keys.slot), |conn| {
-                OWNER_STATE_SCRIPT.run(
-                    conn,
-                    Keys::List(&keys[..3]),
-                    &[self.token(), b"0"],
-                    ints_reply,
-                )
+                OWNER_STATE_SCRIPT.run(conn, Keys::List(&keys), &[self.token(), b"0"], ints_reply)
             })
             .map_err(|e| e.context("isHeld"))?;
         match reply.as_deref() {
@@ -257,10 +281,11 @@ impl LeaseState {
     /// The keys and arguments of the release script for this lease, with the claim window
     /// (ms, as text) it hands over with.
     pub(super) fn release_call<'a>(&'a self, claim: &'a [u8]) -> Call<'a> {
-        (
-            self.grant.keys.all().to_vec(),
-            vec![self.token(), &self.grant.keys.wake_prefix, claim],
-        )
+        let mut args = vec![self.token(), &self.grant.keys.wake_prefix, claim];
+        if self.grant.is_shared() {
+            args.push(b"shared");
+        }
+        (self.grant.keys.all().to_vec(), args)
     }
 }
 
@@ -322,8 +347,15 @@ pub(super) fn release(state: &LeaseState) -> Result<bool> {
     let grant = &state.grant;
     if grant.unsure {
         let resend = Resend::ProvesOnly(|&released| released, "release");
-        return abandon(&grant.client, &grant.keys, &grant.token, grant.ttl, resend)
-            .map_err(|e| e.context("release"));
+        return abandon(
+            &grant.client,
+            &grant.keys,
+            &grant.token,
+            grant.ttl,
+            grant.kind,
+            resend,
+        )
+        .map_err(|e| e.context("release"));
     }
     let claim = claim_window_arg();
     let (keys, args) = state.release_call(claim.as_bytes());
@@ -353,12 +385,12 @@ pub(super) fn claim_window_arg() -> String {
 pub fn extend(client: &Client, state: &LeaseState, ttl_ms: u64) -> Result<(bool, Acked)> {
     let mut digits = [0u8; 20];
     let ttl = resp::decimal(&mut digits, ttl_ms);
-    let keys = state.grant.keys.all();
+    let keys = state.grant.own_keys();
     let (reply, acked) = client
         .run(Route::Slot(state.grant.keys.slot), |conn| {
             EXTEND_SCRIPT.run_acked(
                 conn,
-                Keys::List(&keys[..3]),
+                Keys::List(&keys),
                 &[state.token(), ttl],
                 state.grant.replicas.as_ref(),
                 int_reply,
@@ -382,6 +414,7 @@ pub fn abandon(
     keys: &LockKeys,
     token: &[u8],
     ttl: Duration,
+    kind: Kind,
     resend: Resend<bool>,
 ) -> Result<bool> {
     let (mut ttl_digits, mut gone_digits, mut claim_digits) = ([0u8; 20], [0u8; 20], [0u8; 20]);
@@ -389,7 +422,7 @@ pub fn abandon(
     let gone_ms = resp::decimal(&mut gone_digits, TOMBSTONE.as_millis() as u64);
     let claim_ms = resp::decimal(&mut claim_digits, CLAIM_WINDOW.as_millis() as u64);
     let all = keys.all();
-    let args: [&[u8]; 6] = [
+    let mut args: Vec<&[u8]> = vec![
         token,
         ttl_ms,
         &keys.wake_prefix,
@@ -397,6 +430,9 @@ pub fn abandon(
         gone_ms,
         claim_ms,
     ];
+    if kind == Kind::Shared {
+        args.push(b"shared");
+    }
     client
         .run_once(Route::Slot(keys.slot), resend, |conn| {
             LEASE_ABANDON_SCRIPT

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::lock::error::{Error, ErrorKind, Result, quote_key};
 use crate::lock::keys::{LockKeys, check_lock_name};
-use crate::lock::lease::state::{Grant, LeaseState, abandon, release, unexpected};
+use crate::lock::lease::state::{Grant, Kind, LeaseState, abandon, release, unexpected};
 use crate::lock::lease::{ALIVE_WINDOW, HEARTBEAT, Lease};
 use crate::lock::locker::{Locker, check_nonempty, ttl_ms, wait_duration};
 use crate::lock::net::registry::Resend;
@@ -28,6 +28,7 @@ use crate::lock::replicas::Acked;
 use crate::lock::scripts::lease::{
     FORCE_RELEASE_SCRIPT, LEASE_ACQUIRE_SCRIPT, LEASE_CANCEL_SCRIPT, OWNER_STATE_SCRIPT,
 };
+use crate::lock::scripts::shared::{SHARED_ACQUIRE_SCRIPT, SHARED_CANCEL_SCRIPT};
 use crate::lock::scripts::{Keys, LuaScript, int_reply, ints_reply};
 use crate::lock::topology::Route;
 
@@ -50,6 +51,8 @@ pub struct Waiter<'a> {
     pub keys: LockKeys,
     /// The token this waiter will hold the lock with.
     pub token: Vec<u8>,
+    /// Waiting for the lock itself, or for a share of it.
+    pub kind: Kind,
     ttl: Duration,
     wake: Vec<u8>,
     /// Set when a command of this waiter failed without an answer: it may still run later (a
@@ -68,6 +71,7 @@ impl<'a> Waiter<'a> {
             locker,
             keys,
             token,
+            kind: Kind::Exclusive,
             ttl,
             wake,
             unsure: std::cell::Cell::new(false),
@@ -75,11 +79,25 @@ impl<'a> Waiter<'a> {
         }
     }
 
+    /// This waiter, waiting for a lease of `kind` instead (a share, for [`Kind::Shared`]).
+    pub fn with_kind(mut self, kind: Kind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// The acquisition script for this waiter's kind.
+    fn acquire_script(&self) -> &'static LuaScript {
+        match self.kind {
+            Kind::Exclusive => &LEASE_ACQUIRE_SCRIPT,
+            Kind::Shared => &SHARED_ACQUIRE_SCRIPT,
+        }
+    }
+
     /// One attempt: takes (or claims) the lock, or, with `queue`, joins or refreshes its place
     /// in the queue.
     pub fn attempt(&self, queue: bool) -> Result<Attempt> {
         self.with_attempt_args(queue, |args| {
-            attempt_reply(Some(self.run(&LEASE_ACQUIRE_SCRIPT, args)?))
+            attempt_reply(Some(self.run(self.acquire_script(), args)?))
         })
     }
 
@@ -114,6 +132,7 @@ impl<'a> Waiter<'a> {
 
     fn blpop_then(&self, seconds: &str, block: Duration, args: &[&[u8]; 5]) -> Result<Attempt> {
         let all = self.keys.all();
+        let script = self.acquire_script();
         let client = self.locker.client();
         let ack = self.locker.replica_ack();
         let limit = block + client.timeouts().read;
@@ -124,7 +143,7 @@ impl<'a> Waiter<'a> {
                     conn.command_buffer(),
                     &[b"BLPOP", &self.wake, seconds.as_bytes()],
                 );
-                LEASE_ACQUIRE_SCRIPT.pipelined(conn, Keys::List(&all), args);
+                script.pipelined(conn, Keys::List(&all), args);
                 if let Some(ack) = ack {
                     ack.pipelined(conn);
                 }
@@ -134,8 +153,7 @@ impl<'a> Waiter<'a> {
                 if woken.as_ref().is_err_and(|e| !e.is_server()) {
                     return woken.map(|()| (None, None));
                 }
-                let attempt =
-                    LEASE_ACQUIRE_SCRIPT.read_acked(conn, Keys::List(&all), args, ack, ints_reply);
+                let attempt = script.read_acked(conn, Keys::List(&all), args, ack, ints_reply);
                 woken.and(attempt)
             })
             .map_err(|e| e.context("lock"))?;
@@ -150,7 +168,11 @@ impl<'a> Waiter<'a> {
         let ttl_ms = resp::decimal(&mut ttl_digits, self.ttl.as_millis() as u64);
         let nudge = resp::decimal(&mut nudge_digits, ALIVE_WINDOW.as_millis() as u64);
         let args: [&[u8]; 4] = [&self.token, ttl_ms, &self.keys.wake_prefix, nudge];
-        match self.run(&LEASE_CANCEL_SCRIPT, &args)?.as_slice() {
+        let script = match self.kind {
+            Kind::Exclusive => &LEASE_CANCEL_SCRIPT,
+            Kind::Shared => &SHARED_CANCEL_SCRIPT,
+        };
+        match self.run(script, &args)?.as_slice() {
             [1, fence] => Ok(Some(*fence)),
             [0] => Ok(None),
             _ => Err(unexpected("lock")),
@@ -168,6 +190,7 @@ impl<'a> Waiter<'a> {
             &self.keys,
             &self.token,
             self.ttl,
+            self.kind,
             resend,
         )
         .map(|_| ())
@@ -335,7 +358,37 @@ impl Locker {
         ttl_seconds: Option<f64>,
         wait_seconds: f64,
     ) -> Result<Option<Lease>> {
+        self.lock_kind(Kind::Exclusive, key, token, ttl_seconds, wait_seconds)
+    }
+
+    /// Takes a shared (read) lease on `key`: many readers hold one together, never while a
+    /// writer ([`Locker::lock`]) holds `key`; a reader arriving after a queued writer waits
+    /// behind it (see [`crate::lock::scripts::shared`]). Arguments and result as
+    /// [`Locker::lock`]; the lease's fence is 0. Not available on `memory://`.
+    pub fn lock_shared(
+        &self,
+        key: &[u8],
+        ttl_seconds: Option<f64>,
+        wait_seconds: f64,
+    ) -> Result<Option<Lease>> {
+        self.lock_kind(Kind::Shared, key, None, ttl_seconds, wait_seconds)
+    }
+
+    fn lock_kind(
+        &self,
+        kind: Kind,
+        key: &[u8],
+        token: Option<&[u8]>,
+        ttl_seconds: Option<f64>,
+        wait_seconds: f64,
+    ) -> Result<Option<Lease>> {
         check_lock_name(self.prefix(), key)?;
+        if kind == Kind::Shared && self.client().topology().has_direct() {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "lockShared: shared leases are not available on memory:// yet; use a Redis server",
+            ));
+        }
         let token = match token {
             Some(token) => {
                 check_nonempty(token, "token")?;
@@ -349,13 +402,14 @@ impl Locker {
         };
         let wait = wait_duration(wait_seconds, "wait")?;
         let keys = LockKeys::new(self.prefix(), key)?;
-        let waiter = Waiter::new(self, keys, token, ttl);
+        let waiter = Waiter::new(self, keys, token, ttl).with_kind(kind);
         let Some(fence) = waiter.acquire_by(Instant::now() + wait, !wait.is_zero())? else {
             return Ok(None);
         };
         let unsure = waiter.unsure.get();
         let acked = waiter.acked.take();
         let state = LeaseState::new(Grant {
+            kind,
             key: key.to_vec(),
             keys: waiter.keys,
             token: waiter.token,
@@ -411,6 +465,7 @@ impl Locker {
             None => return Err(unexpected("restore")),
         };
         Lease::new(Grant {
+            kind: Kind::Exclusive,
             key: key.to_vec(),
             keys,
             token: token.to_vec(),

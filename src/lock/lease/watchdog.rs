@@ -333,8 +333,7 @@ fn renew(client: &Client, leases: &[(u64, Arc<LeaseState>)]) -> Vec<Renewal> {
         .zip(&ttls)
         .map(|(&i, ttl)| {
             let state = &leases[i].1;
-            let keys = state.grant.keys.all();
-            (keys[..3].to_vec(), vec![state.token(), ttl.as_bytes()])
+            (state.grant.own_keys(), vec![state.token(), ttl.as_bytes()])
         })
         .collect();
     // One WAIT closes the batch: enough replicas for the lease that asks the most, as long as

@@ -12,6 +12,7 @@ mod replicas;
 mod scripts;
 mod sentinel;
 mod sentinel_tls;
+mod shared;
 mod tls;
 mod trust;
 

@@ -1,0 +1,115 @@
+//! Shared (read) leases: many readers or one writer per key, on the same keys and the same
+//! queue as the exclusive lease of [`crate::lock::scripts::lease`] (whose scripts take the
+//! readers set as KEYS[6] and respect it).
+//!
+//! # Data model
+//!
+//! - The writer holds `L` exactly as before (value: its token, with a TTL, and its fence
+//!   record), so `lock('k')`, `isLocked('k')` (true only while a *writer* holds it) and
+//!   `ttl('k')` keep working.
+//! - Readers hold *shares*: members of the sorted set `!rl{T}readers:L`
+//!   ([`crate::lock::keys::LockKeys::readers`]), each a token scored by its own expiry (server
+//!   ms). A share whose score has passed counts for nothing and is dropped by the next script
+//!   that looks (`live_readers()`), so a crashed reader frees its share after its TTL. The set's
+//!   own TTL follows its latest member's expiry, so an abandoned set disappears.
+//! - Invariant: never a live share while `L` is held. A writer takes `L` only when no share is
+//!   live; a reader takes a share only when `L` is free.
+//!
+//! # Fair queue (FIFO, writers not starved)
+//!
+//! Writers and readers wait in the same queue (`queue:L` by arrival, `alive:L` heartbeats); a
+//! reader's member is `r<ttl ms>:<token>`, a writer's `<ttl ms>:<token>`.
+//!
+//! - A reader enters at once only if `L` is free and no live *writer* is queued ahead of it
+//!   (`writer_ahead()`): a reader arriving after a queued writer waits behind it, so a stream
+//!   of readers cannot starve a writer.
+//! - A writer enters only if `L` is free, no share is live and nobody live is queued ahead of it.
+//!   While shares block it, its wait wakes when the earliest share expires (the attempt reports
+//!   that as the PTTL), so a crashed reader delays it by that reader's TTL at most.
+//! - Hand-over: when a writer releases (or the last live reader does, with `L` free), the head of
+//!   the queue decides: a writer gets `L` for the claim window, with a fresh fence, as before;
+//!   readers at the head get shares *together*: every consecutive reader at the head gets a
+//!   share for the claim window and a push on its wake list (`admit_readers()`), up to the first
+//!   writer, which then waits for them. Each woken reader claims its share (extends it to its
+//!   TTL) by attempting again, exactly as a writer claims a handed-over `L`.
+//!
+//! # Fences
+//!
+//! Fences are for writers only: a share's `fence()` is 0. Readers write nothing a fence would
+//! guard, and a share has no single authority to order (many hold at once). A writer taken after
+//! readers gets a fence above every earlier one as before.
+//!
+//! # Not yet
+//!
+//! Promote (read → write) and demote (write → read) are not implemented. The documents' API
+//! (`acquire()`/`release()`, a bare `SET NX` on `L`) does not see shares: do not mix it with
+//! shared leases on one key. `memory://` refuses shared leases (its scripts are not mirrored).
+
+use crate::lock::scripts::LuaScript;
+use crate::lock::scripts::lease::lease_functions;
+
+/// Takes (or claims) a share for ARGV[1]: if it already has a live share (handed over to it, or
+/// taken by an earlier attempt whose reply was lost) its expiry becomes now + ARGV[2]; else it
+/// takes one if `L` is free and no live writer is queued ahead of it; else (optionally) joins
+/// the queue or refreshes its place and heartbeat there. A waiter that gave up after a fault
+/// (tombstone) is refused, as in [`crate::lock::scripts::lease::LEASE_ACQUIRE`].
+///
+/// KEYS: all six. ARGV as [`crate::lock::scripts::lease::LEASE_ACQUIRE`]: token, TTL ms,
+/// heartbeat window ms (0: do not queue), wake-list prefix, tombstone prefix.
+/// Returns `{1, 0}` if ARGV[1] holds a share now, or `{0, lock PTTL ms, queue position or -1}`.
+pub const SHARED_ACQUIRE: &str = concat!(
+    lease_functions!(),
+    r#"
+if redis.call('EXISTS', ARGV[5] .. ARGV[1]) == 1 then
+  return {0, redis.call('PTTL', KEYS[1]), -1}
+end
+local me = 'r' .. ARGV[2] .. ':' .. ARGV[1]
+local share = redis.call('ZSCORE', KEYS[6], ARGV[1])
+local mine = share and tonumber(share) > now_ms()
+if mine or (redis.call('EXISTS', KEYS[1]) == 0 and not writer_ahead(me)) then
+  redis.call('DEL', ARGV[4] .. ARGV[1])
+  add_reader(ARGV[1], ARGV[2])
+  redis.call('ZREM', KEYS[4], me)
+  redis.call('ZREM', KEYS[5], me)
+  return {1, 0}
+end
+local window = tonumber(ARGV[3])
+if window > 0 then
+  time = time or redis.call('TIME')
+  redis.call('ZADD', KEYS[4], 'NX', time[1] .. string.format('%06d', tonumber(time[2])), me)
+  redis.call('ZADD', KEYS[5], int(now_ms() + window), me)
+  redis.call('PEXPIRE', KEYS[4], window * 2)
+  redis.call('PEXPIRE', KEYS[5], window * 2)
+  return {0, redis.call('PTTL', KEYS[1]), redis.call('ZRANK', KEYS[4], me)}
+end
+return {0, redis.call('PTTL', KEYS[1]), -1}
+"#
+);
+
+/// A waiting reader gives up: leaves the queue, and lets in whoever its leaving unblocks. If a
+/// share was handed to it meanwhile, it claims it instead.
+///
+/// KEYS: all six. ARGV[1] token, ARGV[2] its TTL ms, ARGV[3] wake-list prefix, ARGV[4] how long
+/// a nudge (or a handed-over share) waits for its waiter (ms).
+/// Returns `{1, 0}` if ARGV[1] holds a share, `{0}` after leaving the queue.
+pub const SHARED_CANCEL: &str = concat!(
+    lease_functions!(),
+    r#"
+redis.call('DEL', ARGV[3] .. ARGV[1])
+local me = 'r' .. ARGV[2] .. ':' .. ARGV[1]
+redis.call('ZREM', KEYS[4], me)
+redis.call('ZREM', KEYS[5], me)
+local share = redis.call('ZSCORE', KEYS[6], ARGV[1])
+if share and tonumber(share) > now_ms() then
+  add_reader(ARGV[1], ARGV[2])
+  return {1, 0}
+end
+after_leave(ARGV[3], ARGV[4])
+return {0}
+"#
+);
+
+/// [`SHARED_ACQUIRE`], hashed once.
+pub static SHARED_ACQUIRE_SCRIPT: LuaScript = LuaScript::new(SHARED_ACQUIRE);
+/// [`SHARED_CANCEL`], hashed once.
+pub static SHARED_CANCEL_SCRIPT: LuaScript = LuaScript::new(SHARED_CANCEL);

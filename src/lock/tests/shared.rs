@@ -1,0 +1,287 @@
+//! Shared (read) leases: readers together, never with a writer, FIFO with writers not starved,
+//! readers' own expiry, the watchdog and request end.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::leases::watchdog_turn;
+use super::{config, get, sleep_ms};
+use crate::lock::Locker;
+use crate::lock::keys::LockKeys;
+use crate::lock::lease::state::Status;
+use crate::lock::options::OptionValue;
+use crate::lock::testing::{RedisServer, q};
+
+fn locker_with(server: &RedisServer, extra: &[(&str, OptionValue)]) -> Locker {
+    super::unshared(config(&server.dsn(), extra))
+}
+
+fn locker(server: &RedisServer) -> Locker {
+    locker_with(server, &[])
+}
+
+/// Live members of the readers set of `k`.
+fn readers(server: &RedisServer) -> i64 {
+    let keys = LockKeys::new(b"", b"k").unwrap();
+    let readers = String::from_utf8(keys.readers).unwrap();
+    let now: Vec<String> = q(&mut server.client(), &["TIME"]);
+    let now_ms = now[0].parse::<i64>().unwrap() * 1000 + now[1].parse::<i64>().unwrap() / 1000;
+    q(
+        &mut server.client(),
+        &["ZCOUNT", &readers, &format!("({now_ms}"), "+inf"],
+    )
+}
+
+#[test]
+fn readers_hold_together_and_exclude_a_writer() {
+    let server = RedisServer::start();
+    let (a, b, w) = (locker(&server), locker(&server), locker(&server));
+    let r1 = a.lock_shared(b"k", Some(10.0), 0.0).unwrap().expect("free");
+    let r2 = b
+        .lock_shared(b"k", Some(10.0), 0.0)
+        .unwrap()
+        .expect("shared");
+    assert_eq!((r1.fence(), r2.fence()), (0, 0), "shares have no fence");
+    assert_eq!(readers(&server), 2);
+    assert!(w.lock(b"k", Some(10.0), 0.0).unwrap().is_none());
+    assert!(
+        w.lock(b"k", Some(10.0), 0.3).unwrap().is_none(),
+        "a wait too"
+    );
+    assert!(!w.is_locked(b"k").unwrap(), "isLocked: writers only");
+    assert!(r1.is_held().unwrap() && r2.is_held().unwrap());
+    assert!(r1.remaining().unwrap() > 9.0);
+    assert!(r1.release().unwrap());
+    assert!(!r1.release().unwrap(), "released once");
+    assert!(w.lock(b"k", Some(10.0), 0.0).unwrap().is_none());
+    assert!(r2.release().unwrap());
+    let held = w.lock(b"k", Some(10.0), 0.0).unwrap().expect("free again");
+    assert!(held.fence() > 0);
+}
+
+#[test]
+fn a_writer_excludes_readers_until_it_releases() {
+    let server = RedisServer::start();
+    let (w, r) = (locker(&server), locker(&server));
+    let held = w.lock(b"k", Some(10.0), 0.0).unwrap().expect("free");
+    assert!(r.lock_shared(b"k", Some(10.0), 0.0).unwrap().is_none());
+    let waiter = std::thread::spawn(move || {
+        let start = Instant::now();
+        let share = r
+            .lock_shared(b"k", Some(10.0), 3.0)
+            .unwrap()
+            .expect("after");
+        (share, start.elapsed())
+    });
+    sleep_ms(200);
+    assert!(held.release().unwrap());
+    let (share, waited) = waiter.join().unwrap();
+    assert!(
+        waited >= Duration::from_millis(190) && waited < Duration::from_millis(500),
+        "{waited:?}"
+    );
+    assert!(share.is_held().unwrap());
+    assert!(share.remaining().unwrap() > 9.0, "claimed to its own TTL");
+    assert_eq!(get(&server, "k"), None);
+}
+
+#[test]
+fn the_last_reader_out_hands_the_lock_to_a_waiting_writer() {
+    let server = RedisServer::start();
+    let (a, b, w) = (locker(&server), locker(&server), locker(&server));
+    let r1 = a.lock_shared(b"k", Some(10.0), 0.0).unwrap().expect("free");
+    let r2 = b
+        .lock_shared(b"k", Some(10.0), 0.0)
+        .unwrap()
+        .expect("shared");
+    let waiter = std::thread::spawn(move || {
+        let start = Instant::now();
+        let lease = w.lock(b"k", Some(10.0), 3.0).unwrap().expect("handed over");
+        (lease, start.elapsed())
+    });
+    sleep_ms(150);
+    assert!(r1.release().unwrap());
+    sleep_ms(150);
+    assert!(r2.release().unwrap());
+    let (lease, waited) = waiter.join().unwrap();
+    assert!(
+        waited >= Duration::from_millis(290) && waited < Duration::from_millis(600),
+        "{waited:?}"
+    );
+    assert!(lease.fence() > 0 && lease.is_held().unwrap());
+}
+
+#[test]
+fn a_reader_arriving_after_a_queued_writer_waits_behind_it() {
+    let server = RedisServer::start();
+    let (a, w, late) = (locker(&server), locker(&server), locker(&server));
+    let r1 = a.lock_shared(b"k", Some(10.0), 0.0).unwrap().expect("free");
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let writer = {
+        let order = Arc::clone(&order);
+        std::thread::spawn(move || {
+            let lease = w.lock(b"k", Some(10.0), 5.0).unwrap().expect("turn");
+            order.lock().unwrap().push("writer");
+            sleep_ms(100);
+            order.lock().unwrap().push("writer out");
+            assert!(lease.release().unwrap());
+        })
+    };
+    sleep_ms(100); // the writer is queued behind r1
+    assert!(
+        late.lock_shared(b"k", Some(10.0), 0.0).unwrap().is_none(),
+        "a writer is queued ahead: no share at once"
+    );
+    let reader = {
+        let order = Arc::clone(&order);
+        std::thread::spawn(move || {
+            let share = late
+                .lock_shared(b"k", Some(10.0), 5.0)
+                .unwrap()
+                .expect("turn");
+            order.lock().unwrap().push("late reader");
+            assert!(share.release().unwrap());
+        })
+    };
+    sleep_ms(100);
+    assert!(order.lock().unwrap().is_empty(), "both wait for r1");
+    assert!(r1.release().unwrap());
+    writer.join().unwrap();
+    reader.join().unwrap();
+    assert_eq!(
+        *order.lock().unwrap(),
+        vec!["writer", "writer out", "late reader"]
+    );
+}
+
+#[test]
+fn readers_queued_together_enter_together() {
+    let server = RedisServer::start();
+    let w = locker(&server);
+    let held = w.lock(b"k", Some(10.0), 0.0).unwrap().expect("free");
+    let inside = Arc::new(Mutex::new(Vec::new()));
+    let readers_threads: Vec<_> = (0..3)
+        .map(|_| {
+            let (l, inside) = (locker(&server), Arc::clone(&inside));
+            let handle = std::thread::spawn(move || {
+                let share = l.lock_shared(b"k", Some(10.0), 5.0).unwrap().expect("turn");
+                inside.lock().unwrap().push(Instant::now());
+                share
+            });
+            sleep_ms(30);
+            handle
+        })
+        .collect();
+    sleep_ms(100);
+    let released_at = Instant::now();
+    assert!(held.release().unwrap());
+    let shares: Vec<_> = readers_threads
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    assert_eq!(readers(&server), 3, "all three hold at once");
+    for t in inside.lock().unwrap().iter() {
+        assert!(
+            t.duration_since(released_at) < Duration::from_millis(200),
+            "woken by the hand-over, not by a heartbeat"
+        );
+    }
+    assert!(shares.iter().all(|s| s.is_held().unwrap()));
+}
+
+#[test]
+fn a_crashed_readers_share_expires_on_its_own() {
+    let server = RedisServer::start();
+    let (a, b, w) = (locker(&server), locker(&server), locker(&server));
+    // A reader that dies without releasing (its process is gone: nothing runs its destructor).
+    std::mem::forget(a.lock_shared(b"k", Some(0.3), 0.0).unwrap().expect("free"));
+    let long = b
+        .lock_shared(b"k", Some(0.8), 0.0)
+        .unwrap()
+        .expect("shared");
+    let start = Instant::now();
+    assert!(
+        w.lock(b"k", Some(10.0), 0.5).unwrap().is_none(),
+        "the long one still reads"
+    );
+    drop(long);
+    let lease = w.lock(b"k", Some(10.0), 2.0).unwrap();
+    assert!(lease.is_some(), "the crashed share expired");
+    assert!(start.elapsed() < Duration::from_millis(900));
+    // And each share expires by itself: one dead reader and a live one.
+    let w_lease = lease.unwrap();
+    assert!(w_lease.release().unwrap());
+    std::mem::forget(a.lock_shared(b"k", Some(0.2), 0.0).unwrap().expect("free"));
+    let live = b
+        .lock_shared(b"k", Some(10.0), 0.0)
+        .unwrap()
+        .expect("shared");
+    sleep_ms(300);
+    assert_eq!(readers(&server), 1);
+    assert!(live.is_held().unwrap());
+    assert!(w.lock(b"k", Some(10.0), 0.0).unwrap().is_none());
+}
+
+#[test]
+fn the_watchdog_renews_a_share() {
+    let _turn = watchdog_turn();
+    let server = RedisServer::start();
+    let l = locker_with(&server, &[("leaseTtl", OptionValue::Float(0.3))]);
+    let w = locker(&server);
+    let share = l.lock_shared(b"k", None, 0.0).unwrap().expect("free");
+    let until = Instant::now() + Duration::from_millis(1200); // 4 TTLs
+    while Instant::now() < until {
+        assert_eq!(readers(&server), 1);
+        sleep_ms(50);
+    }
+    assert!(w.lock(b"k", Some(10.0), 0.0).unwrap().is_none());
+    assert!(share.is_held().unwrap());
+    assert!(share.release().unwrap());
+    assert_eq!(share.status(), Status::Released);
+    assert!(w.lock(b"k", Some(10.0), 0.0).unwrap().is_some());
+}
+
+#[test]
+fn extend_sets_a_shares_ttl_and_fails_once_it_expired() {
+    let server = RedisServer::start();
+    let l = locker(&server);
+    let share = l.lock_shared(b"k", Some(0.2), 0.0).unwrap().expect("free");
+    assert!(share.extend(5000).unwrap());
+    assert!(share.remaining().unwrap() > 4.0);
+    let short = locker(&server)
+        .lock_shared(b"k", Some(0.1), 0.0)
+        .unwrap()
+        .expect("shared");
+    sleep_ms(200);
+    assert!(!short.extend(5000).unwrap(), "expired: lost");
+    assert_eq!(short.status(), Status::Lost);
+    assert!(!short.is_held().unwrap());
+}
+
+#[test]
+fn request_end_releases_a_share() {
+    let server = RedisServer::start();
+    let (l, w) = (locker(&server), locker(&server));
+    std::mem::forget(l.lock_shared(b"k", Some(30.0), 0.0).unwrap().expect("free"));
+    assert!(w.lock(b"k", Some(10.0), 0.0).unwrap().is_none());
+    assert_eq!(crate::lock::lease::request::release_request_leases(), 1);
+    assert_eq!(readers(&server), 0);
+    assert!(w.lock(b"k", Some(10.0), 0.0).unwrap().is_some());
+}
+
+#[test]
+fn force_release_clears_the_shares_too() {
+    let server = RedisServer::start();
+    let (l, w) = (locker(&server), locker(&server));
+    let share = l.lock_shared(b"k", Some(30.0), 0.0).unwrap().expect("free");
+    assert!(w.force_release(b"k").unwrap());
+    assert!(!share.is_held().unwrap());
+    assert!(w.lock(b"k", Some(10.0), 0.0).unwrap().is_some());
+}
+
+#[test]
+fn memory_refuses_shared_leases() {
+    let l = super::unshared(config("memory://shared-refused", &[]));
+    let err = l.lock_shared(b"k", Some(1.0), 0.0).err().expect("refused");
+    assert!(err.message().contains("memory://"), "{}", err.message());
+}
