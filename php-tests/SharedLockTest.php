@@ -30,6 +30,31 @@ final class SharedLockTest extends LockTestCase
         $writer->release();
     }
 
+    public function testPromoteWaitsForTheOtherReaderAndDemoteLetsReadersBackIn(): void
+    {
+        $reader = $this->lock()->lockShared($this->key, 10);
+        $ready = tempnam(sys_get_temp_dir(), 'ready');
+        $other = Processes::fork(function () use ($ready): void {
+            $lease = (new \RedisLock($this->dsn))->lockShared($this->key, 10);
+            file_put_contents($ready, $lease === null ? 'free?' : 'held');
+            usleep(300_000);
+            $lease->release();
+        });
+        $this->waitFor($ready);
+        $this->assertFalse($reader->promote(), 'another reader holds');
+        $this->assertTrue($reader->promote(3), 'once it left');
+        $this->assertFalse($reader->isShared());
+        $this->assertGreaterThan(0, $reader->fence());
+        $this->assertNull($this->lock()->lockShared($this->key, 10), 'a writer now');
+        $this->assertTrue($reader->demote());
+        $this->assertTrue($reader->isShared());
+        $this->assertSame(0, $reader->fence());
+        $this->assertNotNull($this->lock()->lockShared($this->key, 10), 'readers again');
+        $this->assertNull($other->wait());
+        $reader->release();
+        unlink($ready);
+    }
+
     public function testMemoryRefusesSharedLeases(): void
     {
         $this->expectException(\RedisLockException::class);

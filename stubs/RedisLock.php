@@ -273,8 +273,9 @@ class RedisLock
      * {@see RedisLock::forceRelease()} drops readers' shares too.
      *
      * Not available on `memory://` (yet), and not to be mixed with
-     * {@see RedisLock::acquire()} on the same key (it does not see readers). Promoting a shared
-     * lease to an exclusive one (and back) is not supported yet: release it and call `lock()`.
+     * {@see RedisLock::acquire()} on the same key (it does not see readers). A shared lease can
+     * become the exclusive one with {@see RedisLockLease::promote()}, and back with
+     * {@see RedisLockLease::demote()}.
      *
      * ```php
      * $lease = $lock->lockShared('catalog', wait: 5);

@@ -378,29 +378,32 @@ return existed
 "#
 );
 
-/// Owner-checked extension (compare-and-PEXPIRE of the lock and its fence). With one key, the
-/// readers set, extends ARGV[1]'s share instead (its expiry becomes now + ARGV[2] ms, if it has
-/// not passed; an expired share is dropped).
+/// Owner-checked extension (compare-and-PEXPIRE of the lock and its fence). Given the readers
+/// set as KEYS[4], extends ARGV[1]'s share instead when it does not hold the lock itself (its
+/// expiry becomes now + ARGV[2] ms, if it has not passed; an expired share is dropped): a
+/// lease's renewal works whichever kind it is now, even if it was promoted or demoted while
+/// the renewal was on its way.
 ///
-/// KEYS: the first three, or the readers set alone. ARGV[1] token, ARGV[2] TTL ms.
-/// Returns 1 if ARGV[1] holds the lock and its TTL is now ARGV[2] ms, else 0 (untouched).
+/// KEYS: the first three, optionally the readers set. ARGV[1] token, ARGV[2] TTL ms.
+/// Returns 1 if ARGV[1] holds the lock (or a share) and its TTL is now ARGV[2] ms, else 0
+/// (untouched).
 pub const EXTEND: &str = r#"
-if #KEYS == 1 then
-  local time = redis.call('TIME')
-  local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-  local share = redis.call('ZSCORE', KEYS[1], ARGV[1])
-  if not share or tonumber(share) <= now then
-    redis.call('ZREM', KEYS[1], ARGV[1])
-    return 0
-  end
-  redis.call('ZADD', KEYS[1], string.format('%.0f', now + tonumber(ARGV[2])), ARGV[1])
-  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-  redis.call('PEXPIRE', KEYS[1], string.format('%.0f', math.max(1, tonumber(last[2]) - now + 1)))
-  return 1
-end
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('PEXPIRE', KEYS[3], ARGV[2])
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+if KEYS[4] then
+  local time = redis.call('TIME')
+  local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  local share = redis.call('ZSCORE', KEYS[4], ARGV[1])
+  if not share or tonumber(share) <= now then
+    redis.call('ZREM', KEYS[4], ARGV[1])
+    return 0
+  end
+  redis.call('ZADD', KEYS[4], string.format('%.0f', now + tonumber(ARGV[2])), ARGV[1])
+  local last = redis.call('ZRANGE', KEYS[4], -1, -1, 'WITHSCORES')
+  redis.call('PEXPIRE', KEYS[4], string.format('%.0f', math.max(1, tonumber(last[2]) - now + 1)))
+  return 1
 end
 return 0
 "#;
@@ -409,23 +412,21 @@ return 0
 /// without a fence (taken with `acquire()`, or its fence key evicted) gets a fresh one when
 /// ARGV[2] is `1`.
 ///
-/// With one key, the readers set: ARGV[1]'s share, `{ms left, 0}` (shares have no fence).
+/// Given the readers set as KEYS[4], and ARGV[1] does not hold the lock itself: its share,
+/// `{ms left, 0}` (shares have no fence).
 ///
-/// KEYS: the first three, or the readers set alone. ARGV[1] token, ARGV[2] `1` to assign a
+/// KEYS: the first three, optionally the readers set. ARGV[1] token, ARGV[2] `1` to assign a
 /// missing fence, else `0`.
 /// Returns `{PTTL ms, fence (0: none)}` if ARGV[1] holds the lock, `{-2, 0}` otherwise. A lock
 /// without a TTL (not set by this library) gets no fence record: every record has a TTL.
 pub const OWNER_STATE: &str = concat!(
     lease_functions!(),
     r#"
-if #KEYS == 1 then
-  local share = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  local share = KEYS[4] and redis.call('ZSCORE', KEYS[4], ARGV[1])
   if share and tonumber(share) > now_ms() then
     return {tonumber(share) - now_ms(), 0}
   end
-  return {-2, 0}
-end
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return {-2, 0}
 end
 local pttl = redis.call('PTTL', KEYS[1])

@@ -351,7 +351,7 @@ fn read_wait(conn: &mut Connection, deadline: Instant, ack: Option<&ReplicaAck>)
 }
 
 /// Every script, for tests that load each into a real server.
-pub fn all() -> [&'static LuaScript; 11] {
+pub fn all() -> [&'static LuaScript; 14] {
     use documents::*;
     use lease::*;
     use shared::*;
@@ -367,6 +367,9 @@ pub fn all() -> [&'static LuaScript; 11] {
         &OWNER_STATE_SCRIPT,
         &SHARED_ACQUIRE_SCRIPT,
         &SHARED_CANCEL_SCRIPT,
+        &PROMOTE_SCRIPT,
+        &PROMOTE_CANCEL_SCRIPT,
+        &DEMOTE_SCRIPT,
     ]
 }
 

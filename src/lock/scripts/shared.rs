@@ -39,9 +39,26 @@
 //! guard, and a share has no single authority to order (many hold at once). A writer taken after
 //! readers gets a fence above every earlier one as before.
 //!
+//! # Promote and demote
+//!
+//! - Promote (read → write, [`PROMOTE`]) succeeds when the promoting reader's share is the only
+//!   live one: its share becomes `L` (with a fresh fence, and the share's remaining TTL). While
+//!   it waits for the other readers to leave, it stands at the very head of the queue as a
+//!   writer (score 0), so no new reader enters meanwhile and a writer already queued stays
+//!   behind it (it held the key before them). It keeps its share throughout: a promotion that
+//!   gives up ([`PROMOTE_CANCEL`]) leaves a reader still holding its share. Two readers
+//!   promoting at once block each other until one gives up (its wait ends): the other then
+//!   still waits for that one's share, so a promotion with a wait can fail; release instead of
+//!   promoting when in doubt. A reader whose share expired cannot promote (lost).
+//! - Demote (write → read, [`DEMOTE`]) swaps `L` for a share with `L`'s remaining TTL, and lets
+//!   in the readers queued at the head (a writer queued first still waits, for this share too).
+//! - A lease's renewal and owner check ([`crate::lock::scripts::lease::EXTEND`],
+//!   [`crate::lock::scripts::lease::OWNER_STATE`]) look at `L` and then at the readers set, so
+//!   the watchdog renews a lease whichever kind it has become.
+//!
 //! # Not yet
 //!
-//! Promote (read → write) and demote (write → read) are not implemented. The documents' API
+//! The documents' API
 //! (`acquire()`/`release()`, a bare `SET NX` on `L`) does not see shares: do not mix it with
 //! shared leases on one key. `memory://` refuses shared leases (its scripts are not mirrored).
 
@@ -109,7 +126,97 @@ return {0}
 "#
 );
 
+/// A reader asks to become the writer: takes `L` (fenced, for the share's remaining TTL) if its
+/// share is the only live one and `L` is free; else, with a heartbeat window, stands at the head
+/// of the queue (score 0) so that no reader enters meanwhile. A reader whose share is gone is
+/// refused (and a lock handed to its queue member meanwhile is passed on).
+///
+/// KEYS: all six. ARGV[1] token, ARGV[2] heartbeat window ms (0: do not queue), ARGV[3]
+/// wake-list prefix, ARGV[4] claim window ms.
+/// Returns `{1, fence}` once ARGV[1] holds `L`, `{0}` while other readers hold shares, `{-1}` if
+/// its share is gone.
+pub const PROMOTE: &str = concat!(
+    lease_functions!(),
+    r#"
+local me = ARGV[4] .. ':' .. ARGV[1]
+local share = redis.call('ZSCORE', KEYS[6], ARGV[1])
+if not share or tonumber(share) <= now_ms() then
+  redis.call('ZREM', KEYS[6], ARGV[1])
+  redis.call('ZREM', KEYS[4], me)
+  redis.call('ZREM', KEYS[5], me)
+  if redis.call('GET', KEYS[1]) == ARGV[1] then
+    release_to_next(ARGV[3], ARGV[4])
+  end
+  return {-1}
+end
+if redis.call('EXISTS', KEYS[1]) == 0 and live_readers() == 1 then
+  local ttl = int(math.max(1, tonumber(share) - now_ms()))
+  redis.call('ZREM', KEYS[6], ARGV[1])
+  redis.call('ZREM', KEYS[4], me)
+  redis.call('ZREM', KEYS[5], me)
+  redis.call('DEL', ARGV[3] .. ARGV[1])
+  local fence = next_fence()
+  set_fence(fence, ARGV[1], ttl)
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+  return {1, fence}
+end
+local window = tonumber(ARGV[2])
+if window > 0 then
+  redis.call('ZADD', KEYS[4], 0, me)
+  redis.call('ZADD', KEYS[5], int(now_ms() + window), me)
+  redis.call('PEXPIRE', KEYS[4], window * 2)
+  redis.call('PEXPIRE', KEYS[5], window * 2)
+end
+return {0}
+"#
+);
+
+/// A promotion gives up: its member leaves the head of the queue (the reader keeps its share),
+/// and whoever that unblocks is let in.
+///
+/// KEYS: all six. ARGV[1] token, ARGV[2] wake-list prefix, ARGV[3] claim window ms (as given
+/// to [`PROMOTE`]).
+/// Returns 0.
+pub const PROMOTE_CANCEL: &str = concat!(
+    lease_functions!(),
+    r#"
+local me = ARGV[3] .. ':' .. ARGV[1]
+redis.call('ZREM', KEYS[4], me)
+redis.call('ZREM', KEYS[5], me)
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  release_to_next(ARGV[2], ARGV[3])
+end
+after_leave(ARGV[2], ARGV[3])
+return 0
+"#
+);
+
+/// The writer becomes a reader: `L` (and its fence record) is swapped for a share with `L`'s
+/// remaining TTL, and the readers queued at the head are let in.
+///
+/// KEYS: all six. ARGV[1] token, ARGV[2] wake-list prefix, ARGV[3] claim window ms.
+/// Returns 1 if ARGV[1] held `L` (now a share), else 0 (untouched).
+pub const DEMOTE: &str = concat!(
+    lease_functions!(),
+    r#"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+local ttl = math.max(1, redis.call('PTTL', KEYS[1]))
+redis.call('DEL', KEYS[1], KEYS[3])
+add_reader(ARGV[1], ttl)
+admit_readers(ARGV[2], ARGV[3])
+return 1
+"#
+);
+
 /// [`SHARED_ACQUIRE`], hashed once.
 pub static SHARED_ACQUIRE_SCRIPT: LuaScript = LuaScript::new(SHARED_ACQUIRE);
 /// [`SHARED_CANCEL`], hashed once.
 pub static SHARED_CANCEL_SCRIPT: LuaScript = LuaScript::new(SHARED_CANCEL);
+/// [`PROMOTE`], hashed once.
+pub static PROMOTE_SCRIPT: LuaScript = LuaScript::fenced(PROMOTE);
+/// [`PROMOTE_CANCEL`], hashed once.
+pub static PROMOTE_CANCEL_SCRIPT: LuaScript = LuaScript::fenced(PROMOTE_CANCEL);
+/// [`DEMOTE`], hashed once.
+pub static DEMOTE_SCRIPT: LuaScript = LuaScript::new(DEMOTE);

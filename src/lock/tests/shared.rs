@@ -285,3 +285,119 @@ fn memory_refuses_shared_leases() {
     let err = l.lock_shared(b"k", Some(1.0), 0.0).err().expect("refused");
     assert!(err.message().contains("memory://"), "{}", err.message());
 }
+
+#[test]
+fn the_only_reader_promotes_at_once_and_demotes_back() {
+    let server = RedisServer::start();
+    let (l, other) = (locker(&server), locker(&server));
+    let lease = l.lock_shared(b"k", Some(10.0), 0.0).unwrap().expect("free");
+    assert!(lease.promote(Duration::ZERO).unwrap());
+    assert!(!lease.is_shared());
+    assert!(lease.fence() > 0, "a writer's fence");
+    assert_eq!(
+        get(&server, "k").as_deref(),
+        std::str::from_utf8(lease.token()).ok()
+    );
+    assert_eq!(readers(&server), 0);
+    assert!(lease.remaining().unwrap() > 9.0, "the share's TTL");
+    assert!(other.lock_shared(b"k", Some(10.0), 0.0).unwrap().is_none());
+    assert!(lease.demote().unwrap());
+    assert!(lease.is_shared() && lease.fence() == 0);
+    assert_eq!(get(&server, "k"), None);
+    assert!(lease.remaining().unwrap() > 9.0);
+    let second = other.lock_shared(b"k", Some(10.0), 0.0).unwrap();
+    assert!(second.is_some(), "readers again");
+    assert!(other.lock(b"k", Some(10.0), 0.0).unwrap().is_none());
+    assert!(lease.release().unwrap());
+    drop(second);
+    assert!(other.lock(b"k", Some(10.0), 0.0).unwrap().is_some());
+}
+
+#[test]
+fn a_promotion_waits_for_the_other_readers_and_holds_new_ones_off() {
+    let server = RedisServer::start();
+    let (a, b, c) = (locker(&server), locker(&server), locker(&server));
+    let r1 = a.lock_shared(b"k", Some(10.0), 0.0).unwrap().expect("free");
+    let r2 = b
+        .lock_shared(b"k", Some(10.0), 0.0)
+        .unwrap()
+        .expect("shared");
+    assert!(!r1.promote(Duration::ZERO).unwrap(), "another reader holds");
+    assert!(r1.is_shared() && r1.is_held().unwrap());
+    let promoter = std::thread::spawn(move || {
+        let start = Instant::now();
+        let promoted = r1.promote(Duration::from_secs(3)).unwrap();
+        (r1, promoted, start.elapsed())
+    });
+    sleep_ms(150);
+    assert!(
+        c.lock_shared(b"k", Some(10.0), 0.0).unwrap().is_none(),
+        "no new reader while a promotion waits"
+    );
+    assert!(r2.release().unwrap());
+    let (r1, promoted, waited) = promoter.join().unwrap();
+    assert!(promoted);
+    assert!(waited < Duration::from_millis(400), "{waited:?}");
+    assert!(!r1.is_shared() && r1.fence() > 0);
+    assert!(c.lock_shared(b"k", Some(10.0), 0.0).unwrap().is_none());
+    assert!(r1.release().unwrap());
+    assert!(c.lock_shared(b"k", Some(10.0), 0.0).unwrap().is_some());
+}
+
+#[test]
+fn a_promotion_that_gives_up_stays_a_reader_and_lets_readers_in_again() {
+    let server = RedisServer::start();
+    let (a, b, c) = (locker(&server), locker(&server), locker(&server));
+    let r1 = a.lock_shared(b"k", Some(10.0), 0.0).unwrap().expect("free");
+    let _r2 = b
+        .lock_shared(b"k", Some(10.0), 0.0)
+        .unwrap()
+        .expect("shared");
+    assert!(!r1.promote(Duration::from_millis(200)).unwrap());
+    assert!(r1.is_shared() && r1.is_held().unwrap() && r1.fence() == 0);
+    let r3 = c.lock_shared(b"k", Some(10.0), 0.0).unwrap();
+    assert!(r3.is_some(), "the promotion left the head of the line");
+    assert_eq!(readers(&server), 3);
+}
+
+#[test]
+fn demote_lets_the_queued_readers_in_but_not_past_a_queued_writer() {
+    let server = RedisServer::start();
+    let (w, r, w2) = (locker(&server), locker(&server), locker(&server));
+    let lease = w.lock(b"k", Some(10.0), 0.0).unwrap().expect("free");
+    let reader = std::thread::spawn(move || {
+        let start = Instant::now();
+        let share = r
+            .lock_shared(b"k", Some(10.0), 3.0)
+            .unwrap()
+            .expect("after demote");
+        (share, start.elapsed())
+    });
+    sleep_ms(100);
+    let writer = std::thread::spawn(move || w2.lock(b"k", Some(10.0), 3.0).unwrap().is_some());
+    sleep_ms(100);
+    assert!(lease.demote().unwrap());
+    let (share, waited) = reader.join().unwrap();
+    assert!(waited < Duration::from_millis(450), "{waited:?}");
+    assert_eq!(readers(&server), 2);
+    sleep_ms(100);
+    assert!(!writer.is_finished(), "the writer waits for both shares");
+    assert!(lease.release().unwrap() && share.release().unwrap());
+    assert!(writer.join().unwrap());
+}
+
+#[test]
+fn the_watchdog_renews_a_lease_across_promote_and_demote() {
+    let _turn = watchdog_turn();
+    let server = RedisServer::start();
+    let l = locker_with(&server, &[("leaseTtl", OptionValue::Float(0.3))]);
+    let lease = l.lock_shared(b"k", None, 0.0).unwrap().expect("free");
+    assert!(lease.promote(Duration::ZERO).unwrap());
+    sleep_ms(900);
+    assert!(lease.is_held().unwrap() && !lease.is_shared());
+    assert!(lease.demote().unwrap());
+    sleep_ms(900);
+    assert!(lease.is_held().unwrap() && lease.is_shared());
+    assert_eq!(readers(&server), 1);
+    assert!(lease.release().unwrap());
+}
