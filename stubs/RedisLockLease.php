@@ -63,7 +63,8 @@ final class RedisLockLease
      * waiting stay behind it. If the other readers still hold their shares when the wait ends,
      * it returns false and this lease is still a shared one (a reader). Two readers promoting
      * at once wait for each other until one's wait ends, so both can fail: when in doubt,
-     * release and call {@see RedisLock::lock()} instead. True at once for an exclusive lease.
+     * release and call {@see RedisLock::lock()} instead. For a lease that is already exclusive:
+     * whether it is still held.
      *
      * @param float $wait seconds to wait for the other readers; 0 for a single attempt
      * @return bool true if this lease is now the exclusive one; false if other readers
@@ -75,8 +76,8 @@ final class RedisLockLease
     /**
      * Write → read: turns this exclusive lease into a shared one with the lock's remaining TTL
      * (its fence becomes 0), and lets in the readers that were waiting at the head of the line.
-     * A writer that was waiting first still waits, now for this share too. True at once for a
-     * shared lease.
+     * A writer that was waiting first still waits, now for this share too. For a lease that is
+     * already shared: whether it is still held.
      *
      * @return bool true if this lease is now a shared one; false if it was lost (strict mode:
      *         an exception then)

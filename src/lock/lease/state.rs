@@ -217,8 +217,8 @@ impl LeaseState {
     /// its remaining TTL) once its share is the only one, waiting up to `wait` for the other
     /// readers to leave (no reader enters meanwhile; see [`crate::lock::scripts::shared`]).
     /// False if other readers still held shares when the wait ended (it is still a shared
-    /// lease then). True at once for a lease that is already exclusive. False (strict mode:
-    /// `Err(Lost)`) if the lease was lost.
+    /// lease then). For a lease that is already exclusive: whether it is still held. False
+    /// (strict mode: `Err(Lost)`) if the lease was lost.
     pub fn promote(&self, wait: Duration) -> Result<bool> {
         match self.status() {
             Status::Held => {}
@@ -226,7 +226,7 @@ impl LeaseState {
             _ => return Ok(false),
         }
         if !self.is_shared() {
-            return Ok(true);
+            return self.still_held("promote");
         }
         let deadline = Instant::now() + wait;
         let grant = &self.grant;
@@ -300,8 +300,8 @@ impl LeaseState {
     }
 
     /// Write → read: turns this exclusive lease into a shared one (with the lock's remaining
-    /// TTL), letting in the readers queued at the head. True at once for a lease that is
-    /// already shared. False (strict mode: `Err(Lost)`) if the lease was lost.
+    /// TTL), letting in the readers queued at the head. For a lease that is already shared:
+    /// whether it is still held. False (strict mode: `Err(Lost)`) if the lease was lost.
     pub fn demote(&self) -> Result<bool> {
         match self.status() {
             Status::Held => {}
@@ -309,7 +309,7 @@ impl LeaseState {
             _ => return Ok(false),
         }
         if self.is_shared() {
-            return Ok(true);
+            return self.still_held("demote");
         }
         let grant = &self.grant;
         let all = grant.keys.all();
@@ -401,6 +401,18 @@ impl LeaseState {
                 Ok(None)
             }
             None => Err(unexpected("isHeld")),
+        }
+    }
+
+    /// [`LeaseState::is_held`], as the answer of an operation that had nothing to change: false
+    /// (strict mode: `Err(Lost)`) if the lease is gone.
+    fn still_held(&self, what: &str) -> Result<bool> {
+        if self.is_held()? {
+            Ok(true)
+        } else if self.status() == Status::Lost {
+            self.lost(what)
+        } else {
+            Ok(false)
         }
     }
 

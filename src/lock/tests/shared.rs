@@ -401,3 +401,157 @@ fn the_watchdog_renews_a_lease_across_promote_and_demote() {
     assert_eq!(readers(&server), 1);
     assert!(lease.release().unwrap());
 }
+
+/// One step of the shared-lease property test (non-blocking calls and outside expiries).
+#[derive(Clone, Debug)]
+enum Step {
+    Lock(usize),
+    LockShared(usize),
+    Release(usize),
+    Promote(usize),
+    Demote(usize),
+    /// The share (or lock) of a lease expires: its score (or the lock) is removed from outside.
+    Expire(usize),
+    Extend(usize),
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (0..3usize).prop_map(Step::Lock),
+        (0..3usize).prop_map(Step::LockShared),
+        (0..8usize).prop_map(Step::Release),
+        (0..8usize).prop_map(Step::Promote),
+        (0..8usize).prop_map(Step::Demote),
+        (0..8usize).prop_map(Step::Expire),
+        (0..8usize).prop_map(Step::Extend),
+    ]
+}
+
+/// Random interleavings of lock, lockShared, release, promote, demote, extend and expiries from
+/// three clients on one key, checked after every step against a model: never a writer with
+/// anyone else, every call answers as the model says, and Redis holds exactly the model's writer
+/// and readers.
+#[test]
+fn shared_leases_follow_the_model() {
+    use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
+    let server = RedisServer::start();
+    let clients: Vec<Locker> = (0..3).map(|_| locker(&server)).collect();
+    let mut runner = TestRunner::new(RunnerConfig {
+        cases: 256,
+        failure_persistence: None,
+        ..RunnerConfig::default()
+    });
+    let cases = std::cell::Cell::new(0u32);
+    let result = runner.run(&proptest::collection::vec(step(), 1..40), |steps| {
+        cases.set(cases.get() + 1);
+        let key = format!("model:{}", cases.get());
+        let keys = LockKeys::new(b"", key.as_bytes()).unwrap();
+        let readers_key = String::from_utf8(keys.readers.clone()).unwrap();
+        // (lease, held in the model)
+        let mut leases: Vec<(crate::lock::lease::Lease, bool)> = Vec::new();
+        let writer = |leases: &Vec<(crate::lock::lease::Lease, bool)>| {
+            leases.iter().position(|(l, held)| *held && !l.is_shared())
+        };
+        let readers_of = |leases: &Vec<(crate::lock::lease::Lease, bool)>| {
+            leases
+                .iter()
+                .enumerate()
+                .filter(|(_, (l, held))| *held && l.is_shared())
+                .map(|(i, _)| i)
+                .collect::<Vec<_>>()
+        };
+        for s in &steps {
+            let w = writer(&leases);
+            let rs = readers_of(&leases);
+            match *s {
+                Step::Lock(c) => {
+                    let got = clients[c].lock(key.as_bytes(), Some(30.0), 0.0).unwrap();
+                    proptest::prop_assert_eq!(got.is_some(), w.is_none() && rs.is_empty());
+                    if let Some(l) = got {
+                        leases.push((l, true));
+                    }
+                }
+                Step::LockShared(c) => {
+                    let got = clients[c]
+                        .lock_shared(key.as_bytes(), Some(30.0), 0.0)
+                        .unwrap();
+                    proptest::prop_assert_eq!(got.is_some(), w.is_none());
+                    if let Some(l) = got {
+                        leases.push((l, true));
+                    }
+                }
+                Step::Release(i) if i < leases.len() => {
+                    let held = leases[i].1;
+                    proptest::prop_assert_eq!(leases[i].0.release().unwrap(), held);
+                    leases[i].1 = false;
+                }
+                Step::Promote(i) if i < leases.len() => {
+                    let (lease, held) = &leases[i];
+                    let expected = *held && (!lease.is_shared() || rs == vec![i]);
+                    proptest::prop_assert_eq!(lease.promote(Duration::ZERO).unwrap(), expected);
+                    if *held && lease.is_shared() && expected {
+                        return Err(TestCaseError::fail("promoted but still shared"));
+                    }
+                }
+                Step::Demote(i) if i < leases.len() => {
+                    let held = leases[i].1;
+                    proptest::prop_assert_eq!(leases[i].0.demote().unwrap(), held);
+                }
+                Step::Expire(i) if i < leases.len() => {
+                    let (lease, held) = &leases[i];
+                    if *held {
+                        let token = String::from_utf8(lease.token().to_vec()).unwrap();
+                        if lease.is_shared() {
+                            let _: i64 =
+                                q(&mut server.client(), &["ZADD", &readers_key, "1", &token]);
+                        } else {
+                            let fence = String::from_utf8(keys.fence.clone()).unwrap();
+                            let _: i64 = q(&mut server.client(), &["DEL", &key, &fence]);
+                        }
+                        leases[i].1 = false;
+                    }
+                }
+                Step::Extend(i) if i < leases.len() => {
+                    let held = leases[i].1;
+                    proptest::prop_assert_eq!(leases[i].0.extend(30_000).unwrap(), held);
+                }
+                _ => {}
+            }
+            // Redis agrees with the model.
+            let w = writer(&leases);
+            let rs = readers_of(&leases);
+            proptest::prop_assert!(w.is_none() || rs.is_empty(), "a writer with readers");
+            let holder: Option<String> = q(&mut server.client(), &["GET", &key]);
+            proptest::prop_assert_eq!(
+                holder,
+                w.map(|i| String::from_utf8(leases[i].0.token().to_vec()).unwrap())
+            );
+            proptest::prop_assert_eq!(readers_live(&server, &readers_key), rs.len() as i64);
+            for &r in &rs {
+                proptest::prop_assert!(leases[r].0.is_held().unwrap());
+            }
+        }
+        for (lease, held) in &leases {
+            proptest::prop_assert_eq!(lease.release().unwrap(), *held);
+        }
+        let left: Vec<String> = q(&mut server.client(), &["KEYS", "*"]);
+        proptest::prop_assert!(
+            left.iter().all(|k| k.ends_with("}fences")),
+            "left behind: {left:?}"
+        );
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+fn readers_live(server: &RedisServer, readers: &str) -> i64 {
+    let now: Vec<String> = q(&mut server.client(), &["TIME"]);
+    let now_ms = now[0].parse::<i64>().unwrap() * 1000 + now[1].parse::<i64>().unwrap() / 1000;
+    q(
+        &mut server.client(),
+        &["ZCOUNT", readers, &format!("({now_ms}"), "+inf"],
+    )
+}
