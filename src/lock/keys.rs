@@ -143,6 +143,35 @@ pub fn check_lock_name(prefix: &[u8], key: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The value `L` holds while shared (read) leases hold the lock and no writer does (see
+/// [`crate::lock::scripts::shared`]): it starts with [`RESERVED`], so no value or token a caller
+/// may use equals it ([`check_value`]).
+pub const SHARED_MARKER: &[u8] = b"!rl:shared";
+
+/// `Err(InvalidArgument)` unless `value` is a lock value (or lease token) a caller may use: not
+/// empty, and not starting with [`RESERVED`] (the lock key's value [`SHARED_MARKER`] stands for
+/// its readers, and must not be mistaken for, or released as, a holder's value).
+#[inline]
+pub fn check_value(value: &[u8], name: &str) -> Result<()> {
+    if value.is_empty() || value.starts_with(RESERVED) {
+        return Err(refused_value(value, name));
+    }
+    Ok(())
+}
+
+#[cold]
+fn refused_value(value: &[u8], name: &str) -> Error {
+    if value.is_empty() {
+        return Error::invalid(format!("{name} must not be empty"));
+    }
+    Error::invalid(format!(
+        "{name} \"{}\" starts with \"{}\", which is reserved for the lock's own bookkeeping \
+         (shared leases); choose another {name}",
+        quote_key(value),
+        quote_key(RESERVED)
+    ))
+}
+
 /// `Err(InvalidArgument)` if a prefix makes every lock name reserved.
 pub fn check_prefix(prefix: &[u8]) -> Result<()> {
     if prefix.starts_with(RESERVED) {

@@ -18,10 +18,10 @@
 use std::time::{Duration, Instant};
 
 use crate::lock::error::{Error, ErrorKind, Result, quote_key};
-use crate::lock::keys::{LockKeys, check_lock_name};
+use crate::lock::keys::{LockKeys, check_lock_name, check_value};
 use crate::lock::lease::state::{Grant, Kind, LeaseState, abandon, release, unexpected};
 use crate::lock::lease::{ALIVE_WINDOW, HEARTBEAT, Lease};
-use crate::lock::locker::{Locker, check_nonempty, ttl_ms, wait_duration};
+use crate::lock::locker::{Locker, ttl_ms, wait_duration};
 use crate::lock::net::registry::Resend;
 use crate::lock::protocol::resp;
 use crate::lock::replicas::Acked;
@@ -391,7 +391,7 @@ impl Locker {
         }
         let token = match token {
             Some(token) => {
-                check_nonempty(token, "token")?;
+                check_value(token, "token")?;
                 token.to_vec()
             }
             None => crate::lock::token().into_bytes(),
@@ -435,7 +435,7 @@ impl Locker {
     /// taken without a fence (with `acquire()`) gets a fresh one. `Err(Lost)` if `token` does
     /// not hold the lock.
     pub fn restore(&self, key: &[u8], token: &[u8]) -> Result<Lease> {
-        check_nonempty(token, "token")?;
+        check_value(token, "token")?;
         let keys = LockKeys::new(self.prefix(), key)?;
         let all = keys.all();
         let reply = self

@@ -108,20 +108,48 @@ local function live_readers()
   redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now_ms())
   return redis.call('ZCARD', KEYS[6])
 end
+local MARKER = '!rl:shared'
+local function free_of_writer()
+  local v = redis.call('GET', KEYS[1])
+  return v == false or v == MARKER
+end
+local function mark_readers()
+  if KEYS[6] == nil then
+    return
+  end
+  local v = redis.call('GET', KEYS[1])
+  if v ~= false and v ~= MARKER then
+    return
+  end
+  if live_readers() == 0 then
+    if v then
+      redis.call('DEL', KEYS[1])
+    end
+    return
+  end
+  local last = redis.call('ZRANGE', KEYS[6], -1, -1, 'WITHSCORES')
+  local ms = int(math.max(1, tonumber(last[2]) - now_ms() + 1))
+  redis.call('SET', KEYS[1], MARKER, 'PX', ms)
+  redis.call('PEXPIRE', KEYS[6], ms)
+end
+local function writer_pttl()
+  if redis.call('GET', KEYS[1]) == MARKER then
+    return -2
+  end
+  return redis.call('PTTL', KEYS[1])
+end
 local function busy_pttl()
-  local pttl = redis.call('PTTL', KEYS[1])
-  if pttl == -2 and KEYS[6] then
+  if KEYS[6] and free_of_writer() then
     local first = redis.call('ZRANGE', KEYS[6], 0, 0, 'WITHSCORES')
     if first[2] then
       return math.max(0, tonumber(first[2]) - now_ms())
     end
   end
-  return pttl
+  return redis.call('PTTL', KEYS[1])
 end
 local function add_reader(token, ms)
   redis.call('ZADD', KEYS[6], int(now_ms() + tonumber(ms)), token)
-  local last = redis.call('ZRANGE', KEYS[6], -1, -1, 'WITHSCORES')
-  redis.call('PEXPIRE', KEYS[6], int(math.max(1, tonumber(last[2]) - now_ms() + 1)))
+  mark_readers()
 end
 local function first_live_waiter()
   while true do
@@ -157,6 +185,7 @@ local function release_to_next(wake_prefix, claim_ms)
   local head = first_live_waiter()
   if head == nil or is_reader(head) or live_readers() > 0 then
     redis.call('DEL', KEYS[1], KEYS[3])
+    mark_readers()
     if head and is_reader(head) then
       admit_readers(wake_prefix, claim_ms)
     end
@@ -179,7 +208,7 @@ local function nudge(wake_prefix, member, ms)
   redis.call('PEXPIRE', wake, ms)
 end
 local function after_leave(wake_prefix, ms)
-  if redis.call('EXISTS', KEYS[1]) == 0 then
+  if free_of_writer() then
     local head = first_live_waiter()
     if head and is_reader(head) then
       admit_readers(wake_prefix, ms)
@@ -213,8 +242,10 @@ local function release_share(token, wake_prefix, claim_ms)
   if not share or tonumber(share) <= now_ms() then
     return 0
   end
-  if redis.call('EXISTS', KEYS[1]) == 0 and live_readers() == 0 then
+  if live_readers() == 0 and free_of_writer() then
     release_to_next(wake_prefix, claim_ms)
+  else
+    mark_readers()
   end
   return 1
 end
@@ -246,7 +277,7 @@ if holder == ARGV[1] then
   return {1, claim(ARGV[1], ARGV[2])}
 end
 local me = ARGV[2] .. ':' .. ARGV[1]
-if holder == false then
+if holder == false or holder == MARKER then
   local head = first_live_waiter()
   if (head == nil or head == me) and live_readers() == 0 then
     local fence = next_fence()
@@ -402,7 +433,12 @@ if KEYS[4] then
   end
   redis.call('ZADD', KEYS[4], string.format('%.0f', now + tonumber(ARGV[2])), ARGV[1])
   local last = redis.call('ZRANGE', KEYS[4], -1, -1, 'WITHSCORES')
-  redis.call('PEXPIRE', KEYS[4], string.format('%.0f', math.max(1, tonumber(last[2]) - now + 1)))
+  local ms = string.format('%.0f', math.max(1, tonumber(last[2]) - now + 1))
+  redis.call('PEXPIRE', KEYS[4], ms)
+  local holder = redis.call('GET', KEYS[1])
+  if holder == false or holder == '!rl:shared' then
+    redis.call('SET', KEYS[1], '!rl:shared', 'PX', ms)
+  end
   return 1
 end
 return 0
@@ -422,8 +458,8 @@ return 0
 pub const OWNER_STATE: &str = concat!(
     lease_functions!(),
     r#"
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  local share = KEYS[4] and redis.call('ZSCORE', KEYS[4], ARGV[1])
+if ARGV[1] == MARKER or redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  local share = ARGV[1] ~= MARKER and KEYS[4] and redis.call('ZSCORE', KEYS[4], ARGV[1])
   if share and tonumber(share) > now_ms() then
     return {tonumber(share) - now_ms(), 0}
   end

@@ -78,12 +78,12 @@ pub const SHARED_ACQUIRE: &str = concat!(
     lease_functions!(),
     r#"
 if redis.call('EXISTS', ARGV[5] .. ARGV[1]) == 1 then
-  return {0, redis.call('PTTL', KEYS[1]), -1}
+  return {0, writer_pttl(), -1}
 end
 local me = 'r' .. ARGV[2] .. ':' .. ARGV[1]
 local share = redis.call('ZSCORE', KEYS[6], ARGV[1])
 local mine = share and tonumber(share) > now_ms()
-if mine or (redis.call('EXISTS', KEYS[1]) == 0 and not writer_ahead(me)) then
+if mine or (free_of_writer() and not writer_ahead(me)) then
   redis.call('DEL', ARGV[4] .. ARGV[1])
   add_reader(ARGV[1], ARGV[2])
   redis.call('ZREM', KEYS[4], me)
@@ -97,9 +97,9 @@ if window > 0 then
   redis.call('ZADD', KEYS[5], int(now_ms() + window), me)
   redis.call('PEXPIRE', KEYS[4], window * 2)
   redis.call('PEXPIRE', KEYS[5], window * 2)
-  return {0, redis.call('PTTL', KEYS[1]), redis.call('ZRANK', KEYS[4], me)}
+  return {0, writer_pttl(), redis.call('ZRANK', KEYS[4], me)}
 end
-return {0, redis.call('PTTL', KEYS[1]), -1}
+return {0, writer_pttl(), -1}
 "#
 );
 
@@ -149,7 +149,7 @@ if not share or tonumber(share) <= now_ms() then
   end
   return {-1}
 end
-if redis.call('EXISTS', KEYS[1]) == 0 and live_readers() == 1 then
+if free_of_writer() and live_readers() == 1 then
   local ttl = int(math.max(1, tonumber(share) - now_ms()))
   redis.call('ZREM', KEYS[6], ARGV[1])
   redis.call('ZREM', KEYS[4], me)

@@ -12,6 +12,8 @@ use crate::lock::lease::state::Status;
 use crate::lock::options::OptionValue;
 use crate::lock::testing::{RedisServer, q};
 
+const MARKER: &str = "!rl:shared";
+
 fn locker_with(server: &RedisServer, extra: &[(&str, OptionValue)]) -> Locker {
     super::unshared(config(&server.dsn(), extra))
 }
@@ -48,7 +50,8 @@ fn readers_hold_together_and_exclude_a_writer() {
         w.lock(b"k", Some(10.0), 0.3).unwrap().is_none(),
         "a wait too"
     );
-    assert!(!w.is_locked(b"k").unwrap(), "isLocked: writers only");
+    assert!(w.is_locked(b"k").unwrap(), "isLocked: readers hold it too");
+    assert_eq!(get(&server, "k").as_deref(), Some(MARKER));
     assert!(r1.is_held().unwrap() && r2.is_held().unwrap());
     assert!(r1.remaining().unwrap() > 9.0);
     assert!(r1.release().unwrap());
@@ -82,7 +85,11 @@ fn a_writer_excludes_readers_until_it_releases() {
     );
     assert!(share.is_held().unwrap());
     assert!(share.remaining().unwrap() > 9.0, "claimed to its own TTL");
-    assert_eq!(get(&server, "k"), None);
+    assert_eq!(
+        get(&server, "k").as_deref(),
+        Some(MARKER),
+        "the readers' marker"
+    );
 }
 
 #[test]
@@ -303,7 +310,7 @@ fn the_only_reader_promotes_at_once_and_demotes_back() {
     assert!(other.lock_shared(b"k", Some(10.0), 0.0).unwrap().is_none());
     assert!(lease.demote().unwrap());
     assert!(lease.is_shared() && lease.fence() == 0);
-    assert_eq!(get(&server, "k"), None);
+    assert_eq!(get(&server, "k").as_deref(), Some(MARKER));
     assert!(lease.remaining().unwrap() > 9.0);
     let second = other.lock_shared(b"k", Some(10.0), 0.0).unwrap();
     assert!(second.is_some(), "readers again");
@@ -413,6 +420,11 @@ enum Step {
     /// The share (or lock) of a lease expires: its score (or the lock) is removed from outside.
     Expire(usize),
     Extend(usize),
+    /// The documents' `acquire(key, "doc<c>")`.
+    Acquire(usize),
+    /// The documents' `release(key, "doc<c>")` (`c` = 3: a value nobody holds).
+    DocRelease(usize),
+    ForceRelease,
 }
 
 fn step() -> impl proptest::strategy::Strategy<Value = Step> {
@@ -425,6 +437,9 @@ fn step() -> impl proptest::strategy::Strategy<Value = Step> {
         (0..8usize).prop_map(Step::Demote),
         (0..8usize).prop_map(Step::Expire),
         (0..8usize).prop_map(Step::Extend),
+        (0..3usize).prop_map(Step::Acquire),
+        (0..4usize).prop_map(Step::DocRelease),
+        Just(Step::ForceRelease),
     ]
 }
 
@@ -450,6 +465,8 @@ fn shared_leases_follow_the_model() {
         let readers_key = String::from_utf8(keys.readers.clone()).unwrap();
         // (lease, held in the model)
         let mut leases: Vec<(crate::lock::lease::Lease, bool)> = Vec::new();
+        // The client holding the key through the documents' API, if any.
+        let mut doc: Option<usize> = None;
         let writer = |leases: &Vec<(crate::lock::lease::Lease, bool)>| {
             leases.iter().position(|(l, held)| *held && !l.is_shared())
         };
@@ -467,7 +484,10 @@ fn shared_leases_follow_the_model() {
             match *s {
                 Step::Lock(c) => {
                     let got = clients[c].lock(key.as_bytes(), Some(30.0), 0.0).unwrap();
-                    proptest::prop_assert_eq!(got.is_some(), w.is_none() && rs.is_empty());
+                    proptest::prop_assert_eq!(
+                        got.is_some(),
+                        w.is_none() && rs.is_empty() && doc.is_none()
+                    );
                     if let Some(l) = got {
                         leases.push((l, true));
                     }
@@ -476,7 +496,7 @@ fn shared_leases_follow_the_model() {
                     let got = clients[c]
                         .lock_shared(key.as_bytes(), Some(30.0), 0.0)
                         .unwrap();
-                    proptest::prop_assert_eq!(got.is_some(), w.is_none());
+                    proptest::prop_assert_eq!(got.is_some(), w.is_none() && doc.is_none());
                     if let Some(l) = got {
                         leases.push((l, true));
                     }
@@ -505,6 +525,7 @@ fn shared_leases_follow_the_model() {
                         if lease.is_shared() {
                             let _: i64 =
                                 q(&mut server.client(), &["ZADD", &readers_key, "1", &token]);
+                            expire_marker(&server, &key, &readers_key);
                         } else {
                             let fence = String::from_utf8(keys.fence.clone()).unwrap();
                             let _: i64 = q(&mut server.client(), &["DEL", &key, &fence]);
@@ -516,16 +537,56 @@ fn shared_leases_follow_the_model() {
                     let held = leases[i].1;
                     proptest::prop_assert_eq!(leases[i].0.extend(30_000).unwrap(), held);
                 }
+                Step::Acquire(c) => {
+                    let value = format!("doc{c}");
+                    let got = clients[c]
+                        .acquire(key.as_bytes(), value.as_bytes(), 30.0)
+                        .unwrap();
+                    let expected =
+                        w.is_none() && rs.is_empty() && (doc.is_none() || doc == Some(c));
+                    proptest::prop_assert_eq!(got, expected);
+                    if got {
+                        doc = Some(c);
+                    }
+                }
+                Step::DocRelease(c) => {
+                    let value = format!("doc{c}");
+                    let got = clients[c % 3]
+                        .release(key.as_bytes(), value.as_bytes())
+                        .unwrap();
+                    proptest::prop_assert_eq!(got, doc == Some(c));
+                    if got {
+                        doc = None;
+                    }
+                }
+                Step::ForceRelease => {
+                    clients[0].force_release(key.as_bytes()).unwrap();
+                    for lease in &mut leases {
+                        lease.1 = false;
+                    }
+                    doc = None;
+                }
                 _ => {}
             }
             // Redis agrees with the model.
             let w = writer(&leases);
             let rs = readers_of(&leases);
             proptest::prop_assert!(w.is_none() || rs.is_empty(), "a writer with readers");
+            proptest::prop_assert!(
+                doc.is_none() || (w.is_none() && rs.is_empty()),
+                "acquire() with a lease"
+            );
             let holder: Option<String> = q(&mut server.client(), &["GET", &key]);
+            let expected = match (w, doc) {
+                (Some(i), _) => Some(String::from_utf8(leases[i].0.token().to_vec()).unwrap()),
+                (None, Some(c)) => Some(format!("doc{c}")),
+                (None, None) if !rs.is_empty() => Some(MARKER.to_string()),
+                (None, None) => None,
+            };
+            proptest::prop_assert_eq!(holder, expected);
             proptest::prop_assert_eq!(
-                holder,
-                w.map(|i| String::from_utf8(leases[i].0.token().to_vec()).unwrap())
+                clients[1].is_locked(key.as_bytes()).unwrap(),
+                w.is_some() || doc.is_some() || !rs.is_empty()
             );
             proptest::prop_assert_eq!(readers_live(&server, &readers_key), rs.len() as i64);
             for &r in &rs {
@@ -534,6 +595,14 @@ fn shared_leases_follow_the_model() {
         }
         for (lease, held) in &leases {
             proptest::prop_assert_eq!(lease.release().unwrap(), *held);
+        }
+        if let Some(c) = doc {
+            let value = format!("doc{c}");
+            proptest::prop_assert!(
+                clients[c]
+                    .release(key.as_bytes(), value.as_bytes())
+                    .unwrap()
+            );
         }
         let left: Vec<String> = q(&mut server.client(), &["KEYS", "*"]);
         proptest::prop_assert!(
@@ -544,6 +613,32 @@ fn shared_leases_follow_the_model() {
     });
     if let Err(e) = result {
         panic!("{e}");
+    }
+}
+
+/// What time does to the readers' marker once a share has expired (the test expires a share
+/// early, by its score): it lives until the latest live share's expiry, or is gone.
+fn expire_marker(server: &RedisServer, key: &str, readers: &str) {
+    let holder: Option<String> = q(&mut server.client(), &["GET", key]);
+    if holder.as_deref() != Some(MARKER) {
+        return;
+    }
+    let now: Vec<String> = q(&mut server.client(), &["TIME"]);
+    let now_ms = now[0].parse::<i64>().unwrap() * 1000 + now[1].parse::<i64>().unwrap() / 1000;
+    let last: Vec<String> = q(
+        &mut server.client(),
+        &["ZRANGE", readers, "-1", "-1", "WITHSCORES"],
+    );
+    match last.get(1).map(|s| s.parse::<f64>().unwrap() as i64) {
+        Some(until) if until > now_ms => {
+            let _: i64 = q(
+                &mut server.client(),
+                &["PEXPIRE", key, &(until - now_ms + 1).to_string()],
+            );
+        }
+        _ => {
+            let _: i64 = q(&mut server.client(), &["DEL", key]);
+        }
     }
 }
 
