@@ -287,6 +287,141 @@ fn force_release_clears_the_shares_too() {
 }
 
 #[test]
+fn acquire_fails_while_readers_hold_and_succeeds_after() {
+    let server = RedisServer::start();
+    let (a, b, d) = (locker(&server), locker(&server), locker(&server));
+    let r1 = a.lock_shared(b"k", Some(10.0), 0.0).unwrap().expect("free");
+    assert!(!d.acquire(b"k", b"doc", 10.0).unwrap(), "a reader holds k");
+    assert!(
+        !d.retry_acquire(b"k", b"doc", 10.0, 2, 0.05).unwrap(),
+        "retries too"
+    );
+    assert!(d.is_locked(b"k").unwrap(), "isLocked while a reader holds");
+    assert!(d.ttl(b"k").unwrap().unwrap() > 9.0);
+    // A documents' writer with readers' hands off: no share while it holds.
+    assert!(r1.release().unwrap());
+    assert!(
+        !d.is_locked(b"k").unwrap(),
+        "the marker goes with the last share"
+    );
+    assert!(
+        d.acquire(b"k", b"doc", 10.0).unwrap(),
+        "free after the reader"
+    );
+    assert!(b.lock_shared(b"k", Some(10.0), 0.0).unwrap().is_none());
+    assert!(d.release(b"k", b"doc").unwrap());
+    // A crashed reader: its share (and the marker) expire together.
+    let r2 = b.lock_shared(b"k", Some(0.3), 0.0).unwrap().expect("free");
+    assert!(!d.acquire(b"k", b"doc", 10.0).unwrap());
+    sleep_ms(350);
+    assert!(!r2.is_held().unwrap());
+    assert!(
+        d.acquire(b"k", b"doc", 10.0).unwrap(),
+        "free after the expiry"
+    );
+    assert!(d.release(b"k", b"doc").unwrap());
+}
+
+#[test]
+fn the_marker_covers_the_longest_share_and_follows_it() {
+    let server = RedisServer::start();
+    let (a, b) = (locker(&server), locker(&server));
+    let long = a.lock_shared(b"k", Some(20.0), 0.0).unwrap().expect("free");
+    let short = b
+        .lock_shared(b"k", Some(5.0), 0.0)
+        .unwrap()
+        .expect("shared");
+    assert_eq!(get(&server, "k").as_deref(), Some(MARKER));
+    let ms = super::pttl(&server, "k");
+    assert!(ms > 19_000 && ms <= 20_001, "{ms}");
+    assert!(short.extend(40_000).unwrap(), "a share's extension");
+    let ms = super::pttl(&server, "k");
+    assert!(ms > 39_000 && ms <= 40_001, "the marker follows: {ms}");
+    assert!(short.release().unwrap());
+    let ms = super::pttl(&server, "k");
+    assert!(
+        ms > 19_000 && ms <= 20_001,
+        "back to the longest left: {ms}"
+    );
+    assert!(long.release().unwrap());
+    assert_eq!(get(&server, "k"), None);
+    let left: Vec<String> = q(&mut server.client(), &["KEYS", "*"]);
+    assert!(left.iter().all(|k| k.ends_with("}fences")), "{left:?}");
+}
+
+#[test]
+fn reserved_values_and_tokens_are_refused() {
+    let server = RedisServer::start();
+    let l = locker(&server);
+    for value in [MARKER.as_bytes(), b"!rl", b"!rlx"] {
+        let kinds = [
+            l.acquire(b"k", value, 1.0).err(),
+            l.retry_acquire(b"k", value, 1.0, 0, 0.0).err(),
+            l.release(b"k", value).err(),
+            l.lock_as(b"k", Some(value), Some(1.0), 0.0).err(),
+            l.restore(b"k", value).err(),
+        ];
+        for err in kinds {
+            let err = err.expect("refused");
+            assert_eq!(err.kind(), crate::lock::error::ErrorKind::InvalidArgument);
+            assert!(err.message().contains("reserved"), "{}", err.message());
+        }
+    }
+    assert!(
+        l.acquire(b"k", b"rl!", 1.0).unwrap(),
+        "only the prefix is reserved"
+    );
+}
+
+#[test]
+fn the_documents_release_does_not_free_readers() {
+    let server = RedisServer::start();
+    let (a, d) = (locker(&server), locker(&server));
+    let share = a.lock_shared(b"k", Some(10.0), 0.0).unwrap().expect("free");
+    assert!(!d.release(b"k", b"random-value").unwrap());
+    assert!(
+        !d.release(b"k", share.token()).unwrap(),
+        "nor with a reader's token"
+    );
+    assert_eq!(get(&server, "k").as_deref(), Some(MARKER));
+    assert!(share.is_held().unwrap());
+    assert!(!d.acquire(b"k", b"doc", 10.0).unwrap());
+    // Redis < 7's acquire script sees the marker too.
+    let held: i64 = q(
+        &mut server.client(),
+        &[
+            "EVAL",
+            crate::lock::scripts::documents::ACQUIRE,
+            "1",
+            "k",
+            "doc",
+            "10000",
+        ],
+    );
+    assert_eq!(held, 0);
+    assert!(share.release().unwrap());
+}
+
+#[test]
+fn force_release_clears_the_readers_and_the_marker() {
+    let server = RedisServer::start();
+    let (a, b, d) = (locker(&server), locker(&server), locker(&server));
+    let r1 = a.lock_shared(b"k", Some(30.0), 0.0).unwrap().expect("free");
+    let r2 = b
+        .lock_shared(b"k", Some(30.0), 0.0)
+        .unwrap()
+        .expect("shared");
+    assert!(d.force_release(b"k").unwrap());
+    assert_eq!(get(&server, "k"), None);
+    assert_eq!(readers(&server), 0);
+    assert!(!r1.is_held().unwrap() && !r2.is_held().unwrap());
+    assert!(!d.is_locked(b"k").unwrap());
+    assert!(d.acquire(b"k", b"doc", 10.0).unwrap());
+    assert!(!r1.release().unwrap());
+    assert!(d.release(b"k", b"doc").unwrap());
+}
+
+#[test]
 fn memory_refuses_shared_leases() {
     let l = super::unshared(config("memory://shared-refused", &[]));
     let err = l.lock_shared(b"k", Some(1.0), 0.0).err().expect("refused");
