@@ -19,7 +19,7 @@ final class SharedLockTest extends LockTestCase
         $this->assertTrue($a->isHeld());
         $this->assertGreaterThan(9.0, $a->remaining());
         $this->assertNull($this->lock()->lock($this->key, 10), 'a writer waits for the readers');
-        $this->assertFalse($lock->isLocked($this->key), 'isLocked() reports writers');
+        $this->assertTrue($lock->isLocked($this->key), 'isLocked() reports readers too');
         $this->assertTrue($a->release());
         $this->assertTrue($b->release());
         $writer = $this->lock()->lock($this->key, 10);
@@ -53,6 +53,77 @@ final class SharedLockTest extends LockTestCase
         $this->assertNull($other->wait());
         $reader->release();
         unlink($ready);
+    }
+
+    public function testAcquireFailsWhileAReaderHoldsAndSucceedsAfter(): void
+    {
+        $lock = $this->lock();
+        $share = $this->lock()->lockShared($this->key, 10);
+        $this->assertNotNull($share);
+        $this->assertFalse($lock->acquire($this->key, 'doc', 10), 'a reader holds the key');
+        $this->assertFalse($lock->retryAcquire($this->key, 'doc', 10, 2, 0.05));
+        $this->assertTrue($lock->isLocked($this->key));
+        $this->assertGreaterThan(9.0, $lock->ttl($this->key), 'the marker covers the share');
+        $this->assertFalse($lock->release($this->key, 'random-value'), 'release() cannot free readers');
+        $this->assertTrue($share->isHeld());
+        $this->assertTrue($share->release());
+        $this->assertFalse($lock->isLocked($this->key));
+        $this->assertTrue($lock->acquire($this->key, 'doc', 10));
+        $this->assertNull($this->lock()->lockShared($this->key, 10), 'no reader while acquire() holds');
+        $this->assertTrue($lock->release($this->key, 'doc'));
+        $short = $this->lock()->lockShared($this->key, 0.3);
+        $this->assertFalse($lock->acquire($this->key, 'doc', 10));
+        usleep(350_000);
+        $this->assertTrue($lock->acquire($this->key, 'doc', 10), 'free once the share expired');
+        $this->assertTrue($lock->release($this->key, 'doc'));
+        unset($short);
+    }
+
+    public function testTheMarkerCoversTheLongestShare(): void
+    {
+        $a = $this->lock()->lockShared($this->key, 20);
+        $b = $this->lock()->lockShared($this->key, 5);
+        $ttl = $this->lock()->ttl($this->key);
+        $this->assertGreaterThan(19.0, $ttl);
+        $this->assertLessThanOrEqual(20.01, $ttl);
+        $this->assertTrue($b->release());
+        $this->assertGreaterThan(19.0, $this->lock()->ttl($this->key));
+        $this->assertTrue($a->release());
+        $this->assertNull($this->lock()->ttl($this->key));
+    }
+
+    public function testReservedValuesAndTokensAreRefused(): void
+    {
+        $lock = $this->lock();
+        $calls = [
+            fn () => $lock->acquire($this->key, '!rl:shared', 1),
+            fn () => $lock->retryAcquire($this->key, '!rl:shared', 1, 0, 0),
+            fn () => $lock->release($this->key, '!rl:shared'),
+            fn () => $lock->lock($this->key, 1, 0, '!rl:shared'),
+            fn () => $lock->lock($this->key, 1, 0, '!rlmine'),
+            fn () => $lock->restore($this->key, '!rl:shared'),
+        ];
+        foreach ($calls as $i => $call) {
+            try {
+                $call();
+                $this->fail("call $i was not refused");
+            } catch (\ValueError $e) {
+                $this->assertStringContainsString('reserved', $e->getMessage());
+            }
+        }
+    }
+
+    public function testForceReleaseClearsReadersAndTheMarker(): void
+    {
+        $lock = $this->lock();
+        $a = $this->lock()->lockShared($this->key, 30);
+        $b = $this->lock()->lockShared($this->key, 30);
+        $this->assertTrue($lock->forceRelease($this->key));
+        $this->assertFalse($lock->isLocked($this->key));
+        $this->assertFalse($a->isHeld());
+        $this->assertFalse($b->isHeld());
+        $this->assertTrue($lock->acquire($this->key, 'doc', 10));
+        $this->assertTrue($lock->release($this->key, 'doc'));
     }
 
     public function testMemoryRefusesSharedLeases(): void
@@ -127,6 +198,80 @@ final class SharedLockTest extends LockTestCase
         $this->assertGreaterThan(1, $maxReaders, 'readers overlapped each other');
         $this->assertGreaterThan(20, array_sum(array_column($turns, 1)), 'writers got turns: ' . json_encode($turns));
         $this->assertGreaterThan(20, array_sum(array_column($turns, 0)), 'readers got turns: ' . json_encode($turns));
+    }
+
+    /**
+     * Four processes mixing the documents' acquire()/release() writers with lockShared()
+     * readers for two seconds: an acquire() writer never overlaps a reader or another writer.
+     * (acquire() does not queue, so a steady stream of readers would starve it: the readers
+     * here pause between turns.)
+     */
+    public function testFourProcessesMixingAcquireAndReadersNeverOverlap(): void
+    {
+        $state = tempnam(sys_get_temp_dir(), 'rw');
+        file_put_contents($state, '0 0 0 0');
+        $dsn = $this->dsn;
+        $key = $this->key;
+        $start = microtime(true) + 0.5;
+        $end = $start + 2.0;
+        $update = function (callable $change) use ($state): void {
+            $f = fopen($state, 'r+');
+            flock($f, LOCK_EX);
+            $values = array_map('intval', explode(' ', stream_get_contents($f)));
+            $values = $change($values);
+            ftruncate($f, 0);
+            rewind($f);
+            fwrite($f, implode(' ', $values));
+            fflush($f);
+            flock($f, LOCK_UN);
+            fclose($f);
+        };
+        $turns = Processes::all(4, function (int $i) use ($dsn, $key, $start, $end, $update): array {
+            $lock = new \RedisLock($dsn);
+            $lock->isLocked('warm-up');
+            while (microtime(true) < $start) {
+                usleep(1_000);
+            }
+            $reads = $writes = 0;
+            mt_srand($i);
+            while (microtime(true) < $end) {
+                if (mt_rand(0, 2) === 0) {
+                    $value = \RedisLock::token();
+                    if (!$lock->acquire($key, $value, 5)) {
+                        usleep(1_000);
+                        continue;
+                    }
+                    $update(function (array $v): array {
+                        [$r, $w, $bad, $max] = $v;
+                        return [$r, $w + 1, $bad + (($r > 0 || $w > 0) ? 1 : 0), $max];
+                    });
+                    usleep(2_000);
+                    $update(fn (array $v): array => [$v[0], $v[1] - 1, $v[2], $v[3]]);
+                    $this->assertTrue($lock->release($key, $value));
+                    $writes++;
+                } else {
+                    $lease = $lock->lockShared($key, 5, 10) ?? throw new \RuntimeException('reader waited 10 s');
+                    $update(function (array $v): array {
+                        [$r, $w, $bad, $max] = $v;
+                        return [$r + 1, $w, $bad + ($w > 0 ? 1 : 0), max($max, $r + 1)];
+                    });
+                    usleep(5_000);
+                    $update(fn (array $v): array => [$v[0] - 1, $v[1], $v[2], $v[3]]);
+                    $this->assertTrue($lease->release());
+                    $reads++;
+                    // acquire() does not queue: readers leave gaps, or they would starve it.
+                    usleep(mt_rand(5_000, 20_000));
+                }
+            }
+            return [$reads, $writes];
+        });
+        [$readers, $writers, $violations, $maxReaders] = array_map('intval', explode(' ', file_get_contents($state)));
+        unlink($state);
+        $this->assertSame(0, $violations, 'an acquire() writer overlapped a reader or another writer');
+        $this->assertSame([0, 0], [$readers, $writers], 'everyone left');
+        $this->assertGreaterThan(5, array_sum(array_column($turns, 1)), 'writers got turns: ' . json_encode($turns));
+        $this->assertGreaterThan(20, array_sum(array_column($turns, 0)), 'readers got turns: ' . json_encode($turns));
+        $this->assertFalse((new \RedisLock($dsn))->isLocked($key), 'nothing left');
     }
 
     public function testAReaderKilledWithSigkillFreesItsShareAfterItsTtl(): void

@@ -142,7 +142,7 @@ class RedisLock
      * @param string $value the owner's secret, e.g. {@see RedisLock::token()} (binary-safe)
      * @param float $expireTime seconds (int or float), kept to the millisecond; at least 0.001
      * @return bool true if `$value` holds the lock
-     * @throws ValueError for an empty key or value, a key starting with the reserved `!rl`
+     * @throws ValueError for an empty key or value, a key or value starting with the reserved `!rl`
      *         (prefix included), or an expire time that is not a finite number of seconds
      *         from 0.001 to 1e9
      * @throws RedisLockConnectionException when Redis cannot be reached
@@ -191,7 +191,7 @@ class RedisLock
      * @param string $value the value it was acquired with
      * @return bool true if `$value` held the lock and it is now deleted; false if it had expired
      *         or belongs to someone else (whose lock stays untouched)
-     * @throws ValueError for an empty key or value, or a reserved key
+     * @throws ValueError for an empty key or value, a reserved key, or a value starting with `!rl`
      * @throws RedisLockConnectionException when Redis cannot be reached; also when the
      *         connection broke after the release was sent and a second try found nothing to
      *         release: the first may have released it, so the outcome is unknown (never a
@@ -246,7 +246,7 @@ class RedisLock
      * @param float $wait seconds to wait for the lock; 0 for a single attempt
      * @param string|null $token the owner's secret (binary-safe, not empty); null for a fresh UUID
      * @return RedisLockLease|null null if someone else still held the lock when the wait ended
-     * @throws ValueError for an empty or reserved key, an empty token, or a ttl or wait out of
+     * @throws ValueError for an empty or reserved key, an empty token or one starting with `!rl`, or a ttl or wait out of
      *         range
      * @throws RedisLockConnectionException when Redis cannot be reached
      * @throws RedisLockTimeoutException when Redis does not answer within `readTimeout`
@@ -269,11 +269,14 @@ class RedisLock
      * TTL. A watchdog lease (`$ttl` null) is renewed by the watchdog; every shared lease is
      * released at request end, like `lock()`'s. A shared lease has no fence
      * ({@see RedisLockLease::fence()} returns 0): fences guard writes, and readers write
-     * nothing. {@see RedisLock::isLocked()} and {@see RedisLock::ttl()} report writers only;
-     * {@see RedisLock::forceRelease()} drops readers' shares too.
+     * nothing. While readers hold `$key` (and no writer does), the key holds the reserved value
+     * `!rl:shared` until the latest share expires, so {@see RedisLock::isLocked()} is true,
+     * {@see RedisLock::ttl()} tells the longest share's time left, and
+     * {@see RedisLock::acquire()} returns false (contention) as for any other holder;
+     * {@see RedisLock::forceRelease()} drops readers' shares too. Values and tokens starting
+     * with `!rl` are refused (ValueError).
      *
-     * Not available on `memory://` (yet), and not to be mixed with
-     * {@see RedisLock::acquire()} on the same key (it does not see readers). A shared lease can
+     * Not available on `memory://` (yet). A shared lease can
      * become the exclusive one with {@see RedisLockLease::promote()}, and back with
      * {@see RedisLockLease::demote()}.
      *
@@ -342,7 +345,7 @@ class RedisLock
      * @param string $token the lease's token (binary-safe: any value acquire() took)
      * @throws RedisLockLostException when `$token` does not hold the lock (it expired, or was
      *         released or taken over)
-     * @throws ValueError for an empty or reserved key, or an empty token
+     * @throws ValueError for an empty or reserved key, or an empty token or one starting with `!rl`
      * @throws RedisLockConnectionException when Redis cannot be reached
      * @throws RedisLockTimeoutException when Redis does not answer within `readTimeout`
      * @throws RedisLockServerException when Redis answers with an error

@@ -5,15 +5,24 @@
 //! # Data model
 //!
 //! - The writer holds `L` exactly as before (value: its token, with a TTL, and its fence
-//!   record), so `lock('k')`, `isLocked('k')` (true only while a *writer* holds it) and
-//!   `ttl('k')` keep working.
+//!   record), so `lock('k')`, `isLocked('k')` and `ttl('k')` keep working.
+//! - While shares are live and no writer holds `L`, `L` holds the readers' marker
+//!   [`crate::lock::keys::SHARED_MARKER`] (`!rl:shared`) with a PX TTL reaching the latest
+//!   live share's expiry (`mark_readers()`, called by every script that adds, extends or drops
+//!   a share); when the last share goes, the marker is deleted (or replaced by the next
+//!   writer). So the documents' `acquire()` (`SET L v NX GET`, or its script on Redis < 7)
+//!   finds `L` taken and returns false, `isLocked()` is true and `ttl()` is the longest share's.
+//!   No caller value or token can equal the marker (values starting with `!rl` are refused),
+//!   so the documents' `release()` cannot delete it and no owner check mistakes it for a
+//!   holder. Lease scripts read `L == marker` as "no writer" (`free_of_writer()`); a marker
+//!   outliving its shares by a millisecond is overwritten by a writer that finds no live share.
 //! - Readers hold *shares*: members of the sorted set `!rl{T}readers:L`
 //!   ([`crate::lock::keys::LockKeys::readers`]), each a token scored by its own expiry (server
 //!   ms). A share whose score has passed counts for nothing and is dropped by the next script
 //!   that looks (`live_readers()`), so a crashed reader frees its share after its TTL. The set's
 //!   own TTL follows its latest member's expiry, so an abandoned set disappears.
-//! - Invariant: never a live share while `L` is held. A writer takes `L` only when no share is
-//!   live; a reader takes a share only when `L` is free.
+//! - Invariant: never a live share while a writer holds `L`. A writer takes `L` only when no
+//!   share is live; a reader takes a share only when `L` is free (missing, or the marker).
 //!
 //! # Fair queue (FIFO, writers not starved)
 //!
@@ -58,9 +67,7 @@
 //!
 //! # Not yet
 //!
-//! The documents' API
-//! (`acquire()`/`release()`, a bare `SET NX` on `L`) does not see shares: do not mix it with
-//! shared leases on one key. `memory://` refuses shared leases (its scripts are not mirrored).
+//! `memory://` refuses shared leases (its scripts are not mirrored).
 
 use crate::lock::scripts::LuaScript;
 use crate::lock::scripts::lease::lease_functions;
