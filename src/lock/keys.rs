@@ -153,7 +153,8 @@ pub const SHARED_MARKER: &[u8] = b"!rl:shared";
 /// its readers, and must not be mistaken for, or released as, a holder's value).
 #[inline]
 pub fn check_value(value: &[u8], name: &str) -> Result<()> {
-    if value.is_empty() || value.starts_with(RESERVED) {
+    // Byte patterns, not `starts_with` (a memcmp call): this is on acquire()'s hot path.
+    if matches!(value, [] | [b'!', b'r', b'l', ..]) {
         return Err(refused_value(value, name));
     }
     Ok(())
@@ -488,6 +489,29 @@ mod tests {
             }
         }
         assert_ne!(plain.wake(b"t"), braced.wake(b"t"));
+    }
+
+    #[test]
+    fn reserved_values_match_the_marker_and_the_scripts() {
+        assert_eq!(
+            RESERVED, b"!rl",
+            "check_value spells the prefix out byte by byte"
+        );
+        assert!(SHARED_MARKER.starts_with(RESERVED));
+        let marker = std::str::from_utf8(SHARED_MARKER).unwrap();
+        let lua = format!("'{marker}'");
+        for script in [
+            crate::lock::scripts::lease::LEASE_ACQUIRE,
+            crate::lock::scripts::lease::EXTEND,
+        ] {
+            assert!(script.contains(&lua), "the scripts' marker is {marker}");
+        }
+        for value in [&b""[..], b"!rl", b"!rl:shared", b"!rlx"] {
+            assert!(check_value(value, "value").is_err(), "{value:?}");
+        }
+        for value in [&b"!r"[..], b"rl", b"x!rl", b"!RL"] {
+            assert!(check_value(value, "value").is_ok(), "{value:?}");
+        }
     }
 
     #[test]
