@@ -40,7 +40,11 @@ use crate::lock::scripts::LuaScript;
 /// `first_live_waiter()` (the queue's first member whose heartbeat deadline has not passed,
 /// dropping stale ones on the way), `release_to_next(wake_prefix, claim_ms)` (hand the lock to
 /// the first live waiter for the claim window, or delete it) and `nudge(wake_prefix, member,
-/// ms)` (wake a waiter so it tries again).
+/// ms)` (wake a waiter so it tries again). For shared leases: `MARKER` (the value `L` holds
+/// while only readers hold it, [`crate::lock::keys::SHARED_MARKER`]), `free_of_writer()` (`L`
+/// missing or the marker), `mark_readers()` (set the marker to the latest live share's expiry,
+/// or delete it when no share is live; leaves a writer's `L` alone), `live_readers()`,
+/// `add_reader()`, `admit_readers()`, `release_share()`, `after_leave()`.
 macro_rules! lease_functions {
     () => {
         r#"
@@ -149,6 +153,8 @@ local function busy_pttl()
 end
 local function add_reader(token, ms)
   redis.call('ZADD', KEYS[6], int(now_ms() + tonumber(ms)), token)
+  local last = redis.call('ZRANGE', KEYS[6], -1, -1, 'WITHSCORES')
+  redis.call('PEXPIRE', KEYS[6], int(math.max(1, tonumber(last[2]) - now_ms() + 1)))
   mark_readers()
 end
 local function first_live_waiter()
