@@ -207,6 +207,16 @@ impl LeaseState {
         self.changes.load(Ordering::Acquire)
     }
 
+    /// Tests: runs `during` as if a kind change (promote, demote) were in flight, its script run
+    /// on Redis but its reply not yet handled: the change counter is odd meanwhile.
+    #[cfg(test)]
+    pub(crate) fn with_kind_change_in_flight<T>(&self, during: impl FnOnce() -> T) -> T {
+        self.changes.fetch_add(1, Ordering::AcqRel);
+        let out = during();
+        self.changes.fetch_add(1, Ordering::AcqRel);
+        out
+    }
+
     fn become_kind(&self, kind: Kind, fence: i64) {
         self.fence.store(fence, Ordering::Release);
         self.kind

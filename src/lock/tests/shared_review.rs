@@ -1,0 +1,136 @@
+//! Adversarial review of shared (read) leases: faults and interleavings the first tests did not
+//! reach (lost replies of promote/demote, the watchdog during a demote, ...). Each test names the
+//! interleaving it forces.
+
+use std::time::Duration;
+
+use super::leases::watchdog_turn;
+use super::{config, get, sleep_ms};
+use crate::lock::Locker;
+use crate::lock::keys::LockKeys;
+use crate::lock::lease::state::Status;
+use crate::lock::options::OptionValue;
+use crate::lock::scripts::shared::DEMOTE_SCRIPT;
+use crate::lock::scripts::{Keys, int_reply};
+use crate::lock::testing::{Proxy, RedisServer, q};
+use crate::lock::topology::Route;
+
+const MARKER: &str = "!rl:shared";
+
+fn locker_with(dsn: &str, extra: &[(&str, OptionValue)]) -> Locker {
+    super::unshared(config(dsn, extra))
+}
+
+/// Live members of the readers set of `key`.
+fn readers(server: &RedisServer, key: &[u8]) -> i64 {
+    let keys = LockKeys::new(b"", key).unwrap();
+    let readers = String::from_utf8(keys.readers).unwrap();
+    let now: Vec<String> = q(&mut server.client(), &["TIME"]);
+    let now_ms = now[0].parse::<i64>().unwrap() * 1000 + now[1].parse::<i64>().unwrap() / 1000;
+    q(
+        &mut server.client(),
+        &["ZCOUNT", &readers, &format!("({now_ms}"), "+inf"],
+    )
+}
+
+/// Loads every script through `l` (a lost reply to a NOSCRIPT is a command that did nothing,
+/// which would hide what the tests below look at) and leaves its connection reused.
+fn warm(l: &Locker) {
+    let lease = l
+        .lock_shared(b"warm", Some(5.0), 0.0)
+        .unwrap()
+        .expect("free");
+    assert!(lease.promote(Duration::ZERO).unwrap());
+    assert!(lease.demote().unwrap());
+    assert!(lease.release().unwrap());
+}
+
+/// A demote whose reply is lost (the connection breaks after Redis ran it) is resent on a new
+/// connection (`Resend::Safe`). The resend finds `L` no longer the lease's (it is a share now)
+/// and answers 0, so `demote()` reports the lease lost: it is never renewed or released again,
+/// and its share blocks every writer until its TTL.
+#[test]
+fn a_demote_whose_reply_was_lost_is_still_a_demote() {
+    let server = RedisServer::start();
+    let proxy = Proxy::start(server.port);
+    let l = locker_with(&proxy.dsn(), &[]);
+    let other = locker_with(&server.dsn(), &[]);
+    warm(&l);
+    let lease = l.lock(b"k", Some(30.0), 0.0).unwrap().expect("free");
+    proxy.lose_next_reply();
+    let demoted = lease.demote();
+    assert!(
+        matches!(demoted, Ok(true)),
+        "the demote took effect: {demoted:?}"
+    );
+    assert!(lease.is_shared() && lease.status() == Status::Held);
+    assert_eq!(readers(&server, b"k"), 1);
+    assert!(lease.release().unwrap(), "its share is released");
+    assert_eq!(readers(&server, b"k"), 0);
+    assert!(
+        other.lock(b"k", Some(5.0), 0.0).unwrap().is_some(),
+        "no share left behind to block writers for 30 s"
+    );
+}
+
+/// A promote whose reply is lost is resent; the resend finds the share gone (the first promote
+/// swapped it for `L`) and `L` its own, takes that for "my share expired and the lock was handed
+/// to my place in line", releases `L` and reports the lease lost: the promotion that succeeded
+/// is undone and the caller told it lost its read lease.
+#[test]
+fn a_promote_whose_reply_was_lost_is_still_a_promote() {
+    let server = RedisServer::start();
+    let proxy = Proxy::start(server.port);
+    let l = locker_with(&proxy.dsn(), &[]);
+    warm(&l);
+    let lease = l.lock_shared(b"k", Some(30.0), 0.0).unwrap().expect("free");
+    proxy.lose_next_reply();
+    let promoted = lease.promote(Duration::ZERO);
+    assert!(
+        matches!(promoted, Ok(true)),
+        "the promote took effect: {promoted:?}"
+    );
+    assert!(!lease.is_shared() && lease.fence() > 0);
+    assert_eq!(
+        get(&server, "k").as_deref(),
+        std::str::from_utf8(lease.token()).ok(),
+        "the writer holds L"
+    );
+    assert!(lease.release().unwrap());
+}
+
+/// The watchdog reads a lease's change counter while a demote is in flight (odd), then its kind
+/// (still exclusive: 3 keys). Redis runs the demote, then the renewal, which finds `L` a share's
+/// marker and answers 0. If the watchdog handles that reply before `demote()` has handled its
+/// own (the counter still reads the same odd value), it marks the lease lost. The test holds
+/// the "in flight" state open (the demote run on Redis by another connection, the counter odd)
+/// for a few renewal periods.
+#[test]
+fn a_renewal_during_a_demote_in_flight_is_not_a_loss() {
+    let _turn = watchdog_turn();
+    let server = RedisServer::start();
+    let l = locker_with(&server.dsn(), &[("leaseTtl", OptionValue::Float(0.3))]);
+    let lease = l.lock(b"k", None, 0.0).unwrap().expect("free");
+    let keys = LockKeys::new(b"", b"k").unwrap();
+    let all = keys.all();
+    let claim = crate::lock::lease::CLAIM_WINDOW.as_millis().to_string();
+    let status = lease.state().with_kind_change_in_flight(|| {
+        // The demote's script has run on Redis; its reply is not yet handled.
+        let done = l
+            .client()
+            .run(Route::Slot(keys.slot), |conn| {
+                DEMOTE_SCRIPT.run(
+                    conn,
+                    Keys::List(&all),
+                    &[lease.token(), &keys.wake_prefix, claim.as_bytes()],
+                    int_reply,
+                )
+            })
+            .unwrap();
+        assert_eq!(done, Some(1));
+        assert_eq!(get(&server, "k").as_deref(), Some(MARKER));
+        sleep_ms(400); // more than one renewal period (100 ms)
+        lease.status()
+    });
+    assert_eq!(status, Status::Held, "a renewal racing a demote is no loss");
+}
