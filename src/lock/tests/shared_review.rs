@@ -104,12 +104,12 @@ fn a_promote_whose_reply_was_lost_is_still_a_promote() {
 /// marker and answers 0. If the watchdog handles that reply before `demote()` has handled its
 /// own (the counter still reads the same odd value), it marks the lease lost. The test holds
 /// the "in flight" state open (the demote run on Redis by another connection, the counter odd)
-/// for a few renewal periods.
+/// for more than a renewal period.
 #[test]
 fn a_renewal_during_a_demote_in_flight_is_not_a_loss() {
     let _turn = watchdog_turn();
     let server = RedisServer::start();
-    let l = locker_with(&server.dsn(), &[("leaseTtl", OptionValue::Float(0.3))]);
+    let l = locker_with(&server.dsn(), &[("leaseTtl", OptionValue::Float(1.5))]);
     let lease = l.lock(b"k", None, 0.0).unwrap().expect("free");
     let keys = LockKeys::new(b"", b"k").unwrap();
     let all = keys.all();
@@ -129,7 +129,7 @@ fn a_renewal_during_a_demote_in_flight_is_not_a_loss() {
             .unwrap();
         assert_eq!(done, Some(1));
         assert_eq!(get(&server, "k").as_deref(), Some(MARKER));
-        sleep_ms(400); // more than one renewal period (100 ms)
+        sleep_ms(700); // more than a renewal period (500 ms), less than the TTL
         lease.status()
     });
     assert_eq!(status, Status::Held, "a renewal racing a demote is no loss");
