@@ -202,7 +202,8 @@ impl LeaseState {
     }
 
     /// The kind-change counter (see [`LeaseState::changes`]): a renewal built when it read `c`
-    /// that finds the lease gone is not proof of loss unless it still reads `c` afterwards.
+    /// that finds the lease gone is not proof of loss unless `c` was even (no change in flight)
+    /// and it still reads `c` afterwards ([`LeaseState::changed_since`]).
     pub fn changes(&self) -> u64 {
         self.changes.load(Ordering::Acquire)
     }
@@ -215,6 +216,13 @@ impl LeaseState {
         let out = during();
         self.changes.fetch_add(1, Ordering::AcqRel);
         out
+    }
+
+    /// True if a renewal built when [`LeaseState::changes`] read `seen` may have met the lease
+    /// in another kind: a change was in flight then (`seen` odd: its script may have run before
+    /// the renewal, its reply not yet handled), or one began since.
+    pub fn changed_since(&self, seen: u64) -> bool {
+        seen % 2 == 1 || self.changes() != seen
     }
 
     fn become_kind(&self, kind: Kind, fence: i64) {
