@@ -202,11 +202,17 @@ return 0
 /// remaining TTL, and the readers queued at the head are let in.
 ///
 /// KEYS: all six. ARGV[1] token, ARGV[2] wake-list prefix, ARGV[3] claim window ms.
-/// Returns 1 if ARGV[1] held `L` (now a share), else 0 (untouched).
+/// Returns 1 if ARGV[1] held `L` (now a share), or already holds a live share (a demote resent
+/// after its reply was lost: only a demote gives an exclusive lease's token a share), else 0
+/// (untouched).
 pub const DEMOTE: &str = concat!(
     lease_functions!(),
     r#"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  local share = redis.call('ZSCORE', KEYS[6], ARGV[1])
+  if share and tonumber(share) > now_ms() then
+    return 1
+  end
   return 0
 end
 local ttl = math.max(1, redis.call('PTTL', KEYS[1]))
