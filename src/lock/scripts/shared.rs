@@ -142,12 +142,25 @@ return {0}
 /// wake-list prefix, ARGV[4] claim window ms.
 /// Returns `{1, fence}` once ARGV[1] holds `L`, `{0}` while other readers hold shares, `{-1}` if
 /// its share is gone.
+///
+/// A promote resent after its reply was lost finds its share gone and `L` its own, as does a
+/// promoter whose share expired while it waited and whose place in line was then handed `L`
+/// (which must not count as a promotion: a writer may have held `L` in between). The hand-over
+/// left a push on its wake list, with `L`'s own expiry (the promoter polls, never pops it); a
+/// promotion deleted that list, and nothing pushes to it later (its token has no place in line
+/// any more). So: share gone, `L` its own, no wake list, its fence record → `{1, fence}`.
 pub const PROMOTE: &str = concat!(
     lease_functions!(),
     r#"
 local me = ARGV[4] .. ':' .. ARGV[1]
 local share = redis.call('ZSCORE', KEYS[6], ARGV[1])
 if not share or tonumber(share) <= now_ms() then
+  if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('EXISTS', ARGV[3] .. ARGV[1]) == 0 then
+    local fence = holder_fence(ARGV[1])
+    if fence then
+      return {1, fence}
+    end
+  end
   redis.call('ZREM', KEYS[6], ARGV[1])
   redis.call('ZREM', KEYS[4], me)
   redis.call('ZREM', KEYS[5], me)

@@ -10,8 +10,8 @@ use crate::lock::Locker;
 use crate::lock::keys::LockKeys;
 use crate::lock::lease::state::Status;
 use crate::lock::options::OptionValue;
-use crate::lock::scripts::shared::DEMOTE_SCRIPT;
-use crate::lock::scripts::{Keys, int_reply};
+use crate::lock::scripts::shared::{DEMOTE_SCRIPT, PROMOTE_SCRIPT};
+use crate::lock::scripts::{Keys, int_reply, ints_reply};
 use crate::lock::testing::{Proxy, RedisServer, q};
 use crate::lock::topology::Route;
 
@@ -133,4 +133,64 @@ fn a_renewal_during_a_demote_in_flight_is_not_a_loss() {
         lease.status()
     });
     assert_eq!(status, Status::Held, "a renewal racing a demote is no loss");
+}
+
+/// The other history a resent promote must not be taken for: a promoter whose share expires
+/// while it waits, and whose place at the head of the line is then handed `L` by the last reader
+/// out (before its next poll). That is no promotion (its read lease lapsed; a writer could have
+/// held `L` in between): the promote's next attempt answers -1 (lost) and passes `L` on. Driven
+/// by the script itself, so the hand-over surely comes between two polls.
+#[test]
+fn a_promoter_whose_share_expired_is_lost_even_when_handed_the_lock() {
+    let server = RedisServer::start();
+    let (a, b, c) = (
+        locker_with(&server.dsn(), &[]),
+        locker_with(&server.dsn(), &[]),
+        locker_with(&server.dsn(), &[]),
+    );
+    let r1 = a.lock_shared(b"k", Some(0.3), 0.0).unwrap().expect("free");
+    let r2 = b
+        .lock_shared(b"k", Some(10.0), 0.0)
+        .unwrap()
+        .expect("shared");
+    let keys = LockKeys::new(b"", b"k").unwrap();
+    let all = keys.all();
+    let claim = crate::lock::lease::CLAIM_WINDOW.as_millis().to_string();
+    let promote = |token: &[u8]| {
+        a.client()
+            .run(Route::Slot(keys.slot), |conn| {
+                PROMOTE_SCRIPT.run(
+                    conn,
+                    Keys::List(&all),
+                    &[token, b"2000", &keys.wake_prefix, claim.as_bytes()],
+                    ints_reply,
+                )
+            })
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(
+        promote(r1.token()),
+        vec![0],
+        "r2 holds a share: r1 waits at the head"
+    );
+    sleep_ms(400); // r1's share has expired
+    assert!(
+        r2.release().unwrap(),
+        "the last live reader out hands L to the head"
+    );
+    assert_eq!(
+        get(&server, "k").as_deref(),
+        std::str::from_utf8(r1.token()).ok(),
+        "handed to r1's place in line"
+    );
+    assert_eq!(
+        promote(r1.token()),
+        vec![-1],
+        "no promotion: its share lapsed"
+    );
+    assert!(
+        c.lock(b"k", Some(5.0), 0.0).unwrap().is_some(),
+        "L was passed on, not kept"
+    );
 }
