@@ -106,7 +106,7 @@ local function is_reader(member)
   return string.byte(member, 1) == 114
 end
 local function live_readers()
-  if KEYS[6] == nil then
+  if KEYS[6] == nil or redis.call('EXISTS', KEYS[6]) == 0 then
     return 0
   end
   redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now_ms())
