@@ -194,3 +194,29 @@ fn a_promoter_whose_share_expired_is_lost_even_when_handed_the_lock() {
         "L was passed on, not kept"
     );
 }
+
+/// `detach()` promises a token another process can `restore()`; for a share, `restore()` asks
+/// only whether the token holds `L`, so the detached share can be neither taken over nor
+/// released: it blocks writers until its TTL.
+#[test]
+fn a_detached_share_is_restored_as_a_share() {
+    let server = RedisServer::start();
+    let (a, b, w) = (
+        locker_with(&server.dsn(), &[]),
+        locker_with(&server.dsn(), &[]),
+        locker_with(&server.dsn(), &[]),
+    );
+    let lease = a.lock_shared(b"k", Some(30.0), 0.0).unwrap().expect("free");
+    let token = lease.detach().to_vec();
+    drop(lease);
+    let back = b.restore(b"k", &token);
+    let back = back.expect("a detached share is restored");
+    assert!(back.is_shared() && back.fence() == 0 && back.is_held().unwrap());
+    assert!(back.remaining().unwrap() > 25.0, "its own TTL");
+    assert!(
+        w.lock(b"k", Some(5.0), 0.0).unwrap().is_none(),
+        "still a reader"
+    );
+    assert!(back.release().unwrap());
+    assert!(w.lock(b"k", Some(5.0), 0.0).unwrap().is_some());
+}
