@@ -412,8 +412,8 @@ impl LeaseState {
             })
             .map_err(|e| e.context("isHeld"))?;
         match reply.as_deref() {
-            Some([pttl, _]) if *pttl >= 0 => Ok(Some(Duration::from_millis(*pttl as u64))),
-            Some([-1, _]) => Ok(Some(Duration::MAX)),
+            Some([pttl, _, ..]) if *pttl >= 0 => Ok(Some(Duration::from_millis(*pttl as u64))),
+            Some([-1, _, ..]) => Ok(Some(Duration::MAX)),
             Some(_) => {
                 self.leave_held(Status::Lost);
                 Ok(None)

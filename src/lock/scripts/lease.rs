@@ -455,7 +455,7 @@ return 0
 /// ARGV[2] is `1`.
 ///
 /// Given the readers set as KEYS[4], and ARGV[1] does not hold the lock itself: its share,
-/// `{ms left, 0}` (shares have no fence).
+/// `{ms left, 0, 1}` (shares have no fence; the third element tells a share).
 ///
 /// KEYS: the first three, optionally the readers set. ARGV[1] token, ARGV[2] `1` to assign a
 /// missing fence, else `0`.
@@ -467,7 +467,7 @@ pub const OWNER_STATE: &str = concat!(
 if ARGV[1] == MARKER or redis.call('GET', KEYS[1]) ~= ARGV[1] then
   local share = ARGV[1] ~= MARKER and KEYS[4] and redis.call('ZSCORE', KEYS[4], ARGV[1])
   if share and tonumber(share) > now_ms() then
-    return {tonumber(share) - now_ms(), 0}
+    return {tonumber(share) - now_ms(), 0, 1}
   end
   return {-2, 0}
 end
