@@ -107,16 +107,17 @@ pub struct LeaseState {
 
 impl Grant {
     /// The keys of the owner-checked scripts that touch only the lease itself (extend, owner
-    /// state) for a lease of `kind`: the lock, fence counter and fence record, and for a share
-    /// also the readers set (those scripts check the lock, then the share). An exclusive lease
-    /// passes no more keys than before: during a Redis Cluster slot migration a script whose
-    /// keys are partly missing on a node gets `TRYAGAIN`, and the readers set rarely exists.
-    /// (So a shared lease's renewal meets `TRYAGAIN` while its slot migrates: retried.)
+    /// state) for a lease of `kind`: the lock, fence counter and fence record; for a share the
+    /// lock and the readers set. Each kind names only keys that exist while it holds: during a
+    /// Redis Cluster slot migration a script whose keys are partly missing on a node gets
+    /// `TRYAGAIN` (the readers set rarely exists; the fence record does not while readers
+    /// hold). A share's call that meets the lease promoted meanwhile answers "not held": the
+    /// watchdog tells that from a loss by the change counter ([`LeaseState::changed_since`]).
     pub fn own_keys(&self, kind: Kind) -> Vec<&[u8]> {
         let keys = self.keys.all();
         match kind {
             Kind::Exclusive => keys[..3].to_vec(),
-            Kind::Shared => vec![keys[0], keys[1], keys[2], keys[5]],
+            Kind::Shared => vec![keys[0], keys[5]],
         }
     }
 }

@@ -703,4 +703,6 @@ fn a_shares_renewal_rides_out_an_open_migration_like_an_exclusive_ones() {
         crate::lock::lease::Status::Held,
         "the share is renewed as well"
     );
+    assert!(reader.is_held().unwrap(), "and its owner check is served");
+    assert!(reader.remaining().unwrap() > 0.5);
 }

@@ -220,3 +220,39 @@ fn a_detached_share_is_restored_as_a_share() {
     assert!(back.release().unwrap());
     assert!(w.lock(b"k", Some(5.0), 0.0).unwrap().is_some());
 }
+
+/// As for a demote: a promote in flight (its script run on Redis, its reply not yet handled)
+/// while the watchdog renews the lease as a share (the lock and the readers set only): the
+/// renewal finds `L` the lease's own and answers 0, which is no loss.
+#[test]
+fn a_renewal_during_a_promote_in_flight_is_not_a_loss() {
+    let _turn = watchdog_turn();
+    let server = RedisServer::start();
+    let l = locker_with(&server.dsn(), &[("leaseTtl", OptionValue::Float(1.5))]);
+    let lease = l.lock_shared(b"k", None, 0.0).unwrap().expect("free");
+    let keys = LockKeys::new(b"", b"k").unwrap();
+    let all = keys.all();
+    let claim = crate::lock::lease::CLAIM_WINDOW.as_millis().to_string();
+    let status = lease.state().with_kind_change_in_flight(|| {
+        let done = l
+            .client()
+            .run(Route::Slot(keys.slot), |conn| {
+                PROMOTE_SCRIPT.run(
+                    conn,
+                    Keys::List(&all),
+                    &[lease.token(), b"0", &keys.wake_prefix, claim.as_bytes()],
+                    ints_reply,
+                )
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(done[0], 1, "promoted on Redis");
+        sleep_ms(700); // more than a renewal period (500 ms), less than the TTL
+        lease.status()
+    });
+    assert_eq!(
+        status,
+        Status::Held,
+        "a renewal racing a promote is no loss"
+    );
+}
