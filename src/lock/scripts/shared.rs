@@ -62,8 +62,13 @@
 //! - Demote (write → read, [`DEMOTE`]) swaps `L` for a share with `L`'s remaining TTL, and lets
 //!   in the readers queued at the head (a writer queued first still waits, for this share too).
 //! - A lease's renewal and owner check ([`crate::lock::scripts::lease::EXTEND`],
-//!   [`crate::lock::scripts::lease::OWNER_STATE`]) look at `L` and then at the readers set, so
-//!   the watchdog renews a lease whichever kind it has become.
+//!   [`crate::lock::scripts::lease::OWNER_STATE`]) name only the keys its kind holds (a writer:
+//!   `L` and its fences; a reader: `L` and the readers set, so a migrating Cluster slot serves
+//!   them). A renewal that meets the lease changed meanwhile (promoted, demoted: its change
+//!   counter was odd when read, or moved since) is retried with the new kind, never taken for
+//!   a loss ([`crate::lock::lease::LeaseState::changed_since`]).
+//! - Promote and demote are idempotent: one resent after its reply was lost (a broken
+//!   connection) answers as the first did.
 //!
 //! # Not yet
 //!
