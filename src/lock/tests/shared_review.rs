@@ -256,3 +256,16 @@ fn a_renewal_during_a_promote_in_flight_is_not_a_loss() {
         "a renewal racing a promote is no loss"
     );
 }
+
+/// `memory://` refuses shared leases; its exclusive leases must refuse `demote()` the same way
+/// (a clear `Unsupported`, the lease still held), not fail on a script the memory server lacks.
+#[test]
+fn memory_refuses_demote_clearly_and_keeps_the_lease() {
+    let l = super::unshared(config("memory://review-demote", &[]));
+    let lease = l.lock(b"k", Some(5.0), 0.0).unwrap().expect("free");
+    let outcome = lease.demote();
+    let err = outcome.expect_err("refused");
+    assert!(err.message().contains("memory://"), "{}", err.message());
+    assert!(lease.is_held().unwrap() && !lease.is_shared());
+    assert!(lease.release().unwrap());
+}
