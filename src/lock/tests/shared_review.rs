@@ -269,3 +269,125 @@ fn memory_refuses_demote_clearly_and_keeps_the_lease() {
     assert!(lease.is_held().unwrap() && !lease.is_shared());
     assert!(lease.release().unwrap());
 }
+
+/// One raw attempt of waiter `token` (a reader if `shared`), queueing with a 2 s heartbeat
+/// window (or not at all with `queue` false): `true` if it holds (or claimed) the lock / a share.
+fn attempt(l: &Locker, keys: &LockKeys, token: &str, shared: bool, queue: bool) -> bool {
+    use crate::lock::scripts::lease::LEASE_ACQUIRE_SCRIPT;
+    use crate::lock::scripts::shared::SHARED_ACQUIRE_SCRIPT;
+    let all = keys.all();
+    let window: &[u8] = if queue { b"2000" } else { b"0" };
+    let args: [&[u8]; 5] = [
+        token.as_bytes(),
+        b"30000",
+        window,
+        &keys.wake_prefix,
+        &keys.gone_prefix,
+    ];
+    let script = if shared {
+        &SHARED_ACQUIRE_SCRIPT
+    } else {
+        &LEASE_ACQUIRE_SCRIPT
+    };
+    let reply = l
+        .client()
+        .run(Route::Slot(keys.slot), |conn| {
+            script.run(conn, Keys::List(&all), &args, ints_reply)
+        })
+        .unwrap()
+        .unwrap();
+    reply[0] == 1
+}
+
+/// Raw release of `token`'s lock or share: true if it held it.
+fn release_raw(l: &Locker, keys: &LockKeys, token: &str, shared: bool) -> bool {
+    use crate::lock::scripts::lease::LEASE_RELEASE_SCRIPT;
+    let all = keys.all();
+    let claim = crate::lock::lease::CLAIM_WINDOW.as_millis().to_string();
+    let mut args: Vec<&[u8]> = vec![token.as_bytes(), &keys.wake_prefix, claim.as_bytes()];
+    if shared {
+        args.push(b"shared");
+    }
+    l.client()
+        .run(Route::Slot(keys.slot), |conn| {
+            LEASE_RELEASE_SCRIPT.run(conn, Keys::List(&all), &args, int_reply)
+        })
+        .unwrap()
+        == Some(1)
+}
+
+/// Who holds `key` now: the writer's token, or the sorted live readers.
+fn holders(server: &RedisServer, keys: &LockKeys) -> (Option<String>, Vec<String>) {
+    let lock = String::from_utf8(keys.lock.clone()).unwrap();
+    let readers = String::from_utf8(keys.readers.clone()).unwrap();
+    let holder: Option<String> = q(&mut server.client(), &["GET", &lock]);
+    let now: Vec<String> = q(&mut server.client(), &["TIME"]);
+    let now_ms = now[0].parse::<i64>().unwrap() * 1000 + now[1].parse::<i64>().unwrap() / 1000;
+    let mut live: Vec<String> = q(
+        &mut server.client(),
+        &["ZRANGEBYSCORE", &readers, &format!("({now_ms}"), "+inf"],
+    );
+    live.sort();
+    (holder.filter(|h| h != MARKER), live)
+}
+
+/// FIFO across a long mixed line, step by step with the scripts themselves (no timing):
+/// `w0` holds; then `r1 r2 w1 r3 r4 w2` queue in that order. Each release lets in exactly the
+/// next group: the readers at the head together, up to the first writer; a writer alone; a
+/// reader arriving while a writer is queued waits behind it.
+#[test]
+fn a_mixed_line_is_served_in_order_group_by_group() {
+    let server = RedisServer::start();
+    let l = locker_with(&server.dsn(), &[]);
+    let keys = LockKeys::new(b"", b"k").unwrap();
+    let none: Vec<String> = Vec::new();
+    let v = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert!(attempt(&l, &keys, "w0", false, true));
+    for (token, shared) in [
+        ("r1", true),
+        ("r2", true),
+        ("w1", false),
+        ("r3", true),
+        ("r4", true),
+        ("w2", false),
+    ] {
+        assert!(!attempt(&l, &keys, token, shared, true), "{token} queues");
+    }
+    assert!(release_raw(&l, &keys, "w0", false));
+    assert_eq!(
+        holders(&server, &keys),
+        (None, v(&["r1", "r2"])),
+        "r1 r2 together"
+    );
+    assert!(
+        !attempt(&l, &keys, "r5", true, false),
+        "r5 arrives after w1"
+    );
+    assert!(!attempt(&l, &keys, "r3", true, true), "r3 still behind w1");
+    assert!(!attempt(&l, &keys, "w1", false, true), "w1 waits for r1 r2");
+    assert!(attempt(&l, &keys, "r1", true, true) && attempt(&l, &keys, "r2", true, true));
+    assert!(release_raw(&l, &keys, "r1", true));
+    assert_eq!(holders(&server, &keys), (None, v(&["r2"])));
+    assert!(release_raw(&l, &keys, "r2", true));
+    assert_eq!(holders(&server, &keys), (Some("w1".into()), none.clone()));
+    assert!(attempt(&l, &keys, "w1", false, true), "w1 claims");
+    assert!(!attempt(&l, &keys, "r5", true, false));
+    assert!(release_raw(&l, &keys, "w1", false));
+    assert_eq!(
+        holders(&server, &keys),
+        (None, v(&["r3", "r4"])),
+        "r3 r4 together"
+    );
+    assert!(
+        !attempt(&l, &keys, "r5", true, false),
+        "r5 still arrives after w2"
+    );
+    assert!(release_raw(&l, &keys, "r3", true) && release_raw(&l, &keys, "r4", true));
+    assert_eq!(holders(&server, &keys), (Some("w2".into()), none.clone()));
+    assert!(release_raw(&l, &keys, "w2", false));
+    assert_eq!(holders(&server, &keys), (None, none));
+    assert!(
+        attempt(&l, &keys, "r5", true, false),
+        "a free lock, nobody in line"
+    );
+}
