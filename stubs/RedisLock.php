@@ -341,8 +341,8 @@ class RedisLock
      * job). The restored lease keeps the lock's remaining TTL (no watchdog) and its fence;
      * extend it as needed. It is released by this process from now on (request end,
      * destruction). A lock taken with {@see RedisLock::acquire()} carries no fence: restoring
-     * it gives it a fresh one, above every earlier fence of the key. A share the token holds
-     * ({@see RedisLock::lockShared()}) comes back as a shared lease.
+     * it gives it a fresh one, above every earlier fence of the key. A detached shared lease
+     * ({@see RedisLock::lockShared()}) comes back as a shared one (fence 0).
      *
      * @param string $key the lock's name, as given to lock()
      * @param string $token the lease's token (binary-safe: any value acquire() took)

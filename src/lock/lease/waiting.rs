@@ -440,20 +440,32 @@ impl Locker {
 
     /// A lease on `key` held by `token`, taken over from another process (which called
     /// `detach()`, or stopped caring). Manual mode: it keeps the lock's remaining TTL. A lock
-    /// taken without a fence (with `acquire()`) gets a fresh one. A share `token` holds comes
-    /// back as a shared lease. `Err(Lost)` if `token` holds neither the lock nor a share.
+    /// taken without a fence (with `acquire()`) gets a fresh one. A shared lease's token (from
+    /// `detach()`) gives back a shared lease. `Err(Lost)` if `token` holds neither the lock nor
+    /// a share of it.
     pub fn restore(&self, key: &[u8], token: &[u8]) -> Result<Lease> {
         check_value(token, "token")?;
         let keys = LockKeys::new(self.prefix(), key)?;
         let all = keys.all();
-        let reply = self
-            .client()
-            .run(Route::Slot(keys.slot), |conn| {
-                let keys = [all[0], all[1], all[2], all[5]];
-                OWNER_STATE_SCRIPT.run(conn, Keys::List(&keys), &[token, b"1"], ints_reply)
-            })
-            .map_err(|e| e.context("restore"))?;
-        let (pttl, fence, kind) = match reply.as_deref() {
+        // The lock's keys first (all present when the token holds it, so a Redis Cluster slot
+        // being migrated does not answer TRYAGAIN); only if the token does not hold it, its
+        // share (the readers set, absent unless someone reads).
+        let ask = |names: &[&[u8]]| {
+            self.client()
+                .run(Route::Slot(keys.slot), |conn| {
+                    OWNER_STATE_SCRIPT.run(conn, Keys::List(names), &[token, b"1"], ints_reply)
+                })
+                .map_err(|e| e.context("restore"))
+        };
+        let mut reply = ask(&all[..3])?;
+        if matches!(reply.as_deref(), Some([-2, ..])) {
+            reply = ask(&[all[0], all[1], all[2], all[5]])?;
+        }
+        let kind = match reply.as_deref() {
+            Some([_, _, 1]) => Kind::Shared,
+            _ => Kind::Exclusive,
+        };
+        let (pttl, fence) = match reply.as_deref() {
             Some([-1, _]) => {
                 return Err(Error::invalid(format!(
                     "restore: the lock \"{}\" has no TTL, so this library did not take it; \
@@ -461,8 +473,7 @@ impl Locker {
                     quote_key(key)
                 )));
             }
-            Some([pttl, fence]) if *pttl != -2 => (*pttl, *fence, Kind::Exclusive),
-            Some([pttl, 0, 1]) if *pttl >= 0 => (*pttl, 0, Kind::Shared),
+            Some([pttl, fence, ..]) if *pttl != -2 => (*pttl, *fence),
             Some(_) => {
                 return Err(Error::new(
                     ErrorKind::Lost,

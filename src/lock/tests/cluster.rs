@@ -735,3 +735,38 @@ fn read_write_locks_work_on_every_master_and_follow_a_moved_slot() {
     );
     assert!(writer.release().unwrap());
 }
+
+/// A shared lease's renewal names `L`, the fence counter, the (absent while readers hold) fence
+/// record and the readers set: on a node whose slot is MIGRATING, a script whose keys partly
+/// exist gets `TRYAGAIN`, even before any key moved. An exclusive lease's renewal (`L`, counter,
+/// record: all present) is served all along. So a migration that stays open longer than a
+/// share's TTL (a big slot, a stalled reshard) loses every share in that slot.
+#[test]
+fn a_shares_renewal_rides_out_an_open_migration_like_an_exclusive_ones() {
+    let _turn = super::leases::watchdog_turn();
+    let set = ClusterSet::start(3, 0);
+    let l = locker(&set, &[0], &[("leaseTtl", OptionValue::Float(1.5))]);
+    let key = key_on(&set, 0, "open-migration");
+    let writer_key = format!("{{{key}}}w");
+    let s = slot(key.as_bytes());
+    assert_eq!(slot(writer_key.as_bytes()), s);
+    let writer = l
+        .lock(writer_key.as_bytes(), None, 0.0)
+        .unwrap()
+        .expect("free");
+    let reader = l
+        .lock_shared(key.as_bytes(), None, 0.0)
+        .unwrap()
+        .expect("free");
+    std::thread::sleep(Duration::from_millis(600));
+    start_migration(&set, s, 0, 1);
+    std::thread::sleep(Duration::from_secs(3)); // two TTLs, no key moved yet
+    assert!(writer.is_held().unwrap(), "the exclusive lease is renewed");
+    assert_eq!(
+        reader.status(),
+        crate::lock::lease::Status::Held,
+        "the share is renewed as well"
+    );
+    assert!(reader.is_held().unwrap(), "and its owner check is served");
+    assert!(reader.remaining().unwrap() > 0.5);
+}
