@@ -598,3 +598,53 @@ fn semaphores_follow_the_model() {
         panic!("{e}");
     }
 }
+
+/// Redis Cluster: a semaphore on each master (its keys all in its name's slot), hand-over to a
+/// waiter, and permits that stay held (and a count that stays checked) across a slot migration.
+#[test]
+fn semaphores_work_on_every_master_of_a_cluster_and_across_a_migration() {
+    use super::cluster::{key_on, migrate_slot};
+    use crate::lock::testing::ClusterSet;
+    let set = ClusterSet::start(3, 0);
+    let cluster = || super::unshared(config(&set.dsn(&[0]), &[]));
+    let (a, b) = (cluster(), cluster());
+    for master in 0..3 {
+        for name in [
+            key_on(&set, master, "sem"),
+            format!("{{{}}}:x", key_on(&set, master, "t")),
+        ] {
+            let name = name.as_bytes();
+            let p1 = a.permit(name, 2, Some(10.0), 0.0).unwrap().expect("free");
+            let p2 = b.permit(name, 2, Some(10.0), 0.0).unwrap().expect("second");
+            assert!(a.permit(name, 2, Some(10.0), 0.0).unwrap().is_none());
+            assert_eq!(a.permits_held(name).unwrap(), (2, 2));
+            let c = cluster();
+            let owned = name.to_vec();
+            let waiter = std::thread::spawn(move || c.permit(&owned, 2, Some(10.0), 5.0).unwrap());
+            sleep_ms(200);
+            assert!(p1.release().unwrap());
+            let p3 = waiter.join().unwrap().expect("handed over");
+            assert!(p3.is_held().unwrap());
+            let slot = LockKeys::semaphore(b"", name).unwrap().slot;
+            assert_eq!(set.master_of(slot), master);
+            let to = (master + 1) % 3;
+            migrate_slot(&set, slot, master, to);
+            assert!(
+                p2.is_held().unwrap() && p3.is_held().unwrap(),
+                "held after the move"
+            );
+            assert!(p2.extend(10_000).unwrap());
+            assert!(
+                a.permit(name, 2, Some(10.0), 0.0).unwrap().is_none(),
+                "still two"
+            );
+            assert!(
+                a.permit(name, 3, Some(10.0), 0.0).is_err(),
+                "the count moved too"
+            );
+            assert!(p2.release().unwrap() && p3.release().unwrap());
+            assert_eq!(a.permits_held(name).unwrap(), (0, 0));
+            migrate_slot(&set, slot, to, master);
+        }
+    }
+}
