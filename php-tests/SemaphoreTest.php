@@ -93,9 +93,21 @@ final class SemaphoreTest extends LockTestCase
         }
         $this->assertTrue($permit->isHeld());
         $permit->release();
-        $this->expectException(\RedisLockException::class);
-        $this->expectExceptionMessage('memory://');
-        (new \RedisLock('memory://sem'))->permit('k', 1, 1);
+    }
+
+    public function testMemoryRunsSemaphoresToo(): void
+    {
+        $lock = new \RedisLock('memory://semaphores');
+        $a = $lock->permit('k', 2, 10);
+        $b = $lock->permit('k', 2, 10);
+        $this->assertNotNull($a);
+        $this->assertNotNull($b);
+        $this->assertNull($lock->permit('k', 2, 10, 0.1));
+        $this->assertSame(2, $lock->permitsHeld('k'));
+        $this->assertTrue($a->release());
+        $this->assertNotNull($c = $lock->permit('k', 2, 10));
+        $this->expectException(\RedisLockConflictException::class);
+        $lock->permit('k', 3, 10);
     }
 
     /**

@@ -325,7 +325,7 @@ class RedisLock
      * permit's {@see RedisLockLease::fence()} is 0 (N holders at once have no single order);
      * {@see RedisLockLease::isPermit()} is true, and it cannot be promoted or demoted. A permit
      * cannot be taken over by {@see RedisLock::restore()} (which restores locks): a detached
-     * permit is held until its TTL. Not available on `memory://` (yet).
+     * permit is held until its TTL. Works on `memory://` too (the same scripts, mirrored).
      *
      * ```php
      * $permit = $lock->permit('pdf-renderer', 3, ttl: 60, wait: 10);
@@ -347,7 +347,6 @@ class RedisLock
      *         line) when the wait ended
      * @throws ValueError for an empty or reserved name, a count, ttl or wait out of range
      * @throws RedisLockConflictException if the semaphore's permits are held with another count
-     * @throws RedisLockException on `memory://`, where semaphores are not available yet
      * @throws RedisLockConnectionException when Redis cannot be reached
      * @throws RedisLockTimeoutException when Redis does not answer within `readTimeout`
      * @throws RedisLockServerException when Redis answers with an error

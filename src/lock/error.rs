@@ -39,7 +39,7 @@ pub enum ErrorKind {
     /// connection is dropped).
     Protocol,
     /// The operation is not available on this deployment or for this lease (for now: shared
-    /// leases and semaphores on `memory://`; promote/demote of a semaphore permit) (PHP:
+    /// leases on `memory://`; promote/demote of a semaphore permit) (PHP:
     /// `\RedisLockException`).
     Unsupported,
 }

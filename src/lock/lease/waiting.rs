@@ -442,7 +442,7 @@ impl Locker {
     /// with its own TTL (or watchdog), waiting up to `wait_seconds` in arrival order. Semaphore
     /// names are apart from lock names. `permits` must be the count the semaphore's live permits
     /// were taken with (`Err(Conflict)` naming both otherwise). Arguments and result otherwise
-    /// as [`Locker::lock`]; the lease's fence is 0. Not available on `memory://`.
+    /// as [`Locker::lock`]; the lease's fence is 0.
     pub fn permit(
         &self,
         name: &[u8],
@@ -485,14 +485,10 @@ impl Locker {
         permits: u32,
     ) -> Result<Option<Lease>> {
         check_lock_name(self.prefix(), key)?;
-        if kind != Kind::Exclusive && self.client().topology().has_direct() {
+        if kind == Kind::Shared && self.client().topology().has_direct() {
             return Err(Error::new(
                 ErrorKind::Unsupported,
-                if kind == Kind::Shared {
-                    "lockShared: shared leases are not available on memory:// yet; use a Redis server"
-                } else {
-                    "permit: semaphores are not available on memory:// yet; use a Redis server"
-                },
+                "lockShared: shared leases are not available on memory:// yet; use a Redis server",
             ));
         }
         let token = match token {

@@ -40,9 +40,10 @@
 //! A permit's fence is 0, as a share's: N holders at once have no single order a fence could
 //! enforce.
 //!
-//! # Not yet
+//! # `memory://`
 //!
-//! `memory://` refuses semaphores (these scripts are not mirrored there).
+//! [`crate::lock::memory::scripts`] mirrors these scripts and the permit branches of the lease
+//! scripts (release, abandon, extend, owner state), so semaphores work there too.
 
 use crate::lock::scripts::LuaScript;
 use crate::lock::scripts::lease::lease_functions;

@@ -306,11 +306,53 @@ fn extend_request_end_and_kind_changes() {
     assert_eq!(keys_left(&server), Vec::<Vec<u8>>::new());
 }
 
+/// `memory://` mirrors the semaphore scripts: the same hand-over, expiry, count check,
+/// watchdog and request end, in one process.
 #[test]
-fn memory_refuses_semaphores() {
-    let l = super::unshared(config("memory://sem", &[]));
-    let err = l.permit(b"s", 1, Some(1.0), 0.0).map(|_| ()).unwrap_err();
-    assert_eq!(err.kind(), crate::lock::ErrorKind::Unsupported);
+fn semaphores_work_on_memory() {
+    let _turn = watchdog_turn();
+    let dsn = "memory://semaphores";
+    let l = || super::unshared(config(dsn, &[("leaseTtl", OptionValue::Float(0.3))]));
+    let (a, b) = (l(), l());
+    let p1 = a.permit(b"s", 2, Some(10.0), 0.0).unwrap().expect("free");
+    let p2 = b
+        .permit(b"s", 2, None, 0.0)
+        .unwrap()
+        .expect("second, a watchdog permit");
+    assert!(a.permit(b"s", 2, Some(10.0), 0.0).unwrap().is_none());
+    assert_eq!(a.permits_held(b"s").unwrap(), (2, 2));
+    let err = b.permit(b"s", 3, Some(10.0), 0.0).map(|_| ()).unwrap_err();
+    assert_eq!(err.kind(), crate::lock::ErrorKind::Conflict);
+    let c = l();
+    let waiter = std::thread::spawn(move || {
+        let start = Instant::now();
+        let p = c
+            .permit(b"s", 2, Some(10.0), 5.0)
+            .unwrap()
+            .expect("handed over");
+        (p, start.elapsed())
+    });
+    sleep_ms(200);
+    assert!(p1.release().unwrap());
+    let (p3, waited) = waiter.join().unwrap();
+    assert!(waited < Duration::from_millis(800), "{waited:?}");
+    sleep_ms(700); // over two watchdog TTLs
+    assert!(p2.is_held().unwrap(), "renewed by the watchdog");
+    assert!(p2.release().unwrap() && p3.release().unwrap());
+    // A crashed holder's permit comes back after its TTL.
+    std::mem::forget(a.permit(b"s", 1, Some(0.3), 0.0).unwrap().expect("free"));
+    let start = Instant::now();
+    let p = b
+        .permit(b"s", 1, Some(10.0), 3.0)
+        .unwrap()
+        .expect("after its TTL");
+    assert!(start.elapsed() < Duration::from_millis(800));
+    std::mem::forget(p);
+    assert_eq!(crate::lock::lease::request::release_request_leases(), 1);
+    assert_eq!(a.permits_held(b"s").unwrap(), (0, 0));
+    assert!(p3.promote(Duration::ZERO).is_err());
+    let left = crate::lock::memory::with_store("semaphores", |s, _| s.keys());
+    assert!(left.iter().all(|k| k.ends_with(b"}fences")), "{left:?}");
 }
 
 /// One step of the semaphore property test.
@@ -366,9 +408,104 @@ enum W {
 /// and Redis holds exactly the model's permits; nothing is left once all are released.
 #[test]
 fn semaphores_follow_the_model() {
-    use proptest::test_runner::{Config as RunnerConfig, TestRunner};
     let server = RedisServer::start();
     let clients: Vec<Locker> = (0..3).map(|_| locker(&server)).collect();
+    follow_the_model(&clients, &Oracle::Redis(&server));
+}
+
+/// The same cases against `memory://`: one contract, two backends.
+#[test]
+fn semaphores_on_memory_follow_the_model() {
+    let clients: Vec<Locker> = (0..3)
+        .map(|_| super::unshared(config("memory://semaphore-model", &[])))
+        .collect();
+    follow_the_model(&clients, &Oracle::Memory("semaphore-model"));
+}
+
+/// What the test sees and does behind the engine's back: a second connection to the real
+/// server, or the memory space itself.
+enum Oracle<'a> {
+    Redis(&'a RedisServer),
+    Memory(&'static str),
+}
+
+impl Oracle<'_> {
+    /// Members of the sorted set `key` scored above now.
+    fn live(&self, key: &[u8]) -> usize {
+        match self {
+            Oracle::Redis(server) => {
+                let now: Vec<String> = q(&mut server.client(), &["TIME"]);
+                let now_ms =
+                    now[0].parse::<i64>().unwrap() * 1000 + now[1].parse::<i64>().unwrap() / 1000;
+                redis::cmd("ZCOUNT")
+                    .arg(key)
+                    .arg(format!("({now_ms}"))
+                    .arg("+inf")
+                    .query::<i64>(&mut server.client())
+                    .unwrap() as usize
+            }
+            Oracle::Memory(name) => crate::lock::memory::with_store(name, |s, now| {
+                s.zcount_above(key, now as f64, now).unwrap()
+            }),
+        }
+    }
+
+    /// `ZADD key XX score member`.
+    fn rescore(&self, key: &[u8], score: i64, member: &[u8]) {
+        match self {
+            Oracle::Redis(server) => {
+                let _: i64 = redis::cmd("ZADD")
+                    .arg(key)
+                    .arg("XX")
+                    .arg(score)
+                    .arg(member)
+                    .query(&mut server.client())
+                    .unwrap();
+            }
+            Oracle::Memory(name) => crate::lock::memory::with_store(name, |s, now| {
+                if s.zscore(key, member, now).unwrap().is_some() {
+                    s.zadd(key, score as f64, member, false, now).unwrap();
+                }
+            }),
+        }
+    }
+
+    fn del(&self, key: &[u8]) {
+        match self {
+            Oracle::Redis(server) => {
+                let _: i64 = redis::cmd("DEL")
+                    .arg(key)
+                    .query(&mut server.client())
+                    .unwrap();
+            }
+            Oracle::Memory(name) => {
+                crate::lock::memory::with_store(name, |s, now| s.del(key, now));
+            }
+        }
+    }
+
+    fn keys(&self) -> Vec<Vec<u8>> {
+        match self {
+            Oracle::Redis(server) => keys_left(server),
+            Oracle::Memory(name) => crate::lock::memory::with_store(name, |s, _| s.keys()),
+        }
+    }
+
+    fn pttl(&self, key: &[u8]) -> i64 {
+        match self {
+            Oracle::Redis(server) => redis::cmd("PTTL")
+                .arg(key)
+                .query(&mut server.client())
+                .unwrap(),
+            Oracle::Memory(name) => {
+                crate::lock::memory::with_store(name, |s, now| s.pttl(key, now))
+            }
+        }
+    }
+}
+
+fn follow_the_model(clients: &[Locker], oracle: &Oracle<'_>) {
+    use proptest::test_runner::{Config as RunnerConfig, TestRunner};
     let cases: u32 = std::env::var("MODEL_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -491,13 +628,7 @@ fn semaphores_follow_the_model() {
                         ttl.as_millis(),
                         String::from_utf8(waiters[w].0.token.clone()).unwrap()
                     );
-                    let _: i64 = redis::cmd("ZADD")
-                        .arg(&keys.alive)
-                        .arg("XX")
-                        .arg(0)
-                        .arg(member)
-                        .query(&mut server.client())
-                        .unwrap();
+                    oracle.rescore(&keys.alive, 0, member.as_bytes());
                     queue.retain(|&x| x != w);
                     waiters[w].1 = W::Done;
                 }
@@ -509,13 +640,7 @@ fn semaphores_follow_the_model() {
                 }
                 Step::Expire(i) if i < leases.len() && leases[i].1 => {
                     let token = String::from_utf8(leases[i].0.token().to_vec()).unwrap();
-                    let _: i64 = redis::cmd("ZADD")
-                        .arg(&keys.readers)
-                        .arg("XX")
-                        .arg(1)
-                        .arg(token)
-                        .query(&mut server.client())
-                        .unwrap();
+                    oracle.rescore(&keys.readers, 1, token.as_bytes());
                     leases[i].1 = false;
                     // No script runs: the next one lets the queue in.
                 }
@@ -533,7 +658,7 @@ fn semaphores_follow_the_model() {
             let live_model = live_of(&leases, &waiters);
             proptest::prop_assert!(live_model <= n as usize, "more than N in the model");
             let held = clients[1].permits_held(&name).unwrap();
-            let redis_live = live(&server, &name) as usize;
+            let redis_live = oracle.live(&keys.readers);
             proptest::prop_assert_eq!(redis_live, live_model, "live permits");
             proptest::prop_assert!(redis_live <= n as usize, "more than N in Redis");
             proptest::prop_assert_eq!(
@@ -563,26 +688,21 @@ fn semaphores_follow_the_model() {
             l.release().unwrap();
         }
         // Permits claimed by the cancels above are this test's own leftovers: release all.
-        let _: i64 = redis::cmd("DEL")
-            .arg(&keys.readers)
-            .arg(&keys.lock)
-            .query(&mut server.client())
-            .unwrap();
+        oracle.del(&keys.readers);
+        oracle.del(&keys.lock);
         proptest::prop_assert!(lock.release().unwrap(), "the lock was untouched");
         // Only this case's keys (a failing case's leftovers must not fail the shrunk ones).
         // Dead waiters' places expire with the queue (twice the heartbeat window), wake lists
         // with the claim window.
-        let left: Vec<String> = keys_left(&server)
+        let left: Vec<String> = oracle
+            .keys()
             .into_iter()
             .filter(|k| {
                 k.windows(keys.lock.len())
                     .any(|w| w == keys.lock.as_slice())
             })
             .filter(|k| {
-                let pttl: i64 = redis::cmd("PTTL")
-                    .arg(k)
-                    .query(&mut server.client())
-                    .unwrap();
+                let pttl = oracle.pttl(k);
                 let word = k.get(9..).unwrap_or_default();
                 let transient = word.starts_with(b"queue:")
                     || word.starts_with(b"alive:")
