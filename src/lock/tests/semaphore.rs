@@ -506,10 +506,11 @@ impl Oracle<'_> {
 
 fn follow_the_model(clients: &[Locker], oracle: &Oracle<'_>) {
     use proptest::test_runner::{Config as RunnerConfig, TestRunner};
-    let cases: u32 = std::env::var("MODEL_CASES")
+    // SEMAPHORE_MODEL_CASES sets the number of cases (default 300; `make test` runs 500).
+    let cases: u32 = std::env::var("SEMAPHORE_MODEL_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
+        .unwrap_or(300);
     let mut runner = TestRunner::new(RunnerConfig {
         cases,
         failure_persistence: None,
