@@ -774,3 +774,67 @@ fn semaphores_work_on_every_master_of_a_cluster_and_across_a_migration() {
         }
     }
 }
+
+/// A permit wait that ends while the server is stalled (SIGSTOP) strands no permit: the
+/// commands still stuck in the server's sockets take nothing when it resumes (tombstone), and
+/// nobody is left in line.
+#[test]
+fn a_permit_wait_given_up_during_a_stall_strands_no_permit() {
+    let server = RedisServer::start();
+    let l = locker_with(&server, &[("readTimeout", OptionValue::Float(0.2))]);
+    let full = locker(&server)
+        .permit(b"s", 1, Some(30.0), 0.0)
+        .unwrap()
+        .expect("free");
+    // Scripts loaded, as in any process that has taken permits before.
+    assert!(l.permit(b"s", 1, Some(1.0), 0.0).unwrap().is_none());
+    assert!(full.release().unwrap());
+    for wait in [0.3, 0.0] {
+        server.signal("STOP");
+        let err = l.permit(b"s", 1, Some(30.0), wait).map(|_| ()).unwrap_err();
+        assert!(err.is_timeout() || err.is_connection(), "{err:?}");
+        server.signal("CONT");
+        sleep_ms(300); // the server runs what its sockets held
+        assert_eq!(live(&server, b"s"), 0, "wait {wait}: no permit for nobody");
+        let keys = LockKeys::semaphore(b"", b"s").unwrap();
+        let queue: i64 = redis::cmd("ZCARD")
+            .arg(&keys.queue)
+            .query(&mut server.client())
+            .unwrap();
+        assert_eq!(queue, 0, "wait {wait}: nobody left in line");
+        let p = locker(&server)
+            .permit(b"s", 1, Some(5.0), 0.0)
+            .unwrap()
+            .expect("free");
+        assert!(p.release().unwrap());
+    }
+}
+
+/// A permit wait rides out a server stall and killed connections, and still gets its permit.
+#[test]
+fn a_permit_wait_rides_out_a_stall_and_killed_connections() {
+    let server = RedisServer::start();
+    let holder = locker(&server);
+    let waiter = locker_with(&server, &[("readTimeout", OptionValue::Float(0.3))]);
+    let held = holder
+        .permit(b"s", 1, Some(30.0), 0.0)
+        .unwrap()
+        .expect("free");
+    let handle = std::thread::spawn(move || waiter.permit(b"s", 1, Some(10.0), 10.0));
+    sleep_ms(300);
+    let mut c = server.client();
+    let _: () = q(&mut c, &["DEBUG", "SLEEP", "1"]);
+    for _ in 0..2 {
+        let _: i64 = q(
+            &mut c,
+            &["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"],
+        );
+        sleep_ms(300);
+    }
+    let released = held.release();
+    assert!(released.is_ok(), "{released:?}");
+    let permit = handle.join().unwrap().expect("no error").expect("its turn");
+    assert!(permit.is_held().unwrap());
+    assert_eq!(live(&server, b"s"), 1);
+    assert!(permit.release().unwrap());
+}
