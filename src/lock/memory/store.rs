@@ -368,49 +368,6 @@ impl Store {
         Ok(self.zset(key, now_ms)?.first().map(|(_, m)| m.clone()))
     }
 
-    /// `ZREMRANGEBYSCORE key -inf max`: removes the members scored at most `max`; an emptied
-    /// set is deleted. Returns how many went.
-    pub fn zrem_upto(&mut self, key: &[u8], max: f64, now_ms: i64) -> Result<usize, &'static str> {
-        let (removed, empty) = match self.live_mut(key, now_ms) {
-            Some(Entry {
-                value: Value::ZSet(items),
-                ..
-            }) => {
-                let n = items.partition_point(|(s, _)| *s <= max);
-                items.drain(..n);
-                (n, items.is_empty())
-            }
-            Some(_) => return Err(WRONGTYPE),
-            None => return Ok(0),
-        };
-        if empty {
-            self.remove(key);
-        }
-        Ok(removed)
-    }
-
-    /// `ZCARD key`.
-    pub fn zcard(&self, key: &[u8], now_ms: i64) -> Result<usize, &'static str> {
-        Ok(self.zset(key, now_ms)?.len())
-    }
-
-    /// `ZCOUNT key (min +inf`: members scored above `min`.
-    pub fn zcount_above(&self, key: &[u8], min: f64, now_ms: i64) -> Result<usize, &'static str> {
-        let items = self.zset(key, now_ms)?;
-        Ok(items.len() - items.partition_point(|(s, _)| *s <= min))
-    }
-
-    /// `ZRANGE key 0 0 WITHSCORES` and `ZRANGE key -1 -1 WITHSCORES`: the lowest and the highest
-    /// score.
-    pub fn zscore_range(
-        &self,
-        key: &[u8],
-        now_ms: i64,
-    ) -> Result<Option<(f64, f64)>, &'static str> {
-        let items = self.zset(key, now_ms)?;
-        Ok(items.first().zip(items.last()).map(|(a, b)| (a.0, b.0)))
-    }
-
     /// `ZRANK key member`.
     pub fn zrank(
         &self,
@@ -423,6 +380,65 @@ impl Store {
             .iter()
             .position(|(_, m)| m == member)
             .map(|i| i as i64))
+    }
+
+    /// `ZCARD key`.
+    pub fn zcard(&self, key: &[u8], now_ms: i64) -> Result<i64, &'static str> {
+        Ok(self.zset(key, now_ms)?.len() as i64)
+    }
+
+    /// `ZRANGE key start stop`: the members (with their scores) from rank `start` to rank
+    /// `stop`, both inclusive, negative ranks counting from the end, as Redis reads them.
+    pub fn zrange(
+        &self,
+        key: &[u8],
+        start: i64,
+        stop: i64,
+        now_ms: i64,
+    ) -> Result<&[(f64, Vec<u8>)], &'static str> {
+        let items = self.zset(key, now_ms)?;
+        let len = items.len() as i64;
+        let start = if start < 0 {
+            (len + start).max(0)
+        } else {
+            start
+        };
+        let stop = if stop < 0 {
+            len + stop
+        } else {
+            stop.min(len - 1)
+        };
+        if start > stop || start >= len {
+            return Ok(&[]);
+        }
+        Ok(&items[start as usize..=stop as usize])
+    }
+
+    /// `ZREMRANGEBYSCORE key min max` (both inclusive): how many members it removed; an
+    /// emptied set is deleted.
+    pub fn zremrangebyscore(
+        &mut self,
+        key: &[u8],
+        min: f64,
+        max: f64,
+        now_ms: i64,
+    ) -> Result<i64, &'static str> {
+        let (removed, empty) = match self.live_mut(key, now_ms) {
+            Some(Entry {
+                value: Value::ZSet(items),
+                ..
+            }) => {
+                let before = items.len();
+                items.retain(|(s, _)| *s < min || *s > max);
+                (before - items.len(), items.is_empty())
+            }
+            Some(_) => return Err(WRONGTYPE),
+            None => return Ok(0),
+        };
+        if empty {
+            self.remove(key);
+        }
+        Ok(removed as i64)
     }
 }
 

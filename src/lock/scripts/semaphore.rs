@@ -42,8 +42,8 @@
 //!
 //! # `memory://`
 //!
-//! [`crate::lock::memory::scripts`] mirrors these scripts and the permit branches of the lease
-//! scripts (release, abandon, extend, owner state), so semaphores work there too.
+//! `memory://` runs these scripts themselves in its embedded Lua ([`crate::lock::memory`]; it
+//! answers the `ZCOUNT` of [`PERMITS_HELD`] too), so semaphores work there as on Redis.
 
 use crate::lock::scripts::LuaScript;
 use crate::lock::scripts::lease::lease_functions;

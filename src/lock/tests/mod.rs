@@ -14,6 +14,7 @@ mod semaphore;
 mod sentinel;
 mod sentinel_tls;
 mod shared;
+mod shared_review;
 mod tls;
 mod trust;
 
