@@ -308,6 +308,66 @@ class RedisLock
     public function lockShared(string $key, ?float $ttl = null, float $wait = 0.0, ?string $token = null): ?RedisLockLease {}
 
     /**
+     * Takes one of the `$permits` permits of the semaphore `$name`: at most `$permits` holders
+     * at once. Each permit is a lease ({@see RedisLockLease}) of its own: owner-checked, with
+     * its own TTL (`$ttl` seconds) or renewed by the watchdog (`$ttl` null), released at request
+     * end, extendable ({@see RedisLockLease::extend()}) and releasable
+     * ({@see RedisLockLease::release()}); a holder that crashes frees its permit after its TTL.
+     * Waiters are served in arrival order (FIFO, no polling): a release hands its permit
+     * straight to the first waiter, and a newcomer never overtakes the line.
+     *
+     * Pass the same `$permits` on every call for one semaphore: it is stored with the live
+     * permits, and a call with another count while any permit is held throws
+     * {@see RedisLockConflictException} naming both numbers; once every permit is gone (released
+     * or expired) the count goes too, and the next call may set another.
+     *
+     * Semaphore names live in their own key space (a semaphore `x` and a lock `x` are
+     * independent; every key of a semaphore is in one Redis Cluster hash slot) and follow the
+     * rules of lock names (binary-safe, not empty, prefix + name not starting with `!rl`). A
+     * permit's {@see RedisLockLease::fence()} is 0 (N holders at once have no single order);
+     * {@see RedisLockLease::isPermit()} is true, and it cannot be promoted or demoted. A permit
+     * cannot be taken over by {@see RedisLock::restore()} (which restores locks): a detached
+     * permit is held until its TTL. Works on `memory://` too (the same scripts).
+     *
+     * ```php
+     * $permit = $lock->permit('pdf-renderer', 3, ttl: 60, wait: 10);
+     * if ($permit === null) {
+     *     throw new RuntimeException('all three renderers stayed busy');
+     * }
+     * try {
+     *     render();
+     * } finally {
+     *     $permit->release();
+     * }
+     * ```
+     *
+     * @param string $name the semaphore's name
+     * @param int $permits how many holders at once, 1 to 1,000,000; the same on every call
+     * @param float|null $ttl seconds, kept to the millisecond; null for a watchdog lease
+     * @param float $wait seconds to wait; 0 for a single attempt
+     * @return RedisLockLease|null null if every permit was still held (or others were ahead in
+     *         line) when the wait ended
+     * @throws ValueError for an empty or reserved name, a count, ttl or wait out of range
+     * @throws RedisLockConflictException if the semaphore's permits are held with another count
+     * @throws RedisLockConnectionException when Redis cannot be reached
+     * @throws RedisLockTimeoutException when Redis does not answer within `readTimeout`
+     * @throws RedisLockServerException when Redis answers with an error
+     */
+    public function permit(string $name, int $permits, ?float $ttl = null, float $wait = 0.0): ?RedisLockLease {}
+
+    /**
+     * How many permits of the semaphore `$name` are held now (expired ones do not count). A
+     * caller passing `$permits` to {@see RedisLock::permit()} finds `$permits - permitsHeld()`
+     * available (those may already be promised to waiters in line).
+     *
+     * @param string $name the semaphore's name
+     * @return int the number of live permits
+     * @throws ValueError for an empty or reserved name
+     * @throws RedisLockException when Redis cannot be asked
+     */
+    public function permitsHeld(string $name): int {}
+
+    /**
      * Runs `$callback($lease)` under a lease on `$key` and releases it afterwards in every case
      * (return, exception, `exit()`; after a fatal error, at request end). Returns what the
      * callback returns; the callback's exceptions reach the caller unchanged.

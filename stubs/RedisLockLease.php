@@ -46,7 +46,8 @@ final class RedisLockLease
      * clock in microseconds (a 16-digit number: store it as BIGINT), so it stays above every
      * earlier fence even when Redis loses its counters (eviction, a restart without
      * persistence), as long as the server's clock does not step back. 0 for a shared lease
-     * ({@see RedisLock::lockShared()}): readers get no fence.
+     * ({@see RedisLock::lockShared()}): readers get no fence; 0 for a semaphore permit
+     * ({@see RedisLock::permit()}): N holders at once have no single order a fence could keep.
      */
     public function fence(): int {}
 
@@ -55,6 +56,13 @@ final class RedisLockLease
      * exclusive one, from {@see RedisLock::lock()}. A shared lease's fence is 0.
      */
     public function isShared(): bool {}
+
+    /**
+     * True for a semaphore permit, from {@see RedisLock::permit()}. A permit's fence is 0, it
+     * is neither shared nor exclusive, and {@see RedisLockLease::promote()} and
+     * {@see RedisLockLease::demote()} throw {@see RedisLockException} for it.
+     */
+    public function isPermit(): bool {}
 
     /**
      * Read → write: turns this shared lease into the exclusive one, with a fresh fence and the
@@ -70,6 +78,7 @@ final class RedisLockLease
      * @return bool true if this lease is now the exclusive one; false if other readers
      *         remained, or the lease was lost (strict mode: an exception then)
      * @throws RedisLockLostException in strict mode, if the share was lost
+     * @throws RedisLockException for a semaphore permit
      */
     public function promote(float $wait = 0.0): bool {}
 
@@ -82,6 +91,7 @@ final class RedisLockLease
      * @return bool true if this lease is now a shared one; false if it was lost (strict mode:
      *         an exception then)
      * @throws RedisLockLostException in strict mode, if the lease was lost
+     * @throws RedisLockException for a semaphore permit
      */
     public function demote(): bool {}
 

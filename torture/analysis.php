@@ -176,6 +176,27 @@ function torture_analyse(array $records, array $ledger, array $chaos, array $pro
     $checks[] = ['no lock sat free over 3 s while a live worker waited for it',
         $stalls ? implode('; ', array_slice($stalls, 0, 3)) : count($waits) . ' waits checked', !$stalls];
 
+    // 8b. Never more permits of the semaphore at once than it has: of the permits confirmed
+    // held at release (release() true: a permit that expired never comes back, so it was held
+    // from its grant to its release), at most 2 overlap (from just after permit() returned to
+    // just before release() was called: inside the real hold), faults or not.
+    $permits = array_values(array_filter(array_map(static fn ($r) => $r['permit'] ?? null, $records)));
+    $confirmed = array_filter($permits, static fn ($p) => $p['released'] === true);
+    $events = [];
+    foreach ($confirmed as $p) {
+        $events[] = [$p['t_acq'], 1];
+        $events[] = [$p['t_rel'], -1];
+    }
+    usort($events, static fn ($a, $b) => $a[0] <=> $b[0] ?: $a[1] <=> $b[1]);
+    $open = $peak = 0;
+    foreach ($events as [, $d]) {
+        $open += $d;
+        $peak = max($peak, $open);
+    }
+    $checks[] = ['never more than 2 permits of the semaphore held at once',
+        sprintf('%d permits (%d confirmed held), at most %d at once', count($permits), count($confirmed), $peak),
+        $peak <= 2 && count($confirmed) > 0];
+
     // 9. The work went on.
     $checks[] = ['work went on under chaos', count($sections) . ' sections completed', count($accepted) > 0 && count($sections) > 0];
 

@@ -33,7 +33,51 @@ $record = static function (array $row) use ($out, $id): void {
 };
 $progress = static fn (string $state) => file_put_contents("$dir/progress-$id", json_encode(['t' => microtime(true), 'state' => $state, 'pid' => getmypid()]));
 
+// A semaphore of SEM_PERMITS permits, taken in one iteration of four: the analysis checks that
+// no more than SEM_PERMITS permits confirmed held (release() true) ever overlap.
+const SEM_NAME = 'torture-semaphore';
+const SEM_PERMITS = 2;
+
 while (microtime(true) < $end) {
+    if (random_int(0, 3) === 0) {
+        $progress('waiting for a permit');
+        $t0 = microtime(true);
+        try {
+            $permit = $sabotage ? new class () {
+                public function release(): bool
+                {
+                    return true;
+                }
+            } : $lock->permit(SEM_NAME, SEM_PERMITS, $watchdog ? null : LEASE_TTL, WAIT);
+        } catch (RedisLockException $e) {
+            $record(['error' => get_class($e), 'during' => 'permit', 't' => microtime(true)]);
+            usleep(50_000);
+            continue;
+        } catch (Throwable $e) {
+            $record(['violation' => get_class($e) . ': ' . $e->getMessage(), 't' => microtime(true)]);
+            continue;
+        }
+        $t1 = microtime(true);
+        if ($t1 - $t0 > DEADLINE) {
+            $record(['overran' => $t1 - $t0, 't0' => $t0, 't1' => $t1]);
+        }
+        if ($permit === null) {
+            continue;
+        }
+        $progress('holding a permit');
+        $held = ['t_call' => $t0, 't_acq' => $t1];
+        usleep(random_int(5_000, 40_000)); // the work
+        $held['t_rel'] = microtime(true);
+        try {
+            $held['released'] = $permit->release();
+        } catch (RedisLockException $e) {
+            $held['released'] = 'error';
+            $record(['error' => get_class($e), 'during' => 'release', 't' => microtime(true)]);
+        }
+        $record(['permit' => $held]);
+        unset($permit);
+        continue;
+    }
     $key = $keys[array_rand($keys)];
     $progress("waiting $key");
     $t0 = microtime(true);

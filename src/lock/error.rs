@@ -27,7 +27,8 @@ pub enum ErrorKind {
     /// by an exception (strict mode) (PHP: `\RedisLockLostException`).
     Lost,
     /// The lock was still held by someone else when the wait ended, where the caller cannot be
-    /// given a `false` (`synchronized`) (PHP: `\RedisLockConflictException`).
+    /// given a `false` (`synchronized`); or a semaphore's live permits were taken with another
+    /// permit count than the caller's (PHP: `\RedisLockConflictException`).
     Conflict,
     /// Fewer replicas than the `replicas` option asks for acknowledged a write that grants or
     /// extends a lock within `replicaTimeout`: a failover could lose it. A grant so acknowledged
@@ -37,8 +38,9 @@ pub enum ErrorKind {
     /// The bytes Redis sent are not valid RESP (PHP: `\RedisLockConnectionException`; the
     /// connection is dropped).
     Protocol,
-    /// The operation is not available on this deployment (for now: shared leases on
-    /// `memory://`) (PHP: `\RedisLockException`).
+    /// The operation is not available on this deployment or for this lease (for now: shared
+    /// leases on `memory://`; promote/demote of a semaphore permit) (PHP:
+    /// `\RedisLockException`).
     Unsupported,
 }
 

@@ -16,6 +16,15 @@
 //! | `!rl{T}wake:<len of L>:L<token>` | one waiter's wake-up list | seconds |
 //! | `!rl{T}gone:<len of L>:L<token>` | a waiter that gave up after a fault: stale attempts of it still in flight must not take the lock | 30 s |
 //!
+//! A *semaphore* `S` (prefix + name, [`LockKeys::semaphore`]) lives in its own key space: it is
+//! the lock whose `L` is `K` = `!rl{T}sem:S` (`T` as above, from `S`'s slot), so its companion
+//! keys are `K`'s (`!rl{T}readers:K` holds its permits, `!rl{T}queue:K` its waiters, ...), and
+//! `K` itself holds the permit count its live permits were taken with (see
+//! [`crate::lock::scripts::semaphore`]). `K`'s hash tag is `T`, so every key of a semaphore is
+//! in `S`'s slot. No lock name starts with [`RESERVED`], so no key of a semaphore is a key of a
+//! lock (a semaphore `x` and a lock `x` are independent), and `K` is told from every companion
+//! key by its word `sem:`.
+//!
 //! Why this is one-to-one: `T` is a function of `L`; the word after `}` says which companion it
 //! is (no word is a prefix of another, and every word but `fences` ends in `:`), and what follows
 //! is `L` verbatim (or, for a wake list, `L`'s length, `:`, `L`, then the token). So no two locks
@@ -59,8 +68,28 @@ impl LockKeys {
     /// or reserved (see [`check_lock_name`]).
     pub fn new(prefix: &[u8], key: &[u8]) -> Result<LockKeys> {
         check_lock_name(prefix, key)?;
-        let lock = [prefix, key].concat();
-        let slot = slot(&lock);
+        Ok(Self::of_lock([prefix, key].concat(), slot_of(prefix, key)))
+    }
+
+    /// The keys of the semaphore named `prefix` + `name`: the keys of the lock `K` =
+    /// `!rl{T}sem:` + prefix + name (see the module docs), all in the slot of prefix + name.
+    /// Names follow the rules of lock names ([`check_lock_name`]).
+    pub fn semaphore(prefix: &[u8], name: &[u8]) -> Result<LockKeys> {
+        check_lock_name(prefix, name)?;
+        let slot = slot_of(prefix, name);
+        let tag = slot_tag(slot);
+        let mut k = Vec::with_capacity(RESERVED.len() + 10 + prefix.len() + name.len());
+        k.extend_from_slice(RESERVED);
+        k.push(b'{');
+        k.extend_from_slice(&tag);
+        k.extend_from_slice(b"}sem:");
+        k.extend_from_slice(prefix);
+        k.extend_from_slice(name);
+        Ok(Self::of_lock(k, slot))
+    }
+
+    /// The keys of the lock `lock` (in `slot`), unchecked.
+    fn of_lock(lock: Vec<u8>, slot: u16) -> LockKeys {
         let tag = slot_tag(slot);
         let head = |word: &[u8], extra: usize| {
             let mut k = Vec::with_capacity(RESERVED.len() + 6 + word.len() + extra);
@@ -85,7 +114,7 @@ impl LockKeys {
         };
         let wake_prefix = per_token(b"wake:");
         let gone_prefix = per_token(b"gone:");
-        Ok(LockKeys {
+        LockKeys {
             fences: head(b"fences", 0),
             fence: with_lock(b"fence:"),
             queue: with_lock(b"queue:"),
@@ -95,7 +124,7 @@ impl LockKeys {
             gone_prefix,
             lock,
             slot,
-        })
+        }
     }
 
     /// The wake list of the waiter with `token`.
@@ -474,6 +503,45 @@ mod tests {
                 assert_eq!(slot(companion), lock_slot, "{}", quote_key(companion));
             }
         }
+    }
+
+    #[test]
+    fn a_semaphore_shares_its_names_slot_and_no_key_with_any_lock() {
+        for (prefix, name) in [
+            (&b""[..], &b"x"[..]),
+            (b"app:", b"orders:42"),
+            (b"", b"{user:7}:profile"),
+            (b"", b"\x00\xff}{"),
+            (b"{", b"}"),
+            (b"", b"sem:x"),
+        ] {
+            let sem = LockKeys::semaphore(prefix, name).unwrap();
+            let lock = LockKeys::new(prefix, name).unwrap();
+            assert_eq!(sem.slot, lock.slot);
+            assert!(sem.lock.starts_with(b"!rl{"), "{}", quote_key(&sem.lock));
+            let gone = [sem.gone_prefix.as_slice(), b"t"].concat();
+            for k in sem
+                .all()
+                .into_iter()
+                .chain([sem.wake(b"t").as_slice(), &gone])
+            {
+                assert_eq!(slot(k), lock.slot, "{}", quote_key(k));
+                if k != sem.fences.as_slice() {
+                    assert!(!lock.all().contains(&k), "{}", quote_key(k));
+                    assert!(!k.starts_with(&lock.lock) || lock.lock.starts_with(b"!rl"));
+                }
+            }
+            assert_ne!(sem.wake(b"t"), lock.wake(b"t"));
+        }
+        // Two names never share a semaphore key, even when one is the other's key.
+        let a = LockKeys::semaphore(b"", b"a").unwrap();
+        let b = LockKeys::semaphore(b"", &a.lock[3..]);
+        assert!(b.is_ok_and(|b| b.lock != a.lock && b.readers != a.readers));
+        assert!(
+            LockKeys::semaphore(b"", b"!rlx").is_err(),
+            "reserved, as for locks"
+        );
+        assert!(LockKeys::semaphore(b"", b"").is_err());
     }
 
     #[test]

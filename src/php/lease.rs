@@ -52,6 +52,11 @@ impl RedisLockLease {
         self.lease.is_shared()
     }
 
+    /// True for a semaphore permit, from `permit()`.
+    pub fn is_permit(&self) -> bool {
+        self.lease.is_permit()
+    }
+
     /// Read → write: becomes the exclusive lease once it is the only reader, waiting up to
     /// `wait` seconds for the others to leave; false if they had not.
     #[php(defaults(wait = ArgDefault::Float(0.0)))]
@@ -113,6 +118,9 @@ impl RedisLockLease {
         )?;
         info.insert("fence", self.lease.fence())?;
         info.insert("shared", self.lease.is_shared())?;
+        if self.lease.is_permit() {
+            info.insert("permits", i64::from(self.lease.grant.permits))?;
+        }
         info.insert("watchdog", self.lease.grant.watchdog)?;
         let status = match self.lease.status() {
             Status::Held => "held",

@@ -181,6 +181,33 @@ impl RedisLock {
             .map(RedisLockLease::new))
     }
 
+    /// One of the `permits` permits of the semaphore `name` (apart from locks): at most
+    /// `permits` holders at once, each with its own lease (`ttl` seconds, or `null` for a
+    /// watchdog lease); waits up to `wait` seconds in arrival order. `null` if all permits were
+    /// still held when the wait ended; a `RedisLockConflictException` if the semaphore's live
+    /// permits were taken with another count.
+    #[php(defaults(ttl = ArgDefault::Null, wait = ArgDefault::Float(0.0)))]
+    pub fn permit(
+        &self,
+        name: StrArg,
+        permits: IntArg,
+        ttl: NullableFloatArg,
+        wait: FloatArg,
+    ) -> PhpResult<Option<RedisLockLease>> {
+        let locker = self.locker()?;
+        let (name, permits) = (name.bytes(1)?, permits.int(2)?);
+        let (ttl, wait) = (ttl.float(3)?, wait.float(4)?);
+        Ok(locker
+            .permit(name, permits, ttl, wait)?
+            .map(RedisLockLease::new))
+    }
+
+    /// The number of live permits of the semaphore `name`.
+    pub fn permits_held(&self, name: StrArg) -> PhpResult<i64> {
+        let locker = self.locker()?;
+        Ok(i64::from(locker.permits_held(name.bytes(1)?)?.0))
+    }
+
     /// Runs `fn($lease)` under a lease on `key`, releasing it in every case; returns what `fn`
     /// returns and lets its exceptions through unchanged.
     #[php(defaults(ttl = ArgDefault::Null, wait = ArgDefault::Float(10.0)))]

@@ -60,6 +60,15 @@ class RedisLockStore implements Store, LockProvider
         return $this->lock($name, 0, $owner);
     }
 
+    /**
+     * Laravel's `funnel()` on the extension's semaphores: at most `limit()` callbacks named
+     * `$name` at once (see {@see RedisLockFunnel}).
+     */
+    public function funnel(string $name): RedisLockFunnel
+    {
+        return new RedisLockFunnel($this->lock, $name);
+    }
+
     public function get($key)
     {
         return $this->store->get($key);

@@ -159,9 +159,11 @@ fn release_all(
         read: left,
     };
     let claim = claim_window_arg();
+    let permits: Vec<String> = leases.iter().map(|s| s.grant.permits_arg()).collect();
     let calls: Vec<_> = leases
         .iter()
-        .map(|state| state.release_call(claim.as_bytes()))
+        .zip(&permits)
+        .map(|(state, permits)| state.release_call(claim.as_bytes(), permits.as_bytes()))
         .collect();
     let all_released = |results: &Vec<Result<bool>>| results.iter().all(|r| *r == Ok(true));
     client.with_timeouts(timeouts).run_once(

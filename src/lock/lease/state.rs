@@ -51,6 +51,9 @@ pub enum Kind {
     Exclusive,
     /// Many holders together, never with an exclusive one (`lockShared()`): fence 0.
     Shared,
+    /// One of at most N permits of a semaphore (`permit()`, see
+    /// [`crate::lock::scripts::semaphore`]): a share of the semaphore's own key, fence 0.
+    Permit,
 }
 
 /// What an acquisition granted: which lock, to which token, with which fence and TTL.
@@ -81,6 +84,8 @@ pub struct Grant {
     pub config: LeaseConfig,
     /// Replicas that must acknowledge each renewal (option `replicas`); `None`: none.
     pub replicas: Option<ReplicaAck>,
+    /// For a permit: the semaphore's permit count; else 0.
+    pub permits: u32,
 }
 
 /// The state of one lease, shared by its [`crate::lock::lease::Lease`] handle, the watchdog and the request
@@ -93,7 +98,7 @@ pub struct LeaseState {
     /// The process that holds it; others never release or renew it.
     pub owner_pid: u32,
     status: AtomicU8,
-    /// The current [`Kind`] (0 exclusive, 1 shared): promote and demote change it.
+    /// The current [`Kind`] (0 exclusive, 1 shared, 2 permit): promote and demote change it.
     kind: AtomicU8,
     /// The current fence (0 while shared).
     fence: AtomicI64,
@@ -117,8 +122,13 @@ impl Grant {
         let keys = self.keys.all();
         match kind {
             Kind::Exclusive => keys[..3].to_vec(),
-            Kind::Shared => vec![keys[0], keys[5]],
+            Kind::Shared | Kind::Permit => vec![keys[0], keys[5]],
         }
+    }
+
+    /// The permit count as text, the argument a permit's scripts take.
+    pub fn permits_arg(&self) -> String {
+        self.permits.to_string()
     }
 }
 
@@ -126,7 +136,7 @@ impl LeaseState {
     /// The state of a lease this process has just acquired (or restored): held.
     pub fn new(grant: Grant) -> LeaseState {
         LeaseState {
-            kind: AtomicU8::new(u8::from(grant.kind == Kind::Shared)),
+            kind: AtomicU8::new(kind_code(grant.kind)),
             fence: AtomicI64::new(grant.fence),
             changes: AtomicU64::new(0),
             grant,
@@ -190,11 +200,41 @@ impl LeaseState {
 
     /// The lease's current kind.
     pub fn kind(&self) -> Kind {
-        if self.kind.load(Ordering::Acquire) == 1 {
-            Kind::Shared
-        } else {
-            Kind::Exclusive
+        match self.kind.load(Ordering::Acquire) {
+            1 => Kind::Shared,
+            2 => Kind::Permit,
+            _ => Kind::Exclusive,
         }
+    }
+
+    /// The arguments of [`EXTEND_SCRIPT`] for this lease: token, TTL (ms, as text), and for a
+    /// permit its count (`permits`, [`Grant::permits_arg`]), which the semaphore's key keeps.
+    pub fn extend_args<'a>(&'a self, ttl: &'a [u8], permits: &'a [u8]) -> Vec<&'a [u8]> {
+        let mut args = vec![self.token(), ttl];
+        if self.is_permit() {
+            args.push(permits);
+        }
+        args
+    }
+
+    /// True for a semaphore permit.
+    pub fn is_permit(&self) -> bool {
+        self.kind() == Kind::Permit
+    }
+
+    /// `Err(Unsupported)` for a permit: it has no write or read side to change to.
+    fn not_a_permit(&self, what: &str) -> Result<()> {
+        if self.is_permit() {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "{what}: a semaphore permit (\"{}\") is neither a read nor a write lease; \
+                     only lockShared() and lock() leases can {what}",
+                    quote_key(&self.grant.key)
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// True while this is a shared (read) lease.
@@ -228,8 +268,7 @@ impl LeaseState {
 
     fn become_kind(&self, kind: Kind, fence: i64) {
         self.fence.store(fence, Ordering::Release);
-        self.kind
-            .store(u8::from(kind == Kind::Shared), Ordering::Release);
+        self.kind.store(kind_code(kind), Ordering::Release);
     }
 
     /// Read → write: turns this shared lease into the exclusive one (with a fresh fence and
@@ -239,6 +278,7 @@ impl LeaseState {
     /// lease then). For a lease that is already exclusive: whether it is still held. False
     /// (strict mode: `Err(Lost)`) if the lease was lost.
     pub fn promote(&self, wait: Duration) -> Result<bool> {
+        self.not_a_permit("promote")?;
         match self.status() {
             Status::Held => {}
             Status::Lost => return self.lost("promote"),
@@ -322,6 +362,7 @@ impl LeaseState {
     /// TTL), letting in the readers queued at the head. For a lease that is already shared:
     /// whether it is still held. False (strict mode: `Err(Lost)`) if the lease was lost.
     pub fn demote(&self) -> Result<bool> {
+        self.not_a_permit("demote")?;
         match self.status() {
             Status::Held => {}
             Status::Lost => return self.lost("demote"),
@@ -473,12 +514,24 @@ impl LeaseState {
 
     /// The keys and arguments of the release script for this lease, with the claim window
     /// (ms, as text) it hands over with.
-    pub(super) fn release_call<'a>(&'a self, claim: &'a [u8]) -> Call<'a> {
+    /// (`permits`: [`Grant::permits_arg`], used by a permit's call only.)
+    pub(super) fn release_call<'a>(&'a self, claim: &'a [u8], permits: &'a [u8]) -> Call<'a> {
         let mut args = vec![self.token(), &self.grant.keys.wake_prefix, claim];
-        if self.is_shared() {
-            args.push(b"shared");
+        match self.kind() {
+            Kind::Exclusive => {}
+            Kind::Shared => args.push(b"shared"),
+            Kind::Permit => args.extend([&b"permit"[..], permits]),
         }
         (self.grant.keys.all().to_vec(), args)
+    }
+}
+
+/// The code of `kind` in [`LeaseState::kind`].
+fn kind_code(kind: Kind) -> u8 {
+    match kind {
+        Kind::Exclusive => 0,
+        Kind::Shared => 1,
+        Kind::Permit => 2,
     }
 }
 
@@ -546,12 +599,14 @@ pub(super) fn release(state: &LeaseState) -> Result<bool> {
             &grant.token,
             grant.ttl,
             state.kind(),
+            grant.permits,
             resend,
         )
         .map_err(|e| e.context("release"));
     }
     let claim = claim_window_arg();
-    let (keys, args) = state.release_call(claim.as_bytes());
+    let permits = grant.permits_arg();
+    let (keys, args) = state.release_call(claim.as_bytes(), permits.as_bytes());
     grant
         .client
         .run_once(
@@ -579,12 +634,14 @@ pub fn extend(client: &Client, state: &LeaseState, ttl_ms: u64) -> Result<(bool,
     let mut digits = [0u8; 20];
     let ttl = resp::decimal(&mut digits, ttl_ms);
     let keys = state.grant.own_keys(state.kind());
+    let permits = state.grant.permits_arg();
+    let args = state.extend_args(ttl, permits.as_bytes());
     let (reply, acked) = client
         .run(Route::Slot(state.grant.keys.slot), |conn| {
             EXTEND_SCRIPT.run_acked(
                 conn,
                 Keys::List(&keys),
-                &[state.token(), ttl],
+                &args,
                 state.grant.replicas.as_ref(),
                 int_reply,
             )
@@ -608,6 +665,7 @@ pub fn abandon(
     token: &[u8],
     ttl: Duration,
     kind: Kind,
+    permits: u32,
     resend: Resend<bool>,
 ) -> Result<bool> {
     let (mut ttl_digits, mut gone_digits, mut claim_digits) = ([0u8; 20], [0u8; 20], [0u8; 20]);
@@ -623,8 +681,11 @@ pub fn abandon(
         gone_ms,
         claim_ms,
     ];
-    if kind == Kind::Shared {
-        args.push(b"shared");
+    let permits = permits.to_string();
+    match kind {
+        Kind::Exclusive => {}
+        Kind::Shared => args.push(b"shared"),
+        Kind::Permit => args.extend([&b"permit"[..], permits.as_bytes()]),
     }
     client
         .run_once(Route::Slot(keys.slot), resend, |conn| {

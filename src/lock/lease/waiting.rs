@@ -20,13 +20,16 @@ use std::time::{Duration, Instant};
 use crate::lock::error::{Error, ErrorKind, Result, quote_key};
 use crate::lock::keys::{LockKeys, check_lock_name, check_value};
 use crate::lock::lease::state::{Grant, Kind, LeaseState, abandon, release, unexpected};
-use crate::lock::lease::{ALIVE_WINDOW, HEARTBEAT, Lease};
+use crate::lock::lease::{ALIVE_WINDOW, CLAIM_WINDOW, HEARTBEAT, Lease};
 use crate::lock::locker::{Locker, ttl_ms, wait_duration};
 use crate::lock::net::registry::Resend;
 use crate::lock::protocol::resp;
 use crate::lock::replicas::Acked;
 use crate::lock::scripts::lease::{
     FORCE_RELEASE_SCRIPT, LEASE_ACQUIRE_SCRIPT, LEASE_CANCEL_SCRIPT, OWNER_STATE_SCRIPT,
+};
+use crate::lock::scripts::semaphore::{
+    PERMIT_ACQUIRE_SCRIPT, PERMIT_CANCEL_SCRIPT, PERMITS_HELD_SCRIPT,
 };
 use crate::lock::scripts::shared::{SHARED_ACQUIRE_SCRIPT, SHARED_CANCEL_SCRIPT};
 use crate::lock::scripts::{Keys, LuaScript, int_reply, ints_reply};
@@ -43,6 +46,19 @@ pub enum Attempt {
     Busy(i64),
 }
 
+/// The semaphore's live permits were taken with another permit count than the waiter's.
+fn permits_mismatch(keys_name: &[u8], ours: u32, theirs: i64) -> Error {
+    Error::new(
+        ErrorKind::Conflict,
+        format!(
+            "permit: the semaphore \"{}\" is held with {theirs} permits, not {ours}: every call \
+             on one semaphore must pass the same number of permits while any of its permits \
+             is held",
+            quote_key(keys_name)
+        ),
+    )
+}
+
 /// One `lock()` call's place in line for one lock: its token, TTL and wake list. `lock()` drives
 /// it; tests drive its steps one by one.
 pub struct Waiter<'a> {
@@ -51,8 +67,13 @@ pub struct Waiter<'a> {
     pub keys: LockKeys,
     /// The token this waiter will hold the lock with.
     pub token: Vec<u8>,
-    /// Waiting for the lock itself, or for a share of it.
+    /// Waiting for the lock itself, for a share of it, or for a semaphore permit.
     pub kind: Kind,
+    /// For a permit: the semaphore's permit count (as given, and as text); else 0.
+    pub permits: u32,
+    permits_text: String,
+    /// The name as the caller gave it, for messages.
+    name: Vec<u8>,
     ttl: Duration,
     wake: Vec<u8>,
     /// Set when a command of this waiter failed without an answer: it may still run later (a
@@ -72,6 +93,9 @@ impl<'a> Waiter<'a> {
             keys,
             token,
             kind: Kind::Exclusive,
+            permits: 0,
+            permits_text: String::new(),
+            name: Vec::new(),
             ttl,
             wake,
             unsure: std::cell::Cell::new(false),
@@ -85,11 +109,32 @@ impl<'a> Waiter<'a> {
         self
     }
 
+    /// This waiter, waiting for one of the `permits` permits of the semaphore `name` (its keys
+    /// are the semaphore's, [`LockKeys::semaphore`]).
+    pub fn for_permit(mut self, name: &[u8], permits: u32) -> Self {
+        self.kind = Kind::Permit;
+        self.permits = permits;
+        self.permits_text = permits.to_string();
+        self.name = name.to_vec();
+        self
+    }
+
     /// The acquisition script for this waiter's kind.
     fn acquire_script(&self) -> &'static LuaScript {
         match self.kind {
             Kind::Exclusive => &LEASE_ACQUIRE_SCRIPT,
             Kind::Shared => &SHARED_ACQUIRE_SCRIPT,
+            Kind::Permit => &PERMIT_ACQUIRE_SCRIPT,
+        }
+    }
+
+    /// A reply of the acquisition script as an attempt's outcome.
+    fn attempt_reply(&self, reply: Option<Vec<i64>>) -> Result<Attempt> {
+        match reply.as_deref() {
+            Some([-1, theirs]) if self.kind == Kind::Permit => {
+                Err(permits_mismatch(&self.name, self.permits, *theirs))
+            }
+            _ => attempt_reply(reply),
         }
     }
 
@@ -97,13 +142,14 @@ impl<'a> Waiter<'a> {
     /// in the queue.
     pub fn attempt(&self, queue: bool) -> Result<Attempt> {
         self.with_attempt_args(queue, |args| {
-            attempt_reply(Some(self.run(self.acquire_script(), args)?))
+            self.attempt_reply(Some(self.run(self.acquire_script(), args)?))
         })
     }
 
     /// Calls `f` with the arguments of [`LEASE_ACQUIRE_SCRIPT`] for this waiter (`queue`:
     /// join or keep its place in line).
-    fn with_attempt_args<R>(&self, queue: bool, f: impl FnOnce(&[&[u8]; 5]) -> R) -> R {
+    /// A permit's waiter also passes its permit count and the claim window.
+    fn with_attempt_args<R>(&self, queue: bool, f: impl FnOnce(&[&[u8]]) -> R) -> R {
         let (mut ttl_digits, mut window_digits) = ([0u8; 20], [0u8; 20]);
         let ttl_ms = resp::decimal(&mut ttl_digits, self.ttl.as_millis() as u64);
         let window = if queue {
@@ -112,13 +158,22 @@ impl<'a> Waiter<'a> {
             0
         };
         let window = resp::decimal(&mut window_digits, window);
-        f(&[
+        let mut claim_digits = [0u8; 20];
+        let claim = resp::decimal(&mut claim_digits, CLAIM_WINDOW.as_millis() as u64);
+        let args: [&[u8]; 7] = [
             &self.token,
             ttl_ms,
             window,
             &self.keys.wake_prefix,
             &self.keys.gone_prefix,
-        ])
+            self.permits_text.as_bytes(),
+            claim,
+        ];
+        if self.kind == Kind::Permit {
+            f(&args)
+        } else {
+            f(&args[..5])
+        }
     }
 
     /// Blocks on the wake list for up to `block` (BLPOP), then attempts again in the same
@@ -130,7 +185,7 @@ impl<'a> Waiter<'a> {
         self.with_attempt_args(true, |args| self.blpop_then(&seconds, block, args))
     }
 
-    fn blpop_then(&self, seconds: &str, block: Duration, args: &[&[u8]; 5]) -> Result<Attempt> {
+    fn blpop_then(&self, seconds: &str, block: Duration, args: &[&[u8]]) -> Result<Attempt> {
         let all = self.keys.all();
         let script = self.acquire_script();
         let client = self.locker.client();
@@ -158,7 +213,7 @@ impl<'a> Waiter<'a> {
             })
             .map_err(|e| e.context("lock"))?;
         self.acked.set(acked);
-        attempt_reply(reply)
+        self.attempt_reply(reply)
     }
 
     /// Leaves the queue; `Some(fence)` if the lock was handed over meanwhile (then it is claimed
@@ -167,12 +222,19 @@ impl<'a> Waiter<'a> {
         let (mut ttl_digits, mut nudge_digits) = ([0u8; 20], [0u8; 20]);
         let ttl_ms = resp::decimal(&mut ttl_digits, self.ttl.as_millis() as u64);
         let nudge = resp::decimal(&mut nudge_digits, ALIVE_WINDOW.as_millis() as u64);
-        let args: [&[u8]; 4] = [&self.token, ttl_ms, &self.keys.wake_prefix, nudge];
-        let script = match self.kind {
-            Kind::Exclusive => &LEASE_CANCEL_SCRIPT,
-            Kind::Shared => &SHARED_CANCEL_SCRIPT,
+        let args: [&[u8]; 5] = [
+            &self.token,
+            ttl_ms,
+            &self.keys.wake_prefix,
+            nudge,
+            self.permits_text.as_bytes(),
+        ];
+        let (script, args) = match self.kind {
+            Kind::Exclusive => (&LEASE_CANCEL_SCRIPT, &args[..4]),
+            Kind::Shared => (&SHARED_CANCEL_SCRIPT, &args[..4]),
+            Kind::Permit => (&PERMIT_CANCEL_SCRIPT, &args[..]),
         };
-        match self.run(script, &args)?.as_slice() {
+        match self.run(script, args)?.as_slice() {
             [1, fence] => Ok(Some(*fence)),
             [0] => Ok(None),
             _ => Err(unexpected("lock")),
@@ -191,6 +253,7 @@ impl<'a> Waiter<'a> {
             &self.token,
             self.ttl,
             self.kind,
+            self.permits,
             resend,
         )
         .map(|_| ())
@@ -358,7 +421,7 @@ impl Locker {
         ttl_seconds: Option<f64>,
         wait_seconds: f64,
     ) -> Result<Option<Lease>> {
-        self.lock_kind(Kind::Exclusive, key, token, ttl_seconds, wait_seconds)
+        self.lock_kind(Kind::Exclusive, key, token, ttl_seconds, wait_seconds, 0)
     }
 
     /// Takes a shared (read) lease on `key`: many readers hold one together, never while a
@@ -371,7 +434,45 @@ impl Locker {
         ttl_seconds: Option<f64>,
         wait_seconds: f64,
     ) -> Result<Option<Lease>> {
-        self.lock_kind(Kind::Shared, key, None, ttl_seconds, wait_seconds)
+        self.lock_kind(Kind::Shared, key, None, ttl_seconds, wait_seconds, 0)
+    }
+
+    /// Takes one of the `permits` permits of the semaphore `name` (see
+    /// [`crate::lock::scripts::semaphore`]): at most `permits` holders at once, each a lease
+    /// with its own TTL (or watchdog), waiting up to `wait_seconds` in arrival order. Semaphore
+    /// names are apart from lock names. `permits` must be the count the semaphore's live permits
+    /// were taken with (`Err(Conflict)` naming both otherwise). Arguments and result otherwise
+    /// as [`Locker::lock`]; the lease's fence is 0.
+    pub fn permit(
+        &self,
+        name: &[u8],
+        permits: i64,
+        ttl_seconds: Option<f64>,
+        wait_seconds: f64,
+    ) -> Result<Option<Lease>> {
+        let permits = check_permits(permits)?;
+        self.lock_kind(Kind::Permit, name, None, ttl_seconds, wait_seconds, permits)
+    }
+
+    /// The number of live permits of the semaphore `name`, and the permit count they were taken
+    /// with (`(0, 0)` when none is live). `permits - held` are available to a caller that
+    /// passes `permits`.
+    pub fn permits_held(&self, name: &[u8]) -> Result<(u32, u32)> {
+        let keys = LockKeys::semaphore(self.prefix(), name)?;
+        let list: [&[u8]; 2] = [&keys.lock, &keys.readers];
+        let reply = self
+            .client()
+            .run(Route::Slot(keys.slot), |conn| {
+                PERMITS_HELD_SCRIPT.run(conn, Keys::List(&list), &[], ints_reply)
+            })
+            .map_err(|e| e.context("permitsHeld"))?;
+        match reply.as_deref() {
+            Some(&[held, permits]) => Ok((
+                u32::try_from(held).unwrap_or(u32::MAX),
+                u32::try_from(permits).unwrap_or(0),
+            )),
+            _ => Err(unexpected("permitsHeld")),
+        }
     }
 
     /// [`Locker::lock_shared`], holding the share with `token` instead of a fresh UUID when one
@@ -385,7 +486,7 @@ impl Locker {
         ttl_seconds: Option<f64>,
         wait_seconds: f64,
     ) -> Result<Option<Lease>> {
-        self.lock_kind(Kind::Shared, key, token, ttl_seconds, wait_seconds)
+        self.lock_kind(Kind::Shared, key, token, ttl_seconds, wait_seconds, 0)
     }
 
     fn lock_kind(
@@ -395,6 +496,7 @@ impl Locker {
         token: Option<&[u8]>,
         ttl_seconds: Option<f64>,
         wait_seconds: f64,
+        permits: u32,
     ) -> Result<Option<Lease>> {
         check_lock_name(self.prefix(), key)?;
         let token = match token {
@@ -409,8 +511,13 @@ impl Locker {
             None => (self.lease_config().lease_ttl, true),
         };
         let wait = wait_duration(wait_seconds, "wait")?;
-        let keys = LockKeys::new(self.prefix(), key)?;
-        let waiter = Waiter::new(self, keys, token, ttl).with_kind(kind);
+        let waiter = if kind == Kind::Permit {
+            let keys = LockKeys::semaphore(self.prefix(), key)?;
+            Waiter::new(self, keys, token, ttl).for_permit(key, permits)
+        } else {
+            let keys = LockKeys::new(self.prefix(), key)?;
+            Waiter::new(self, keys, token, ttl).with_kind(kind)
+        };
         let Some(fence) = waiter.acquire_by(Instant::now() + wait, !wait.is_zero())? else {
             return Ok(None);
         };
@@ -428,6 +535,7 @@ impl Locker {
             client: self.client().clone(),
             config: self.lease_config(),
             replicas: self.replica_ack().copied(),
+            permits,
         });
         if let Some(ack) = self.replica_ack() {
             // Not registered anywhere yet: released here, or adopted below. (No WAIT outcome
@@ -497,6 +605,7 @@ impl Locker {
             client: self.client().clone(),
             config: self.lease_config(),
             replicas: self.replica_ack().copied(),
+            permits: 0,
         })
     }
 
@@ -554,4 +663,17 @@ impl Locker {
             )
             .map_err(|e| e.context("forceRelease"))
     }
+}
+
+/// The largest permit count a semaphore may have.
+pub const MAX_PERMITS: i64 = 1_000_000;
+
+/// `permits` as a semaphore's permit count: `Err(InvalidArgument)` unless 1 to [`MAX_PERMITS`].
+fn check_permits(permits: i64) -> Result<u32> {
+    if !(1..=MAX_PERMITS).contains(&permits) {
+        return Err(Error::invalid(format!(
+            "permits must be between 1 and {MAX_PERMITS}, {permits} given"
+        )));
+    }
+    Ok(permits as u32)
 }

@@ -328,17 +328,21 @@ fn renew(client: &Client, leases: &[(u64, Arc<LeaseState>)]) -> Vec<Renewal> {
         .iter()
         .map(|&i| leases[i].1.grant.ttl.as_millis().to_string())
         .collect();
+    let permits: Vec<String> = todo
+        .iter()
+        .map(|&i| leases[i].1.grant.permits_arg())
+        .collect();
     // Read before each lease's kind: a renewal that finds nothing proves a loss only if the
     // lease did not change kind (promote, demote) meanwhile.
     let changes: Vec<u64> = todo.iter().map(|&i| leases[i].1.changes()).collect();
     let calls: Vec<_> = todo
         .iter()
-        .zip(&ttls)
-        .map(|(&i, ttl)| {
+        .zip(ttls.iter().zip(&permits))
+        .map(|(&i, (ttl, permits))| {
             let state = &leases[i].1;
             (
                 state.grant.own_keys(state.kind()),
-                vec![state.token(), ttl.as_bytes()],
+                state.extend_args(ttl.as_bytes(), permits.as_bytes()),
             )
         })
         .collect();

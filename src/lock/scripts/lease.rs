@@ -42,9 +42,11 @@ use crate::lock::scripts::LuaScript;
 /// the first live waiter for the claim window, or delete it) and `nudge(wake_prefix, member,
 /// ms)` (wake a waiter so it tries again). For shared leases: `MARKER` (the value `L` holds
 /// while only readers hold it, [`crate::lock::keys::SHARED_MARKER`]), `free_of_writer()` (`L`
-/// missing or the marker), `mark_readers()` (set the marker to the latest live share's expiry,
-/// or delete it when no share is live; leaves a writer's `L` alone), `live_readers()`,
-/// `add_reader()`, `admit_readers()`, `release_share()`, `after_leave()`.
+/// missing or the marker), `mark_readers()` (set `mark`, the marker unless a semaphore script
+/// changed it, to the latest live share's expiry, or delete it when no share is live; leaves a
+/// writer's `L` alone), `live_readers()`, `add_reader()`, `admit_readers()`, `release_share()`,
+/// `after_leave()`. For semaphores ([`crate::lock::scripts::semaphore`]): `stored_permits()`,
+/// `use_permits(n)`, `admit_permits()`, `release_permit()`.
 macro_rules! lease_functions {
     () => {
         r#"
@@ -113,6 +115,7 @@ local function live_readers()
   return redis.call('ZCARD', KEYS[6])
 end
 local MARKER = '!rl:shared'
+local mark = MARKER
 local function free_of_writer()
   local v = redis.call('GET', KEYS[1])
   return v == false or v == MARKER
@@ -122,7 +125,7 @@ local function mark_readers()
     return
   end
   local v = redis.call('GET', KEYS[1])
-  if v ~= false and v ~= MARKER then
+  if v ~= false and v ~= mark then
     return
   end
   if live_readers() == 0 then
@@ -133,7 +136,7 @@ local function mark_readers()
   end
   local last = redis.call('ZRANGE', KEYS[6], -1, -1, 'WITHSCORES')
   local ms = int(math.max(1, tonumber(last[2]) - now_ms() + 1))
-  redis.call('SET', KEYS[1], MARKER, 'PX', ms)
+  redis.call('SET', KEYS[1], mark, 'PX', ms)
   redis.call('PEXPIRE', KEYS[6], ms)
 end
 local function writer_pttl()
@@ -255,6 +258,46 @@ local function release_share(token, wake_prefix, claim_ms)
   end
   return 1
 end
+local function stored_permits()
+  local v = redis.call('GET', KEYS[1])
+  return v and tonumber(string.match(v, '^!rl:permits=(%d+)$'))
+end
+local function use_permits(n)
+  mark = '!rl:permits=' .. int(n)
+  if redis.call('GET', KEYS[1]) ~= mark then
+    redis.call('DEL', KEYS[1])
+  end
+end
+local function admit_permits(n, wake_prefix, claim_ms)
+  while live_readers() < n do
+    local head = first_live_waiter()
+    if head == nil then
+      break
+    end
+    local ttl, next = string.match(head, '^r(%d+):(.*)$')
+    redis.call('ZREM', KEYS[4], head)
+    redis.call('ZREM', KEYS[5], head)
+    if next then
+      local window = int(math.min(tonumber(ttl), tonumber(claim_ms)))
+      add_reader(next, window)
+      local wake = wake_prefix .. next
+      redis.call('RPUSH', wake, 0)
+      redis.call('PEXPIRE', wake, window)
+    end
+  end
+  mark_readers()
+end
+local function release_permit(token, wake_prefix, claim_ms, n)
+  local share = redis.call('ZSCORE', KEYS[6], token)
+  redis.call('ZREM', KEYS[6], token)
+  local permits = stored_permits() or tonumber(n)
+  use_permits(permits)
+  admit_permits(permits, wake_prefix, claim_ms)
+  if share and tonumber(share) > now_ms() then
+    return 1
+  end
+  return 0
+end
 "#
     };
 }
@@ -314,16 +357,21 @@ return {0, busy_pttl(), -1}
 /// its wake list), or deletes it if nobody waits.
 ///
 /// With ARGV[4] `shared`, releases ARGV[1]'s shared lease instead (its member of the readers
-/// set); the last live reader out hands the lock on the same way.
+/// set); the last live reader out hands the lock on the same way. With ARGV[4] `permit` (and
+/// ARGV[5] the permit count), releases ARGV[1]'s semaphore permit and lets in the waiters at
+/// the head that the freed permits allow (see [`crate::lock::scripts::semaphore`]).
 ///
 /// KEYS: all six. ARGV[1] token, ARGV[2] wake-list prefix, ARGV[3] claim window ms, ARGV[4]
-/// `shared` for a shared lease (else absent).
+/// `shared` for a shared lease, `permit` for a permit (else absent), ARGV[5] a permit's count.
 /// Returns 1 if ARGV[1] held the lock (now released or handed over), 0 otherwise (untouched).
 pub const LEASE_RELEASE: &str = concat!(
     lease_functions!(),
     r#"
 if ARGV[4] == 'shared' then
   return release_share(ARGV[1], ARGV[2], ARGV[3])
+end
+if ARGV[4] == 'permit' then
+  return release_permit(ARGV[1], ARGV[2], ARGV[3], ARGV[5])
 end
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
@@ -359,11 +407,13 @@ return {0}
 /// nothing), leaves the queue, and if the lock is (or was meanwhile made) its own, releases it
 /// to the next waiter instead of keeping it: the caller is told it did not get the lock.
 ///
-/// With ARGV[7] `shared`, the waiter is a reader: its share, if it has one, is released.
+/// With ARGV[7] `shared`, the waiter is a reader: its share, if it has one, is released. With
+/// ARGV[7] `permit` (and ARGV[8] the permit count), it waits for a semaphore permit: its
+/// permit, if it has one, is released.
 ///
 /// KEYS: all six. ARGV[1] token, ARGV[2] its TTL ms, ARGV[3] wake-list prefix, ARGV[4] tombstone
 /// prefix, ARGV[5] tombstone lifetime ms, ARGV[6] claim window ms, ARGV[7] `shared` for a
-/// reader (else absent).
+/// reader, `permit` for a permit (else absent), ARGV[8] a permit's count.
 /// Returns 1 if it held the lock (now passed on), else 0.
 pub const LEASE_ABANDON: &str = concat!(
     lease_functions!(),
@@ -377,6 +427,12 @@ if ARGV[7] == 'shared' then
   local held = release_share(ARGV[1], ARGV[3], ARGV[6])
   after_leave(ARGV[3], ARGV[6])
   return held
+end
+if ARGV[7] == 'permit' then
+  local me = 'r' .. ARGV[2] .. ':' .. ARGV[1]
+  redis.call('ZREM', KEYS[4], me)
+  redis.call('ZREM', KEYS[5], me)
+  return release_permit(ARGV[1], ARGV[3], ARGV[6], ARGV[8])
 end
 local me = ARGV[2] .. ':' .. ARGV[1]
 redis.call('ZREM', KEYS[4], me)
@@ -427,8 +483,12 @@ return existed
 /// meanwhile) it answers 0 and touches nothing: the caller's change counter tells that from a
 /// loss ([`crate::lock::lease::LeaseState::changed_since`]).
 ///
+/// A semaphore permit (renewed as a share of the semaphore's key) passes its permit count as
+/// ARGV[3]: the semaphore's key then keeps that count (see [`crate::lock::scripts::semaphore`])
+/// with the new latest expiry.
+///
 /// KEYS: the first three, optionally the readers set; or the lock and the readers set. ARGV[1]
-/// token, ARGV[2] TTL ms.
+/// token, ARGV[2] TTL ms, ARGV[3] a permit's count (else absent).
 /// Returns 1 if ARGV[1] holds the lock (or a share) and its TTL is now ARGV[2] ms, else 0
 /// (untouched).
 pub const EXTEND: &str = r#"
@@ -456,7 +516,11 @@ if readers then
   local ms = string.format('%.0f', math.max(1, tonumber(last[2]) - now + 1))
   redis.call('PEXPIRE', readers, ms)
   local holder = redis.call('GET', KEYS[1])
-  if holder == false or holder == '!rl:shared' then
+  if ARGV[3] then
+    if holder == false or string.sub(holder, 1, 12) == '!rl:permits=' then
+      redis.call('SET', KEYS[1], '!rl:permits=' .. ARGV[3], 'PX', ms)
+    end
+  elseif holder == false or holder == '!rl:shared' then
     redis.call('SET', KEYS[1], '!rl:shared', 'PX', ms)
   end
   return 1

@@ -2,7 +2,7 @@
 //! `redis::Script` on first use and runs it by EVALSHA, falling back to EVAL on NOSCRIPT.
 //!
 //! The scripts themselves: the documents' API in [`documents`], leases in [`lease`], shared
-//! (read) leases in [`shared`].
+//! (read) leases in [`shared`], semaphores in [`semaphore`].
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -14,6 +14,7 @@ use crate::lock::replicas::{self, Acked, ReplicaAck};
 
 pub mod documents;
 pub mod lease;
+pub mod semaphore;
 pub mod shared;
 
 /// One call of a script in a pipeline: its keys and its arguments.
@@ -351,9 +352,10 @@ fn read_wait(conn: &mut Connection, deadline: Instant, ack: Option<&ReplicaAck>)
 }
 
 /// Every script, for tests that load each into a real server.
-pub fn all() -> [&'static LuaScript; 14] {
+pub fn all() -> [&'static LuaScript; 17] {
     use documents::*;
     use lease::*;
+    use semaphore::*;
     use shared::*;
     [
         &RELEASE_SCRIPT,
@@ -370,6 +372,9 @@ pub fn all() -> [&'static LuaScript; 14] {
         &PROMOTE_SCRIPT,
         &PROMOTE_CANCEL_SCRIPT,
         &DEMOTE_SCRIPT,
+        &PERMIT_ACQUIRE_SCRIPT,
+        &PERMIT_CANCEL_SCRIPT,
+        &PERMITS_HELD_SCRIPT,
     ]
 }
 

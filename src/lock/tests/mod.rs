@@ -10,6 +10,7 @@ mod model;
 mod pool;
 mod replicas;
 mod scripts;
+mod semaphore;
 mod sentinel;
 mod sentinel_tls;
 mod shared;

@@ -339,6 +339,7 @@ impl<'a> Run<'a> {
             client: self.lockers[qw.client].client().clone(),
             config: self.lockers[qw.client].lease_config(),
             replicas: None,
+            permits: 0,
         })
         .expect("no watchdog");
         self.leases.push(lease);
