@@ -142,7 +142,7 @@ class RedisLock
      * @param string $value the owner's secret, e.g. {@see RedisLock::token()} (binary-safe)
      * @param float $expireTime seconds (int or float), kept to the millisecond; at least 0.001
      * @return bool true if `$value` holds the lock
-     * @throws ValueError for an empty key or value, a key starting with the reserved `!rl`
+     * @throws ValueError for an empty key or value, a key or value starting with the reserved `!rl`
      *         (prefix included), or an expire time that is not a finite number of seconds
      *         from 0.001 to 1e9
      * @throws RedisLockConnectionException when Redis cannot be reached
@@ -191,7 +191,7 @@ class RedisLock
      * @param string $value the value it was acquired with
      * @return bool true if `$value` held the lock and it is now deleted; false if it had expired
      *         or belongs to someone else (whose lock stays untouched)
-     * @throws ValueError for an empty key or value, or a reserved key
+     * @throws ValueError for an empty key or value, a reserved key, or a value starting with `!rl`
      * @throws RedisLockConnectionException when Redis cannot be reached; also when the
      *         connection broke after the release was sent and a second try found nothing to
      *         release: the first may have released it, so the outcome is unknown (never a
@@ -246,7 +246,7 @@ class RedisLock
      * @param float $wait seconds to wait for the lock; 0 for a single attempt
      * @param string|null $token the owner's secret (binary-safe, not empty); null for a fresh UUID
      * @return RedisLockLease|null null if someone else still held the lock when the wait ended
-     * @throws ValueError for an empty or reserved key, an empty token, or a ttl or wait out of
+     * @throws ValueError for an empty or reserved key, an empty token or one starting with `!rl`, or a ttl or wait out of
      *         range
      * @throws RedisLockConnectionException when Redis cannot be reached
      * @throws RedisLockTimeoutException when Redis does not answer within `readTimeout`
@@ -256,6 +256,56 @@ class RedisLock
      *         (to the next waiter, if any)
      */
     public function lock(string $key, ?float $ttl = null, float $wait = 0.0, ?string $token = null): ?RedisLockLease {}
+
+    /**
+     * Takes a shared (read) lease on `$key`: many readers hold one together, never while a
+     * writer holds `$key` with {@see RedisLock::lock()} (the same key space: `lock('k')`
+     * excludes and is excluded by `lockShared('k')`). Fair with writers: readers and writers
+     * wait in one arrival-order line, and a reader arriving after a queued writer waits behind
+     * it, so a stream of readers never starves a writer; readers queued together enter
+     * together when the writer ahead of them leaves.
+     *
+     * Each reader's lease expires on its own: a reader that crashes frees its share after its
+     * TTL. A watchdog lease (`$ttl` null) is renewed by the watchdog; every shared lease is
+     * released at request end, like `lock()`'s. A shared lease has no fence
+     * ({@see RedisLockLease::fence()} returns 0): fences guard writes, and readers write
+     * nothing. While readers hold `$key` (and no writer does), the key holds the reserved value
+     * `!rl:shared` until the latest share expires, so {@see RedisLock::isLocked()} is true,
+     * {@see RedisLock::ttl()} tells the longest share's time left, and
+     * {@see RedisLock::acquire()} returns false (contention) as for any other holder;
+     * {@see RedisLock::forceRelease()} drops readers' shares too. Values and tokens starting
+     * with `!rl` are refused (ValueError).
+     *
+     * A shared lease can become the exclusive one with {@see RedisLockLease::promote()}, and
+     * back with {@see RedisLockLease::demote()}. With a `$token` of your choosing, as for
+     * `lock()`, another process that knows it can {@see RedisLock::restore()} the share; a share
+     * the token already holds is kept and its TTL reset.
+     *
+     * ```php
+     * $lease = $lock->lockShared('catalog', wait: 5);
+     * if ($lease === null) {
+     *     throw new RuntimeException('a writer held it too long');
+     * }
+     * try {
+     *     $rows = $db->select('...');
+     * } finally {
+     *     $lease->release();
+     * }
+     * ```
+     *
+     * @param string $key the lock's name
+     * @param float|null $ttl seconds, kept to the millisecond; null for a watchdog lease
+     * @param float $wait seconds to wait; 0 for a single attempt
+     * @param string|null $token hold the share with this token (binary-safe, not empty, not
+     *        starting with `!rl`) instead of a fresh UUID
+     * @return RedisLockLease|null null if a writer still held the lock, or was ahead in line,
+     *         when the wait ended
+     * @throws ValueError for an empty or reserved key or token, or a ttl or wait out of range
+     * @throws RedisLockConnectionException when Redis cannot be reached
+     * @throws RedisLockTimeoutException when Redis does not answer within `readTimeout`
+     * @throws RedisLockServerException when Redis answers with an error
+     */
+    public function lockShared(string $key, ?float $ttl = null, float $wait = 0.0, ?string $token = null): ?RedisLockLease {}
 
     /**
      * Runs `$callback($lease)` under a lease on `$key` and releases it afterwards in every case
@@ -291,13 +341,14 @@ class RedisLock
      * job). The restored lease keeps the lock's remaining TTL (no watchdog) and its fence;
      * extend it as needed. It is released by this process from now on (request end,
      * destruction). A lock taken with {@see RedisLock::acquire()} carries no fence: restoring
-     * it gives it a fresh one, above every earlier fence of the key.
+     * it gives it a fresh one, above every earlier fence of the key. A detached shared lease
+     * ({@see RedisLock::lockShared()}) comes back as a shared one (fence 0).
      *
      * @param string $key the lock's name, as given to lock()
      * @param string $token the lease's token (binary-safe: any value acquire() took)
-     * @throws RedisLockLostException when `$token` does not hold the lock (it expired, or was
-     *         released or taken over)
-     * @throws ValueError for an empty or reserved key, or an empty token
+     * @throws RedisLockLostException when `$token` holds neither the lock nor a share of it
+     *         (it expired, or was released or taken over)
+     * @throws ValueError for an empty or reserved key, or an empty token or one starting with `!rl`
      * @throws RedisLockConnectionException when Redis cannot be reached
      * @throws RedisLockTimeoutException when Redis does not answer within `readTimeout`
      * @throws RedisLockServerException when Redis answers with an error

@@ -45,9 +45,45 @@ final class RedisLockLease
      * than that of every earlier acquisition of the same key. It is at least the Redis server's
      * clock in microseconds (a 16-digit number: store it as BIGINT), so it stays above every
      * earlier fence even when Redis loses its counters (eviction, a restart without
-     * persistence), as long as the server's clock does not step back.
+     * persistence), as long as the server's clock does not step back. 0 for a shared lease
+     * ({@see RedisLock::lockShared()}): readers get no fence.
      */
     public function fence(): int {}
+
+    /**
+     * True for a shared (read) lease, from {@see RedisLock::lockShared()}; false for an
+     * exclusive one, from {@see RedisLock::lock()}. A shared lease's fence is 0.
+     */
+    public function isShared(): bool {}
+
+    /**
+     * Read → write: turns this shared lease into the exclusive one, with a fresh fence and the
+     * share's remaining TTL, as soon as it is the only reader. While it waits (up to `$wait`
+     * seconds) for the other readers to release, no new reader enters, and writers already
+     * waiting stay behind it. If the other readers still hold their shares when the wait ends,
+     * it returns false and this lease is still a shared one (a reader). Two readers promoting
+     * at once wait for each other until one's wait ends, so both can fail: when in doubt,
+     * release and call {@see RedisLock::lock()} instead. For a lease that is already exclusive:
+     * whether it is still held.
+     *
+     * @param float $wait seconds to wait for the other readers; 0 for a single attempt
+     * @return bool true if this lease is now the exclusive one; false if other readers
+     *         remained, or the lease was lost (strict mode: an exception then)
+     * @throws RedisLockLostException in strict mode, if the share was lost
+     */
+    public function promote(float $wait = 0.0): bool {}
+
+    /**
+     * Write → read: turns this exclusive lease into a shared one with the lock's remaining TTL
+     * (its fence becomes 0), and lets in the readers that were waiting at the head of the line.
+     * A writer that was waiting first still waits, now for this share too. For a lease that is
+     * already shared: whether it is still held.
+     *
+     * @return bool true if this lease is now a shared one; false if it was lost (strict mode:
+     *         an exception then)
+     * @throws RedisLockLostException in strict mode, if the lease was lost
+     */
+    public function demote(): bool {}
 
     /**
      * Sets the lock's TTL to `$ttl` seconds if this lease still holds it (owner-checked and

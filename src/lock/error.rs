@@ -37,6 +37,9 @@ pub enum ErrorKind {
     /// The bytes Redis sent are not valid RESP (PHP: `\RedisLockConnectionException`; the
     /// connection is dropped).
     Protocol,
+    /// The operation is not available on this deployment (for now: shared leases on
+    /// `memory://`) (PHP: `\RedisLockException`).
+    Unsupported,
 }
 
 /// An engine error: a [`ErrorKind`] and a human-readable message.

@@ -12,6 +12,7 @@
 //! | `!rl{T}fence:L` | the fence of `L`'s current holder | the lock's TTL |
 //! | `!rl{T}queue:L` | waiters in arrival order (sorted set) | while anyone waits |
 //! | `!rl{T}alive:L` | each waiter's heartbeat deadline (sorted set) | while anyone waits |
+//! | `!rl{T}readers:L` | the tokens holding a shared (read) lease, scored by expiry (ms) | while anyone reads |
 //! | `!rl{T}wake:<len of L>:L<token>` | one waiter's wake-up list | seconds |
 //! | `!rl{T}gone:<len of L>:L<token>` | a waiter that gave up after a fault: stale attempts of it still in flight must not take the lock | 30 s |
 //!
@@ -43,6 +44,8 @@ pub struct LockKeys {
     pub queue: Vec<u8>,
     /// Waiter heartbeat deadlines.
     pub alive: Vec<u8>,
+    /// Shared (read) lease holders, scored by expiry (ms).
+    pub readers: Vec<u8>,
     /// The prefix of each waiter's wake list (append the token).
     pub wake_prefix: Vec<u8>,
     /// The prefix of each abandoned waiter's tombstone (append the token).
@@ -87,6 +90,7 @@ impl LockKeys {
             fence: with_lock(b"fence:"),
             queue: with_lock(b"queue:"),
             alive: with_lock(b"alive:"),
+            readers: with_lock(b"readers:"),
             wake_prefix,
             gone_prefix,
             lock,
@@ -99,15 +103,16 @@ impl LockKeys {
         [self.wake_prefix.as_slice(), token].concat()
     }
 
-    /// The lock, slot fence counter, holder fence, queue and alive keys, in the order the lease
-    /// scripts take them (KEYS[1] to KEYS[5]).
-    pub fn all(&self) -> [&[u8]; 5] {
+    /// The lock, slot fence counter, holder fence, queue, alive and readers keys, in the order
+    /// the lease scripts take them (KEYS[1] to KEYS[6]).
+    pub fn all(&self) -> [&[u8]; 6] {
         [
             &self.lock,
             &self.fences,
             &self.fence,
             &self.queue,
             &self.alive,
+            &self.readers,
         ]
     }
 }
@@ -136,6 +141,36 @@ pub fn check_lock_name(prefix: &[u8], key: &[u8]) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The value `L` holds while shared (read) leases hold the lock and no writer does (see
+/// [`crate::lock::scripts::shared`]): it starts with [`RESERVED`], so no value or token a caller
+/// may use equals it ([`check_value`]).
+pub const SHARED_MARKER: &[u8] = b"!rl:shared";
+
+/// `Err(InvalidArgument)` unless `value` is a lock value (or lease token) a caller may use: not
+/// empty, and not starting with [`RESERVED`] (the lock key's value [`SHARED_MARKER`] stands for
+/// its readers, and must not be mistaken for, or released as, a holder's value).
+#[inline]
+pub fn check_value(value: &[u8], name: &str) -> Result<()> {
+    // Byte patterns, not `starts_with` (a memcmp call): this is on acquire()'s hot path.
+    if matches!(value, [] | [b'!', b'r', b'l', ..]) {
+        return Err(refused_value(value, name));
+    }
+    Ok(())
+}
+
+#[cold]
+fn refused_value(value: &[u8], name: &str) -> Error {
+    if value.is_empty() {
+        return Error::invalid(format!("{name} must not be empty"));
+    }
+    Error::invalid(format!(
+        "{name} \"{}\" starts with \"{}\", which is reserved for the lock's own bookkeeping \
+         (shared leases); choose another {name}",
+        quote_key(value),
+        quote_key(RESERVED)
+    ))
 }
 
 /// `Err(InvalidArgument)` if a prefix makes every lock name reserved.
@@ -454,6 +489,29 @@ mod tests {
             }
         }
         assert_ne!(plain.wake(b"t"), braced.wake(b"t"));
+    }
+
+    #[test]
+    fn reserved_values_match_the_marker_and_the_scripts() {
+        assert_eq!(
+            RESERVED, b"!rl",
+            "check_value spells the prefix out byte by byte"
+        );
+        assert!(SHARED_MARKER.starts_with(RESERVED));
+        let marker = std::str::from_utf8(SHARED_MARKER).unwrap();
+        let lua = format!("'{marker}'");
+        for script in [
+            crate::lock::scripts::lease::LEASE_ACQUIRE,
+            crate::lock::scripts::lease::EXTEND,
+        ] {
+            assert!(script.contains(&lua), "the scripts' marker is {marker}");
+        }
+        for value in [&b""[..], b"!rl", b"!rl:shared", b"!rlx"] {
+            assert!(check_value(value, "value").is_err(), "{value:?}");
+        }
+        for value in [&b"!r"[..], b"rl", b"x!rl", b"!RL"] {
+            assert!(check_value(value, "value").is_ok(), "{value:?}");
+        }
     }
 
     #[test]

@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::lock::error::{Error, Result};
-use crate::lock::keys::{check_lock_name, check_prefix, fence_key_parts, slot_of, slot_tag};
+use crate::lock::keys::{
+    check_lock_name, check_prefix, check_value, fence_key_parts, slot_of, slot_tag,
+};
 use crate::lock::memory::with_joined;
 use crate::lock::net::connection::Timeouts;
 use crate::lock::net::registry::Resend;
@@ -147,7 +149,7 @@ impl Locker {
     /// it; that lock and its TTL are left untouched.
     pub fn acquire(&self, key: &[u8], value: &[u8], ttl_seconds: f64) -> Result<bool> {
         check_lock_name(&self.prefix, key)?;
-        check_nonempty(value, "value")?;
+        check_value(value, "value")?;
         let ms = ttl_ms(ttl_seconds, "expireTime")?;
         self.acquire_ms(key, value, ms)
     }
@@ -243,7 +245,7 @@ impl Locker {
         retry_interval: f64,
     ) -> Result<bool> {
         check_lock_name(&self.prefix, key)?;
-        check_nonempty(value, "value")?;
+        check_value(value, "value")?;
         let ms = ttl_ms(ttl_seconds, "expireTime")?;
         if max_retries < 0 {
             return Err(Error::invalid(format!(
@@ -280,7 +282,7 @@ impl Locker {
     /// expired or belongs to another value (which stays untouched).
     pub fn release(&self, key: &[u8], value: &[u8]) -> Result<bool> {
         check_lock_name(&self.prefix, key)?;
-        check_nonempty(value, "value")?;
+        check_value(value, "value")?;
         let slot = slot_of(&self.prefix, key);
         let tag = slot_tag(slot);
         let topology = self.client.topology();

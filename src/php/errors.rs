@@ -144,6 +144,7 @@ impl From<Error> for PhpException {
             ErrorKind::Lost => LOST.entry(),
             ErrorKind::Conflict => CONFLICT.entry(),
             ErrorKind::Replication => REPLICATION.entry(),
+            ErrorKind::Unsupported => ROOT.entry(),
         };
         // PHP messages are C strings: a NUL (from a server reply, say) would make the exception
         // impossible to throw. Keys in messages are already escaped (`quote_key`).

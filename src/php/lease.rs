@@ -10,10 +10,10 @@ use ext_php_rs::flags::ClassFlags;
 use ext_php_rs::prelude::*;
 use ext_php_rs::types::ZendHashTable;
 
-use super::args::FloatArg;
+use super::args::{ArgDefault, FloatArg};
 use crate::lock::error::quote_key;
 use crate::lock::lease::{Lease, Status};
-use crate::lock::locker::ttl_ms;
+use crate::lock::locker::{ttl_ms, wait_duration};
 
 /// A held lock with its token and fencing token.
 #[php_class]
@@ -45,6 +45,24 @@ impl RedisLockLease {
     /// The fencing token.
     pub fn fence(&self) -> i64 {
         self.lease.fence()
+    }
+
+    /// True for a shared (read) lease, from `lockShared()`.
+    pub fn is_shared(&self) -> bool {
+        self.lease.is_shared()
+    }
+
+    /// Read → write: becomes the exclusive lease once it is the only reader, waiting up to
+    /// `wait` seconds for the others to leave; false if they had not.
+    #[php(defaults(wait = ArgDefault::Float(0.0)))]
+    pub fn promote(&self, wait: FloatArg) -> PhpResult<bool> {
+        let wait = wait_duration(wait.float(1)?, "wait")?;
+        Ok(self.lease.promote(wait)?)
+    }
+
+    /// Write → read: becomes a shared lease, letting in the readers queued first.
+    pub fn demote(&self) -> PhpResult<bool> {
+        Ok(self.lease.demote()?)
     }
 
     /// Owner-checked TTL reset.
@@ -94,6 +112,7 @@ impl RedisLockLease {
             format!("{}…", quote_key(&token[..token.len().min(8)])),
         )?;
         info.insert("fence", self.lease.fence())?;
+        info.insert("shared", self.lease.is_shared())?;
         info.insert("watchdog", self.lease.grant.watchdog)?;
         let status = match self.lease.status() {
             Status::Held => "held",

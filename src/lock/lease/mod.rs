@@ -16,7 +16,7 @@ pub mod watchdog;
 use std::time::Duration;
 
 pub use handle::Lease;
-pub use state::{Grant, LeaseState, Status};
+pub use state::{Grant, Kind, LeaseState, Status};
 
 /// How often a waiter refreshes its place in the queue.
 pub const HEARTBEAT: Duration = Duration::from_millis(500);

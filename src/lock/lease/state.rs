@@ -9,12 +9,12 @@
 //! renewed by the [`crate::lock::lease::watchdog`] thread until then. This module depends on
 //! neither of those two.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::lock::error::{Error, ErrorKind, Result, quote_key};
 use crate::lock::keys::LockKeys;
-use crate::lock::lease::{CLAIM_WINDOW, TOMBSTONE};
+use crate::lock::lease::{ALIVE_WINDOW, CLAIM_WINDOW, TOMBSTONE};
 use crate::lock::net::registry::Resend;
 use crate::lock::options::LeaseConfig;
 use crate::lock::protocol::resp;
@@ -22,6 +22,7 @@ use crate::lock::replicas::{Acked, ReplicaAck};
 use crate::lock::scripts::lease::{
     EXTEND_SCRIPT, LEASE_ABANDON_SCRIPT, LEASE_RELEASE_SCRIPT, OWNER_STATE_SCRIPT,
 };
+use crate::lock::scripts::shared::{DEMOTE_SCRIPT, PROMOTE_CANCEL_SCRIPT, PROMOTE_SCRIPT};
 use crate::lock::scripts::{Call, Keys, int_reply, ints_reply};
 use crate::lock::topology::{Client, Route};
 
@@ -42,15 +43,29 @@ pub enum Status {
     Abandoned = 4,
 }
 
+/// Which kind of lease: the writer's (the lock key itself) or a reader's (a share in the
+/// readers set, see [`crate::lock::scripts::shared`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// One holder at a time (`lock()`): fenced.
+    Exclusive,
+    /// Many holders together, never with an exclusive one (`lockShared()`): fence 0.
+    Shared,
+}
+
 /// What an acquisition granted: which lock, to which token, with which fence and TTL.
 pub struct Grant {
+    /// Exclusive (the lock key) or shared (a share in the readers set), as granted; a lease
+    /// promoted or demoted since has its current kind in [`LeaseState::kind`].
+    pub kind: Kind,
     /// The key as the caller gave it (without the prefix).
     pub key: Vec<u8>,
     /// The lock's Redis keys.
     pub keys: LockKeys,
     /// The owner's token (a UUID v4, or the bytes given to `restore`).
     pub token: Vec<u8>,
-    /// The fencing token: strictly increasing per key, assigned with the acquisition.
+    /// The fencing token: strictly increasing per key, assigned with the acquisition; 0 for a
+    /// shared lease. (As granted: see [`LeaseState::fence`].)
     pub fence: i64,
     /// The TTL the lock was taken with; for a watchdog lease, the renewal TTL.
     pub ttl: Duration,
@@ -78,15 +93,42 @@ pub struct LeaseState {
     /// The process that holds it; others never release or renew it.
     pub owner_pid: u32,
     status: AtomicU8,
+    /// The current [`Kind`] (0 exclusive, 1 shared): promote and demote change it.
+    kind: AtomicU8,
+    /// The current fence (0 while shared).
+    fence: AtomicI64,
+    /// Counts the kind changes begun and finished (odd: one in flight), so the watchdog can tell
+    /// a renewal that found nothing because the lease changed kind under it from a lost lease.
+    changes: AtomicU64,
     /// Set when the last renewal (watchdog or `extend`) was acknowledged by fewer replicas than
     /// the `replicas` option asks for; cleared by one that was.
     at_risk: AtomicBool,
+}
+
+impl Grant {
+    /// The keys of the owner-checked scripts that touch only the lease itself (extend, owner
+    /// state) for a lease of `kind`: the lock, fence counter and fence record; for a share the
+    /// lock and the readers set. Each kind names only keys that exist while it holds: during a
+    /// Redis Cluster slot migration a script whose keys are partly missing on a node gets
+    /// `TRYAGAIN` (the readers set rarely exists; the fence record does not while readers
+    /// hold). A share's call that meets the lease promoted meanwhile answers "not held": the
+    /// watchdog tells that from a loss by the change counter ([`LeaseState::changed_since`]).
+    pub fn own_keys(&self, kind: Kind) -> Vec<&[u8]> {
+        let keys = self.keys.all();
+        match kind {
+            Kind::Exclusive => keys[..3].to_vec(),
+            Kind::Shared => vec![keys[0], keys[5]],
+        }
+    }
 }
 
 impl LeaseState {
     /// The state of a lease this process has just acquired (or restored): held.
     pub fn new(grant: Grant) -> LeaseState {
         LeaseState {
+            kind: AtomicU8::new(u8::from(grant.kind == Kind::Shared)),
+            fence: AtomicI64::new(grant.fence),
+            changes: AtomicU64::new(0),
             grant,
             acquired_at: Instant::now(),
             owner_pid: crate::lock::net::pid::current(),
@@ -141,9 +183,177 @@ impl LeaseState {
         &self.grant.token
     }
 
-    /// The fencing token.
+    /// The fencing token (0 while shared).
     pub fn fence(&self) -> i64 {
-        self.grant.fence
+        self.fence.load(Ordering::Acquire)
+    }
+
+    /// The lease's current kind.
+    pub fn kind(&self) -> Kind {
+        if self.kind.load(Ordering::Acquire) == 1 {
+            Kind::Shared
+        } else {
+            Kind::Exclusive
+        }
+    }
+
+    /// True while this is a shared (read) lease.
+    pub fn is_shared(&self) -> bool {
+        self.kind() == Kind::Shared
+    }
+
+    /// The kind-change counter (see [`LeaseState::changes`]): a renewal built when it read `c`
+    /// that finds the lease gone is not proof of loss unless `c` was even (no change in flight)
+    /// and it still reads `c` afterwards ([`LeaseState::changed_since`]).
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
+    }
+
+    /// Tests: runs `during` as if a kind change (promote, demote) were in flight, its script run
+    /// on Redis but its reply not yet handled: the change counter is odd meanwhile.
+    #[cfg(test)]
+    pub(crate) fn with_kind_change_in_flight<T>(&self, during: impl FnOnce() -> T) -> T {
+        self.changes.fetch_add(1, Ordering::AcqRel);
+        let out = during();
+        self.changes.fetch_add(1, Ordering::AcqRel);
+        out
+    }
+
+    /// True if a renewal built when [`LeaseState::changes`] read `seen` may have met the lease
+    /// in another kind: a change was in flight then (`seen` odd: its script may have run before
+    /// the renewal, its reply not yet handled), or one began since.
+    pub fn changed_since(&self, seen: u64) -> bool {
+        seen % 2 == 1 || self.changes() != seen
+    }
+
+    fn become_kind(&self, kind: Kind, fence: i64) {
+        self.fence.store(fence, Ordering::Release);
+        self.kind
+            .store(u8::from(kind == Kind::Shared), Ordering::Release);
+    }
+
+    /// Read → write: turns this shared lease into the exclusive one (with a fresh fence and
+    /// its remaining TTL) once its share is the only one, waiting up to `wait` for the other
+    /// readers to leave (no reader enters meanwhile; see [`crate::lock::scripts::shared`]).
+    /// False if other readers still held shares when the wait ended (it is still a shared
+    /// lease then). For a lease that is already exclusive: whether it is still held. False
+    /// (strict mode: `Err(Lost)`) if the lease was lost.
+    pub fn promote(&self, wait: Duration) -> Result<bool> {
+        match self.status() {
+            Status::Held => {}
+            Status::Lost => return self.lost("promote"),
+            _ => return Ok(false),
+        }
+        if !self.is_shared() {
+            return self.still_held("promote");
+        }
+        let deadline = Instant::now() + wait;
+        let grant = &self.grant;
+        let all = grant.keys.all();
+        let window = if wait.is_zero() {
+            "0".to_owned()
+        } else {
+            ALIVE_WINDOW.as_millis().to_string()
+        };
+        let claim = claim_window_arg();
+        let args: [&[u8]; 4] = [
+            self.token(),
+            window.as_bytes(),
+            &grant.keys.wake_prefix,
+            claim.as_bytes(),
+        ];
+        let attempt = || {
+            grant
+                .client
+                .run(Route::Slot(grant.keys.slot), |conn| {
+                    PROMOTE_SCRIPT.run(conn, Keys::List(&all), &args, ints_reply)
+                })
+                .map_err(|e| e.context("promote"))
+        };
+        self.changes.fetch_add(1, Ordering::AcqRel);
+        let outcome = loop {
+            match attempt() {
+                Ok(Some(reply)) => match reply.as_slice() {
+                    [1, fence] => break Ok(Some(*fence)),
+                    [-1] => break Ok(None),
+                    [0] if Instant::now() < deadline => {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        std::thread::sleep(left.min(Duration::from_millis(20)));
+                    }
+                    [0] => break Ok(Some(0)),
+                    _ => break Err(unexpected("promote")),
+                },
+                Ok(None) => break Err(unexpected("promote")),
+                Err(e) => break Err(e),
+            }
+        };
+        let leave = || {
+            if !wait.is_zero() {
+                let args: [&[u8]; 3] = [self.token(), &grant.keys.wake_prefix, claim.as_bytes()];
+                let _ = grant.client.run(Route::Slot(grant.keys.slot), |conn| {
+                    PROMOTE_CANCEL_SCRIPT.run(conn, Keys::List(&all), &args, int_reply)
+                });
+            }
+        };
+        if let Ok(Some(fence)) = outcome
+            && fence != 0
+        {
+            self.become_kind(Kind::Exclusive, fence);
+        }
+        self.changes.fetch_add(1, Ordering::AcqRel);
+        match outcome {
+            Ok(Some(0)) => {
+                leave();
+                Ok(false)
+            }
+            Ok(Some(_)) => Ok(true),
+            Ok(None) => {
+                self.leave_held(Status::Lost);
+                self.lost("promote")
+            }
+            Err(e) => {
+                leave();
+                Err(e)
+            }
+        }
+    }
+
+    /// Write → read: turns this exclusive lease into a shared one (with the lock's remaining
+    /// TTL), letting in the readers queued at the head. For a lease that is already shared:
+    /// whether it is still held. False (strict mode: `Err(Lost)`) if the lease was lost.
+    pub fn demote(&self) -> Result<bool> {
+        match self.status() {
+            Status::Held => {}
+            Status::Lost => return self.lost("demote"),
+            _ => return Ok(false),
+        }
+        if self.is_shared() {
+            return self.still_held("demote");
+        }
+        let grant = &self.grant;
+        let all = grant.keys.all();
+        let claim = claim_window_arg();
+        let args: [&[u8]; 3] = [self.token(), &grant.keys.wake_prefix, claim.as_bytes()];
+        self.changes.fetch_add(1, Ordering::AcqRel);
+        let demoted = grant
+            .client
+            .run(Route::Slot(grant.keys.slot), |conn| {
+                DEMOTE_SCRIPT.run(conn, Keys::List(&all), &args, int_reply)
+            })
+            .map_err(|e| e.context("demote"))
+            .and_then(|r| r.ok_or_else(|| unexpected("demote")));
+        // On an error the outcome is unknown: the lease stays exclusive here; a renewal that
+        // then finds nothing marks it lost, and its TTL bounds either way.
+        if demoted.as_ref().is_ok_and(|&n| n == 1) {
+            self.become_kind(Kind::Shared, 0);
+        }
+        self.changes.fetch_add(1, Ordering::AcqRel);
+        if demoted? == 1 {
+            Ok(true)
+        } else {
+            self.leave_held(Status::Lost);
+            self.lost("demote")
+        }
     }
 
     /// False for a lease known to be gone; `Err(Lost)` instead in strict mode.
@@ -194,27 +404,34 @@ impl LeaseState {
         if self.status() != Status::Held {
             return Ok(None);
         }
-        let keys = self.grant.keys.all();
+        let keys = self.grant.own_keys(self.kind());
         let reply = self
             .grant
             .client
             .run(Route::Slot(self.grant.keys.slot), |conn| {
-                OWNER_STATE_SCRIPT.run(
-                    conn,
-                    Keys::List(&keys[..3]),
-                    &[self.token(), b"0"],
-                    ints_reply,
-                )
+                OWNER_STATE_SCRIPT.run(conn, Keys::List(&keys), &[self.token(), b"0"], ints_reply)
             })
             .map_err(|e| e.context("isHeld"))?;
         match reply.as_deref() {
-            Some([pttl, _]) if *pttl >= 0 => Ok(Some(Duration::from_millis(*pttl as u64))),
-            Some([-1, _]) => Ok(Some(Duration::MAX)),
+            Some([pttl, _, ..]) if *pttl >= 0 => Ok(Some(Duration::from_millis(*pttl as u64))),
+            Some([-1, _, ..]) => Ok(Some(Duration::MAX)),
             Some(_) => {
                 self.leave_held(Status::Lost);
                 Ok(None)
             }
             None => Err(unexpected("isHeld")),
+        }
+    }
+
+    /// [`LeaseState::is_held`], as the answer of an operation that had nothing to change: false
+    /// (strict mode: `Err(Lost)`) if the lease is gone.
+    fn still_held(&self, what: &str) -> Result<bool> {
+        if self.is_held()? {
+            Ok(true)
+        } else if self.status() == Status::Lost {
+            self.lost(what)
+        } else {
+            Ok(false)
         }
     }
 
@@ -257,10 +474,11 @@ impl LeaseState {
     /// The keys and arguments of the release script for this lease, with the claim window
     /// (ms, as text) it hands over with.
     pub(super) fn release_call<'a>(&'a self, claim: &'a [u8]) -> Call<'a> {
-        (
-            self.grant.keys.all().to_vec(),
-            vec![self.token(), &self.grant.keys.wake_prefix, claim],
-        )
+        let mut args = vec![self.token(), &self.grant.keys.wake_prefix, claim];
+        if self.is_shared() {
+            args.push(b"shared");
+        }
+        (self.grant.keys.all().to_vec(), args)
     }
 }
 
@@ -322,8 +540,15 @@ pub(super) fn release(state: &LeaseState) -> Result<bool> {
     let grant = &state.grant;
     if grant.unsure {
         let resend = Resend::ProvesOnly(|&released| released, "release");
-        return abandon(&grant.client, &grant.keys, &grant.token, grant.ttl, resend)
-            .map_err(|e| e.context("release"));
+        return abandon(
+            &grant.client,
+            &grant.keys,
+            &grant.token,
+            grant.ttl,
+            state.kind(),
+            resend,
+        )
+        .map_err(|e| e.context("release"));
     }
     let claim = claim_window_arg();
     let (keys, args) = state.release_call(claim.as_bytes());
@@ -353,12 +578,12 @@ pub(super) fn claim_window_arg() -> String {
 pub fn extend(client: &Client, state: &LeaseState, ttl_ms: u64) -> Result<(bool, Acked)> {
     let mut digits = [0u8; 20];
     let ttl = resp::decimal(&mut digits, ttl_ms);
-    let keys = state.grant.keys.all();
+    let keys = state.grant.own_keys(state.kind());
     let (reply, acked) = client
         .run(Route::Slot(state.grant.keys.slot), |conn| {
             EXTEND_SCRIPT.run_acked(
                 conn,
-                Keys::List(&keys[..3]),
+                Keys::List(&keys),
                 &[state.token(), ttl],
                 state.grant.replicas.as_ref(),
                 int_reply,
@@ -382,6 +607,7 @@ pub fn abandon(
     keys: &LockKeys,
     token: &[u8],
     ttl: Duration,
+    kind: Kind,
     resend: Resend<bool>,
 ) -> Result<bool> {
     let (mut ttl_digits, mut gone_digits, mut claim_digits) = ([0u8; 20], [0u8; 20], [0u8; 20]);
@@ -389,7 +615,7 @@ pub fn abandon(
     let gone_ms = resp::decimal(&mut gone_digits, TOMBSTONE.as_millis() as u64);
     let claim_ms = resp::decimal(&mut claim_digits, CLAIM_WINDOW.as_millis() as u64);
     let all = keys.all();
-    let args: [&[u8]; 6] = [
+    let mut args: Vec<&[u8]> = vec![
         token,
         ttl_ms,
         &keys.wake_prefix,
@@ -397,6 +623,9 @@ pub fn abandon(
         gone_ms,
         claim_ms,
     ];
+    if kind == Kind::Shared {
+        args.push(b"shared");
+    }
     client
         .run_once(Route::Slot(keys.slot), resend, |conn| {
             LEASE_ABANDON_SCRIPT

@@ -18,16 +18,17 @@
 use std::time::{Duration, Instant};
 
 use crate::lock::error::{Error, ErrorKind, Result, quote_key};
-use crate::lock::keys::{LockKeys, check_lock_name};
-use crate::lock::lease::state::{Grant, LeaseState, abandon, release, unexpected};
+use crate::lock::keys::{LockKeys, check_lock_name, check_value};
+use crate::lock::lease::state::{Grant, Kind, LeaseState, abandon, release, unexpected};
 use crate::lock::lease::{ALIVE_WINDOW, HEARTBEAT, Lease};
-use crate::lock::locker::{Locker, check_nonempty, ttl_ms, wait_duration};
+use crate::lock::locker::{Locker, ttl_ms, wait_duration};
 use crate::lock::net::registry::Resend;
 use crate::lock::protocol::resp;
 use crate::lock::replicas::Acked;
 use crate::lock::scripts::lease::{
     FORCE_RELEASE_SCRIPT, LEASE_ACQUIRE_SCRIPT, LEASE_CANCEL_SCRIPT, OWNER_STATE_SCRIPT,
 };
+use crate::lock::scripts::shared::{SHARED_ACQUIRE_SCRIPT, SHARED_CANCEL_SCRIPT};
 use crate::lock::scripts::{Keys, LuaScript, int_reply, ints_reply};
 use crate::lock::topology::Route;
 
@@ -50,6 +51,8 @@ pub struct Waiter<'a> {
     pub keys: LockKeys,
     /// The token this waiter will hold the lock with.
     pub token: Vec<u8>,
+    /// Waiting for the lock itself, or for a share of it.
+    pub kind: Kind,
     ttl: Duration,
     wake: Vec<u8>,
     /// Set when a command of this waiter failed without an answer: it may still run later (a
@@ -68,6 +71,7 @@ impl<'a> Waiter<'a> {
             locker,
             keys,
             token,
+            kind: Kind::Exclusive,
             ttl,
             wake,
             unsure: std::cell::Cell::new(false),
@@ -75,11 +79,25 @@ impl<'a> Waiter<'a> {
         }
     }
 
+    /// This waiter, waiting for a lease of `kind` instead (a share, for [`Kind::Shared`]).
+    pub fn with_kind(mut self, kind: Kind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// The acquisition script for this waiter's kind.
+    fn acquire_script(&self) -> &'static LuaScript {
+        match self.kind {
+            Kind::Exclusive => &LEASE_ACQUIRE_SCRIPT,
+            Kind::Shared => &SHARED_ACQUIRE_SCRIPT,
+        }
+    }
+
     /// One attempt: takes (or claims) the lock, or, with `queue`, joins or refreshes its place
     /// in the queue.
     pub fn attempt(&self, queue: bool) -> Result<Attempt> {
         self.with_attempt_args(queue, |args| {
-            attempt_reply(Some(self.run(&LEASE_ACQUIRE_SCRIPT, args)?))
+            attempt_reply(Some(self.run(self.acquire_script(), args)?))
         })
     }
 
@@ -114,6 +132,7 @@ impl<'a> Waiter<'a> {
 
     fn blpop_then(&self, seconds: &str, block: Duration, args: &[&[u8]; 5]) -> Result<Attempt> {
         let all = self.keys.all();
+        let script = self.acquire_script();
         let client = self.locker.client();
         let ack = self.locker.replica_ack();
         let limit = block + client.timeouts().read;
@@ -124,7 +143,7 @@ impl<'a> Waiter<'a> {
                     conn.command_buffer(),
                     &[b"BLPOP", &self.wake, seconds.as_bytes()],
                 );
-                LEASE_ACQUIRE_SCRIPT.pipelined(conn, Keys::List(&all), args);
+                script.pipelined(conn, Keys::List(&all), args);
                 if let Some(ack) = ack {
                     ack.pipelined(conn);
                 }
@@ -134,8 +153,7 @@ impl<'a> Waiter<'a> {
                 if woken.as_ref().is_err_and(|e| !e.is_server()) {
                     return woken.map(|()| (None, None));
                 }
-                let attempt =
-                    LEASE_ACQUIRE_SCRIPT.read_acked(conn, Keys::List(&all), args, ack, ints_reply);
+                let attempt = script.read_acked(conn, Keys::List(&all), args, ack, ints_reply);
                 woken.and(attempt)
             })
             .map_err(|e| e.context("lock"))?;
@@ -150,7 +168,11 @@ impl<'a> Waiter<'a> {
         let ttl_ms = resp::decimal(&mut ttl_digits, self.ttl.as_millis() as u64);
         let nudge = resp::decimal(&mut nudge_digits, ALIVE_WINDOW.as_millis() as u64);
         let args: [&[u8]; 4] = [&self.token, ttl_ms, &self.keys.wake_prefix, nudge];
-        match self.run(&LEASE_CANCEL_SCRIPT, &args)?.as_slice() {
+        let script = match self.kind {
+            Kind::Exclusive => &LEASE_CANCEL_SCRIPT,
+            Kind::Shared => &SHARED_CANCEL_SCRIPT,
+        };
+        match self.run(script, &args)?.as_slice() {
             [1, fence] => Ok(Some(*fence)),
             [0] => Ok(None),
             _ => Err(unexpected("lock")),
@@ -168,6 +190,7 @@ impl<'a> Waiter<'a> {
             &self.keys,
             &self.token,
             self.ttl,
+            self.kind,
             resend,
         )
         .map(|_| ())
@@ -335,10 +358,48 @@ impl Locker {
         ttl_seconds: Option<f64>,
         wait_seconds: f64,
     ) -> Result<Option<Lease>> {
+        self.lock_kind(Kind::Exclusive, key, token, ttl_seconds, wait_seconds)
+    }
+
+    /// Takes a shared (read) lease on `key`: many readers hold one together, never while a
+    /// writer ([`Locker::lock`]) holds `key`; a reader arriving after a queued writer waits
+    /// behind it (see [`crate::lock::scripts::shared`]). Arguments and result as
+    /// [`Locker::lock`]; the lease's fence is 0.
+    pub fn lock_shared(
+        &self,
+        key: &[u8],
+        ttl_seconds: Option<f64>,
+        wait_seconds: f64,
+    ) -> Result<Option<Lease>> {
+        self.lock_kind(Kind::Shared, key, None, ttl_seconds, wait_seconds)
+    }
+
+    /// [`Locker::lock_shared`], holding the share with `token` instead of a fresh UUID when one
+    /// is given (see [`Locker::lock_as`]): a share `token` already holds is kept and its TTL
+    /// reset. A share is only ever the token's own: the exclusive lease the same token may hold
+    /// is not turned into a share (that is [`crate::lock::lease::Lease::demote`]).
+    pub fn lock_shared_as(
+        &self,
+        key: &[u8],
+        token: Option<&[u8]>,
+        ttl_seconds: Option<f64>,
+        wait_seconds: f64,
+    ) -> Result<Option<Lease>> {
+        self.lock_kind(Kind::Shared, key, token, ttl_seconds, wait_seconds)
+    }
+
+    fn lock_kind(
+        &self,
+        kind: Kind,
+        key: &[u8],
+        token: Option<&[u8]>,
+        ttl_seconds: Option<f64>,
+        wait_seconds: f64,
+    ) -> Result<Option<Lease>> {
         check_lock_name(self.prefix(), key)?;
         let token = match token {
             Some(token) => {
-                check_nonempty(token, "token")?;
+                check_value(token, "token")?;
                 token.to_vec()
             }
             None => crate::lock::token().into_bytes(),
@@ -349,13 +410,14 @@ impl Locker {
         };
         let wait = wait_duration(wait_seconds, "wait")?;
         let keys = LockKeys::new(self.prefix(), key)?;
-        let waiter = Waiter::new(self, keys, token, ttl);
+        let waiter = Waiter::new(self, keys, token, ttl).with_kind(kind);
         let Some(fence) = waiter.acquire_by(Instant::now() + wait, !wait.is_zero())? else {
             return Ok(None);
         };
         let unsure = waiter.unsure.get();
         let acked = waiter.acked.take();
         let state = LeaseState::new(Grant {
+            kind,
             key: key.to_vec(),
             keys: waiter.keys,
             token: waiter.token,
@@ -378,18 +440,31 @@ impl Locker {
 
     /// A lease on `key` held by `token`, taken over from another process (which called
     /// `detach()`, or stopped caring). Manual mode: it keeps the lock's remaining TTL. A lock
-    /// taken without a fence (with `acquire()`) gets a fresh one. `Err(Lost)` if `token` does
-    /// not hold the lock.
+    /// taken without a fence (with `acquire()`) gets a fresh one. A shared lease's token (from
+    /// `detach()`) gives back a shared lease. `Err(Lost)` if `token` holds neither the lock nor
+    /// a share of it.
     pub fn restore(&self, key: &[u8], token: &[u8]) -> Result<Lease> {
-        check_nonempty(token, "token")?;
+        check_value(token, "token")?;
         let keys = LockKeys::new(self.prefix(), key)?;
         let all = keys.all();
-        let reply = self
-            .client()
-            .run(Route::Slot(keys.slot), |conn| {
-                OWNER_STATE_SCRIPT.run(conn, Keys::List(&all[..3]), &[token, b"1"], ints_reply)
-            })
-            .map_err(|e| e.context("restore"))?;
+        // The lock's keys first (all present when the token holds it, so a Redis Cluster slot
+        // being migrated does not answer TRYAGAIN); only if the token does not hold it, its
+        // share (the readers set, absent unless someone reads).
+        let ask = |names: &[&[u8]]| {
+            self.client()
+                .run(Route::Slot(keys.slot), |conn| {
+                    OWNER_STATE_SCRIPT.run(conn, Keys::List(names), &[token, b"1"], ints_reply)
+                })
+                .map_err(|e| e.context("restore"))
+        };
+        let mut reply = ask(&all[..3])?;
+        if matches!(reply.as_deref(), Some([-2, ..])) {
+            reply = ask(&[all[0], all[1], all[2], all[5]])?;
+        }
+        let kind = match reply.as_deref() {
+            Some([_, _, 1]) => Kind::Shared,
+            _ => Kind::Exclusive,
+        };
         let (pttl, fence) = match reply.as_deref() {
             Some([-1, _]) => {
                 return Err(Error::invalid(format!(
@@ -398,7 +473,7 @@ impl Locker {
                     quote_key(key)
                 )));
             }
-            Some([pttl, fence]) if *pttl != -2 => (*pttl, *fence),
+            Some([pttl, fence, ..]) if *pttl != -2 => (*pttl, *fence),
             Some(_) => {
                 return Err(Error::new(
                     ErrorKind::Lost,
@@ -411,6 +486,7 @@ impl Locker {
             None => return Err(unexpected("restore")),
         };
         Lease::new(Grant {
+            kind,
             key: key.to_vec(),
             keys,
             token: token.to_vec(),

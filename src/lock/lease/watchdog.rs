@@ -328,13 +328,18 @@ fn renew(client: &Client, leases: &[(u64, Arc<LeaseState>)]) -> Vec<Renewal> {
         .iter()
         .map(|&i| leases[i].1.grant.ttl.as_millis().to_string())
         .collect();
+    // Read before each lease's kind: a renewal that finds nothing proves a loss only if the
+    // lease did not change kind (promote, demote) meanwhile.
+    let changes: Vec<u64> = todo.iter().map(|&i| leases[i].1.changes()).collect();
     let calls: Vec<_> = todo
         .iter()
         .zip(&ttls)
         .map(|(&i, ttl)| {
             let state = &leases[i].1;
-            let keys = state.grant.keys.all();
-            (keys[..3].to_vec(), vec![state.token(), ttl.as_bytes()])
+            (
+                state.grant.own_keys(state.kind()),
+                vec![state.token(), ttl.as_bytes()],
+            )
         })
         .collect();
     // One WAIT closes the batch: enough replicas for the lease that asks the most, as long as
@@ -363,7 +368,7 @@ fn renew(client: &Client, leases: &[(u64, Arc<LeaseState>)]) -> Vec<Renewal> {
     match replies {
         Ok((replies, acked)) => {
             let acked = acked.and_then(|a| a.ok());
-            for (&i, reply) in todo.iter().zip(replies) {
+            for ((&i, reply), &changed) in todo.iter().zip(replies).zip(&changes) {
                 outcomes[i] = Some(match reply {
                     Ok(Some(1)) => {
                         let state = &leases[i].1;
@@ -374,6 +379,7 @@ fn renew(client: &Client, leases: &[(u64, Arc<LeaseState>)]) -> Vec<Renewal> {
                         }
                         Renewal::Renewed
                     }
+                    Ok(Some(_)) if leases[i].1.changed_since(changed) => Renewal::RetrySoon,
                     Ok(Some(_)) => {
                         leases[i].1.leave_held(Status::Lost);
                         Renewal::Stop
@@ -403,6 +409,7 @@ fn renew(client: &Client, leases: &[(u64, Arc<LeaseState>)]) -> Vec<Renewal> {
 /// Renews one lease by itself (see [`crate::lock::lease::state::extend`]).
 fn renew_alone(client: &Client, state: &LeaseState) -> Renewal {
     let ttl_ms = u64::try_from(state.grant.ttl.as_millis()).unwrap_or(u64::MAX);
+    let changes = state.changes();
     match crate::lock::lease::state::extend(client, state, ttl_ms) {
         Ok((true, acked)) => {
             if let Some(wanted) = state.grant.replicas {
@@ -411,6 +418,7 @@ fn renew_alone(client: &Client, state: &LeaseState) -> Renewal {
             }
             Renewal::Renewed
         }
+        Ok((false, _)) if state.changed_since(changes) => Renewal::RetrySoon,
         Ok((false, _)) => {
             state.leave_held(Status::Lost);
             Renewal::Stop

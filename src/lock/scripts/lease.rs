@@ -3,9 +3,11 @@
 //!
 //! Every lease script takes the lock's keys (see [`crate::lock::keys::LockKeys`]) in this order, or a
 //! leading part of it: KEYS[1] lock, KEYS[2] the slot's fence counter, KEYS[3] the holder's
-//! fence, KEYS[4] queue, KEYS[5] alive.
+//! fence, KEYS[4] queue, KEYS[5] alive, KEYS[6] readers (shared leases: see
+//! [`crate::lock::scripts::shared`], which also describes how writers and readers share the
+//! queue).
 //!
-//! - A waiter is the member `<ttl ms>:<token>` of both sorted sets: in the queue scored by
+//! - A waiter is the member `<ttl ms>:<token>` (a reader: `r<ttl ms>:<token>`) of both sorted sets: in the queue scored by
 //!   arrival (µs), in `alive` by its heartbeat deadline (ms). Its wake list is
 //!   `<wake prefix><token>`, in the same hash slot.
 //! - The holder's fence is kept as `<fence>:<token>` and counts only for that token: a record
@@ -38,7 +40,11 @@ use crate::lock::scripts::LuaScript;
 /// `first_live_waiter()` (the queue's first member whose heartbeat deadline has not passed,
 /// dropping stale ones on the way), `release_to_next(wake_prefix, claim_ms)` (hand the lock to
 /// the first live waiter for the claim window, or delete it) and `nudge(wake_prefix, member,
-/// ms)` (wake a waiter so it tries again).
+/// ms)` (wake a waiter so it tries again). For shared leases: `MARKER` (the value `L` holds
+/// while only readers hold it, [`crate::lock::keys::SHARED_MARKER`]), `free_of_writer()` (`L`
+/// missing or the marker), `mark_readers()` (set the marker to the latest live share's expiry,
+/// or delete it when no share is live; leaves a writer's `L` alone), `live_readers()`,
+/// `add_reader()`, `admit_readers()`, `release_share()`, `after_leave()`.
 macro_rules! lease_functions {
     () => {
         r#"
@@ -96,6 +102,61 @@ local function claim(token, ttl)
   redis.call('PEXPIRE', KEYS[1], ttl)
   return fence
 end
+local function is_reader(member)
+  return string.byte(member, 1) == 114
+end
+local function live_readers()
+  if KEYS[6] == nil or redis.call('EXISTS', KEYS[6]) == 0 then
+    return 0
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now_ms())
+  return redis.call('ZCARD', KEYS[6])
+end
+local MARKER = '!rl:shared'
+local function free_of_writer()
+  local v = redis.call('GET', KEYS[1])
+  return v == false or v == MARKER
+end
+local function mark_readers()
+  if KEYS[6] == nil then
+    return
+  end
+  local v = redis.call('GET', KEYS[1])
+  if v ~= false and v ~= MARKER then
+    return
+  end
+  if live_readers() == 0 then
+    if v then
+      redis.call('DEL', KEYS[1])
+    end
+    return
+  end
+  local last = redis.call('ZRANGE', KEYS[6], -1, -1, 'WITHSCORES')
+  local ms = int(math.max(1, tonumber(last[2]) - now_ms() + 1))
+  redis.call('SET', KEYS[1], MARKER, 'PX', ms)
+  redis.call('PEXPIRE', KEYS[6], ms)
+end
+local function writer_pttl()
+  if redis.call('GET', KEYS[1]) == MARKER then
+    return -2
+  end
+  return redis.call('PTTL', KEYS[1])
+end
+local function busy_pttl()
+  if KEYS[6] and free_of_writer() then
+    local first = redis.call('ZRANGE', KEYS[6], 0, 0, 'WITHSCORES')
+    if first[2] then
+      return math.max(0, tonumber(first[2]) - now_ms())
+    end
+  end
+  return redis.call('PTTL', KEYS[1])
+end
+local function add_reader(token, ms)
+  redis.call('ZADD', KEYS[6], int(now_ms() + tonumber(ms)), token)
+  local last = redis.call('ZRANGE', KEYS[6], -1, -1, 'WITHSCORES')
+  redis.call('PEXPIRE', KEYS[6], int(math.max(1, tonumber(last[2]) - now_ms() + 1)))
+  mark_readers()
+end
 local function first_live_waiter()
   while true do
     local head = redis.call('ZRANGE', KEYS[4], 0, 0)[1]
@@ -110,10 +171,30 @@ local function first_live_waiter()
     redis.call('ZREM', KEYS[5], head)
   end
 end
+local function admit_readers(wake_prefix, claim_ms)
+  while true do
+    local head = first_live_waiter()
+    if head == nil or not is_reader(head) then
+      return
+    end
+    local ttl, next = string.match(head, '^r(%d+):(.*)$')
+    redis.call('ZREM', KEYS[4], head)
+    redis.call('ZREM', KEYS[5], head)
+    local window = int(math.min(tonumber(ttl), tonumber(claim_ms)))
+    add_reader(next, window)
+    local wake = wake_prefix .. next
+    redis.call('RPUSH', wake, 0)
+    redis.call('PEXPIRE', wake, window)
+  end
+end
 local function release_to_next(wake_prefix, claim_ms)
   local head = first_live_waiter()
-  if head == nil then
+  if head == nil or is_reader(head) or live_readers() > 0 then
     redis.call('DEL', KEYS[1], KEYS[3])
+    mark_readers()
+    if head and is_reader(head) then
+      admit_readers(wake_prefix, claim_ms)
+    end
     return
   end
   local ttl, next = string.match(head, '^(%d+):(.*)$')
@@ -128,9 +209,51 @@ local function release_to_next(wake_prefix, claim_ms)
   redis.call('PEXPIRE', wake, window)
 end
 local function nudge(wake_prefix, member, ms)
-  local wake = wake_prefix .. string.match(member, '^%d+:(.*)$')
+  local wake = wake_prefix .. string.match(member, '^r?%d+:(.*)$')
   redis.call('RPUSH', wake, 0)
   redis.call('PEXPIRE', wake, ms)
+end
+local function after_leave(wake_prefix, ms)
+  if free_of_writer() then
+    local head = first_live_waiter()
+    if head and is_reader(head) then
+      admit_readers(wake_prefix, ms)
+    elseif head then
+      nudge(wake_prefix, head, ms)
+    end
+  end
+end
+local function writer_ahead(me)
+  local rank = redis.call('ZRANK', KEYS[4], me)
+  if rank == 0 then
+    return false
+  end
+  local stop = -1
+  if rank then
+    stop = rank - 1
+  end
+  for _, member in ipairs(redis.call('ZRANGE', KEYS[4], 0, stop)) do
+    if not is_reader(member) then
+      local deadline = redis.call('ZSCORE', KEYS[5], member)
+      if deadline and tonumber(deadline) > now_ms() then
+        return true
+      end
+    end
+  end
+  return false
+end
+local function release_share(token, wake_prefix, claim_ms)
+  local share = redis.call('ZSCORE', KEYS[6], token)
+  redis.call('ZREM', KEYS[6], token)
+  if not share or tonumber(share) <= now_ms() then
+    return 0
+  end
+  if live_readers() == 0 and free_of_writer() then
+    release_to_next(wake_prefix, claim_ms)
+  else
+    mark_readers()
+  end
+  return 1
 end
 "#
     };
@@ -144,7 +267,7 @@ end
 /// A waiter that gave up after a fault ([`LEASE_ABANDON`]) is refused: an attempt of it that
 /// was stuck in a stalled server's socket must not take the lock for nobody.
 ///
-/// KEYS: all five. ARGV[1] token, ARGV[2] TTL ms, ARGV[3] heartbeat window ms (0: do not queue),
+/// KEYS: all six. ARGV[1] token, ARGV[2] TTL ms, ARGV[3] heartbeat window ms (0: do not queue),
 /// ARGV[4] wake-list prefix, ARGV[5] tombstone prefix.
 /// Returns `{1, fence}` if ARGV[1] holds the lock now, or `{0, lock PTTL ms, queue position or
 /// -1}`.
@@ -160,9 +283,9 @@ if holder == ARGV[1] then
   return {1, claim(ARGV[1], ARGV[2])}
 end
 local me = ARGV[2] .. ':' .. ARGV[1]
-if holder == false then
+if holder == false or holder == MARKER then
   local head = first_live_waiter()
-  if head == nil or head == me then
+  if (head == nil or head == me) and live_readers() == 0 then
     local fence = next_fence()
     set_fence(fence, ARGV[1], ARGV[2])
     redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -180,9 +303,9 @@ if window > 0 then
   redis.call('ZADD', KEYS[5], int(now_ms() + window), me)
   redis.call('PEXPIRE', KEYS[4], window * 2)
   redis.call('PEXPIRE', KEYS[5], window * 2)
-  return {0, redis.call('PTTL', KEYS[1]), redis.call('ZRANK', KEYS[4], me)}
+  return {0, busy_pttl(), redis.call('ZRANK', KEYS[4], me)}
 end
-return {0, redis.call('PTTL', KEYS[1]), -1}
+return {0, busy_pttl(), -1}
 "#
 );
 
@@ -190,11 +313,18 @@ return {0, redis.call('PTTL', KEYS[1]), -1}
 /// the lock set to that waiter for `min(its TTL, claim window)`, and a push of the fence onto
 /// its wake list), or deletes it if nobody waits.
 ///
-/// KEYS: all five. ARGV[1] token, ARGV[2] wake-list prefix, ARGV[3] claim window ms.
+/// With ARGV[4] `shared`, releases ARGV[1]'s shared lease instead (its member of the readers
+/// set); the last live reader out hands the lock on the same way.
+///
+/// KEYS: all six. ARGV[1] token, ARGV[2] wake-list prefix, ARGV[3] claim window ms, ARGV[4]
+/// `shared` for a shared lease (else absent).
 /// Returns 1 if ARGV[1] held the lock (now released or handed over), 0 otherwise (untouched).
 pub const LEASE_RELEASE: &str = concat!(
     lease_functions!(),
     r#"
+if ARGV[4] == 'shared' then
+  return release_share(ARGV[1], ARGV[2], ARGV[3])
+end
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
@@ -206,7 +336,7 @@ return 1
 /// A waiter gives up: leaves the queue, and nudges the new head if the lock is free. If the lock
 /// was handed to it meanwhile, it claims it instead.
 ///
-/// KEYS: all five. ARGV[1] token, ARGV[2] its TTL ms, ARGV[3] wake-list prefix, ARGV[4] how
+/// KEYS: all six. ARGV[1] token, ARGV[2] its TTL ms, ARGV[3] wake-list prefix, ARGV[4] how
 /// long a nudge waits for its waiter (ms).
 /// Returns `{1, fence}` if ARGV[1] holds the lock, `{0}` after leaving the queue.
 pub const LEASE_CANCEL: &str = concat!(
@@ -219,12 +349,7 @@ end
 local me = ARGV[2] .. ':' .. ARGV[1]
 redis.call('ZREM', KEYS[4], me)
 redis.call('ZREM', KEYS[5], me)
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  local head = first_live_waiter()
-  if head then
-    nudge(ARGV[3], head, ARGV[4])
-  end
-end
+after_leave(ARGV[3], ARGV[4])
 return {0}
 "#
 );
@@ -234,14 +359,25 @@ return {0}
 /// nothing), leaves the queue, and if the lock is (or was meanwhile made) its own, releases it
 /// to the next waiter instead of keeping it: the caller is told it did not get the lock.
 ///
-/// KEYS: all five. ARGV[1] token, ARGV[2] its TTL ms, ARGV[3] wake-list prefix, ARGV[4] tombstone
-/// prefix, ARGV[5] tombstone lifetime ms, ARGV[6] claim window ms.
+/// With ARGV[7] `shared`, the waiter is a reader: its share, if it has one, is released.
+///
+/// KEYS: all six. ARGV[1] token, ARGV[2] its TTL ms, ARGV[3] wake-list prefix, ARGV[4] tombstone
+/// prefix, ARGV[5] tombstone lifetime ms, ARGV[6] claim window ms, ARGV[7] `shared` for a
+/// reader (else absent).
 /// Returns 1 if it held the lock (now passed on), else 0.
 pub const LEASE_ABANDON: &str = concat!(
     lease_functions!(),
     r#"
 redis.call('SET', ARGV[4] .. ARGV[1], 1, 'PX', ARGV[5])
 redis.call('DEL', ARGV[3] .. ARGV[1])
+if ARGV[7] == 'shared' then
+  local me = 'r' .. ARGV[2] .. ':' .. ARGV[1]
+  redis.call('ZREM', KEYS[4], me)
+  redis.call('ZREM', KEYS[5], me)
+  local held = release_share(ARGV[1], ARGV[3], ARGV[6])
+  after_leave(ARGV[3], ARGV[6])
+  return held
+end
 local me = ARGV[2] .. ':' .. ARGV[1]
 redis.call('ZREM', KEYS[4], me)
 redis.call('ZREM', KEYS[5], me)
@@ -253,31 +389,77 @@ return 0
 "#
 );
 
-/// Deletes the lock whoever holds it (operators' tool), and nudges the first live waiter.
+/// Deletes the lock whoever holds it, writer or readers (operators' tool), and nudges the first
+/// live waiter (readers at the head of the queue are let in).
 ///
-/// KEYS: all five. ARGV[1] wake-list prefix, ARGV[2] how long a nudge waits (ms).
-/// Returns 1 if a lock was deleted, else 0.
+/// KEYS: all six. ARGV[1] wake-list prefix, ARGV[2] how long a nudge waits (ms).
+/// Returns 1 if a lock (or a share) was deleted, else 0.
 pub const FORCE_RELEASE: &str = concat!(
     lease_functions!(),
     r#"
 local existed = redis.call('DEL', KEYS[1])
+if KEYS[6] and live_readers() > 0 then
+  existed = 1
+end
+if KEYS[6] then
+  redis.call('DEL', KEYS[6])
+end
 redis.call('DEL', KEYS[3])
 local head = first_live_waiter()
-if head then
+if head and is_reader(head) then
+  admit_readers(ARGV[1], ARGV[2])
+elseif head then
   nudge(ARGV[1], head, ARGV[2])
 end
 return existed
 "#
 );
 
-/// Owner-checked extension (compare-and-PEXPIRE of the lock and its fence).
+/// Owner-checked extension (compare-and-PEXPIRE of the lock and its fence). Given the readers
+/// set as KEYS[4], extends ARGV[1]'s share instead when it does not hold the lock itself (its
+/// expiry becomes now + ARGV[2] ms, if it has not passed; an expired share is dropped): a
+/// lease's renewal works whichever kind it is now, even if it was promoted or demoted while
+/// the renewal was on its way.
 ///
-/// KEYS: the first three. ARGV[1] token, ARGV[2] TTL ms.
-/// Returns 1 if ARGV[1] holds the lock and its TTL is now ARGV[2] ms, else 0 (untouched).
+/// A share's own renewal passes only the lock and the readers set (KEYS[1], KEYS[2]): both
+/// exist while it reads, so a Redis Cluster slot being migrated serves it instead of answering
+/// `TRYAGAIN` for the absent fence record. If ARGV[1] holds the lock itself then (promoted
+/// meanwhile) it answers 0 and touches nothing: the caller's change counter tells that from a
+/// loss ([`crate::lock::lease::LeaseState::changed_since`]).
+///
+/// KEYS: the first three, optionally the readers set; or the lock and the readers set. ARGV[1]
+/// token, ARGV[2] TTL ms.
+/// Returns 1 if ARGV[1] holds the lock (or a share) and its TTL is now ARGV[2] ms, else 0
+/// (untouched).
 pub const EXTEND: &str = r#"
+local readers = KEYS[4]
+if #KEYS == 2 then
+  readers = KEYS[2]
+end
 if redis.call('GET', KEYS[1]) == ARGV[1] then
+  if #KEYS == 2 then
+    return 0
+  end
   redis.call('PEXPIRE', KEYS[3], ARGV[2])
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+if readers then
+  local time = redis.call('TIME')
+  local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  local share = redis.call('ZSCORE', readers, ARGV[1])
+  if not share or tonumber(share) <= now then
+    redis.call('ZREM', readers, ARGV[1])
+    return 0
+  end
+  redis.call('ZADD', readers, string.format('%.0f', now + tonumber(ARGV[2])), ARGV[1])
+  local last = redis.call('ZRANGE', readers, -1, -1, 'WITHSCORES')
+  local ms = string.format('%.0f', math.max(1, tonumber(last[2]) - now + 1))
+  redis.call('PEXPIRE', readers, ms)
+  local holder = redis.call('GET', KEYS[1])
+  if holder == false or holder == '!rl:shared' then
+    redis.call('SET', KEYS[1], '!rl:shared', 'PX', ms)
+  end
+  return 1
 end
 return 0
 "#;
@@ -286,13 +468,30 @@ return 0
 /// without a fence (taken with `acquire()`, or its fence key evicted) gets a fresh one when
 /// ARGV[2] is `1`.
 ///
-/// KEYS: the first three. ARGV[1] token, ARGV[2] `1` to assign a missing fence, else `0`.
+/// Given the readers set as KEYS[4], and ARGV[1] does not hold the lock itself: its share,
+/// `{ms left, 0, 1}` (shares have no fence; the third element tells a share). A share asks
+/// with the lock and the readers set only (see [`EXTEND`]): then a lock held by ARGV[1] itself
+/// answers `{-2, 0}`.
+///
+/// KEYS: the first three, optionally the readers set; or the lock and the readers set.
+/// ARGV[1] token, ARGV[2] `1` to assign a missing fence, else `0`.
 /// Returns `{PTTL ms, fence (0: none)}` if ARGV[1] holds the lock, `{-2, 0}` otherwise. A lock
 /// without a TTL (not set by this library) gets no fence record: every record has a TTL.
 pub const OWNER_STATE: &str = concat!(
     lease_functions!(),
     r#"
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+local readers = KEYS[4]
+if #KEYS == 2 then
+  readers = KEYS[2]
+end
+if ARGV[1] == MARKER or redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  local share = ARGV[1] ~= MARKER and readers and redis.call('ZSCORE', readers, ARGV[1])
+  if share and tonumber(share) > now_ms() then
+    return {tonumber(share) - now_ms(), 0, 1}
+  end
+  return {-2, 0}
+end
+if #KEYS == 2 then
   return {-2, 0}
 end
 local pttl = redis.call('PTTL', KEYS[1])
@@ -307,6 +506,8 @@ end
 return {pttl, fence}
 "#
 );
+
+pub(crate) use lease_functions;
 
 /// [`LEASE_ACQUIRE`], hashed once.
 pub static LEASE_ACQUIRE_SCRIPT: LuaScript = LuaScript::fenced(LEASE_ACQUIRE);

@@ -1,7 +1,8 @@
 //! Lua scripts: each a named constant, wrapped once in a [`LuaScript`] that hashes it with
 //! `redis::Script` on first use and runs it by EVALSHA, falling back to EVAL on NOSCRIPT.
 //!
-//! The scripts themselves: the documents' API in [`documents`], leases in [`lease`].
+//! The scripts themselves: the documents' API in [`documents`], leases in [`lease`], shared
+//! (read) leases in [`shared`].
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -13,6 +14,7 @@ use crate::lock::replicas::{self, Acked, ReplicaAck};
 
 pub mod documents;
 pub mod lease;
+pub mod shared;
 
 /// One call of a script in a pipeline: its keys and its arguments.
 pub type Call<'a> = (Vec<&'a [u8]>, Vec<&'a [u8]>);
@@ -349,9 +351,10 @@ fn read_wait(conn: &mut Connection, deadline: Instant, ack: Option<&ReplicaAck>)
 }
 
 /// Every script, for tests that load each into a real server.
-pub fn all() -> [&'static LuaScript; 9] {
+pub fn all() -> [&'static LuaScript; 14] {
     use documents::*;
     use lease::*;
+    use shared::*;
     [
         &RELEASE_SCRIPT,
         &ACQUIRE_SCRIPT,
@@ -362,6 +365,11 @@ pub fn all() -> [&'static LuaScript; 9] {
         &FORCE_RELEASE_SCRIPT,
         &EXTEND_SCRIPT,
         &OWNER_STATE_SCRIPT,
+        &SHARED_ACQUIRE_SCRIPT,
+        &SHARED_CANCEL_SCRIPT,
+        &PROMOTE_SCRIPT,
+        &PROMOTE_CANCEL_SCRIPT,
+        &DEMOTE_SCRIPT,
     ]
 }
 

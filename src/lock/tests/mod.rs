@@ -12,6 +12,8 @@ mod replicas;
 mod scripts;
 mod sentinel;
 mod sentinel_tls;
+mod shared;
+mod shared_review;
 mod tls;
 mod trust;
 

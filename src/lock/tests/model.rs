@@ -328,6 +328,7 @@ impl<'a> Run<'a> {
     fn new_lease(&mut self, w: usize, fence: i64) -> usize {
         let qw = &self.waiters[w];
         let lease = Lease::new(Grant {
+            kind: crate::lock::lease::Kind::Exclusive,
             key: self.names[qw.name].clone(),
             keys: qw.waiter.keys.clone(),
             token: qw.waiter.token.clone(),
