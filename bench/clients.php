@@ -184,3 +184,46 @@ function bench_callgrind(string $valgrind, string $name, int $n, string $host, i
     }
     return (int) $m[1];
 }
+
+/** The median of `$xs`. */
+function median(array $xs): float
+{
+    sort($xs);
+    $n = count($xs);
+    return $n % 2 ? $xs[intdiv($n, 2)] : ($xs[$n / 2 - 1] + $xs[$n / 2]) / 2;
+}
+
+/** A free TCP port on loopback. */
+function free_port(): int
+{
+    $s = stream_socket_server('tcp://127.0.0.1:0');
+    $name = stream_socket_get_name($s, false);
+    fclose($s);
+    return (int) substr(strrchr($name, ':'), 1);
+}
+
+/**
+ * Wall time of each cycle in `$run` (name => closure, warmed up), in one process: `$rounds`
+ * rounds of `$cycles` cycles each, the order rotating every round. Returns name => median µs
+ * per cycle.
+ *
+ * @param array<string, callable(): void> $run
+ * @return array<string, float>
+ */
+function bench_alternating(array $run, int $rounds, int $cycles): array
+{
+    $names = array_keys($run);
+    $samples = array_fill_keys($names, []);
+    for ($r = 0; $r < $rounds; $r++) {
+        $shift = $r % count($names);
+        foreach (array_merge(array_slice($names, $shift), array_slice($names, 0, $shift)) as $name) {
+            $cycle = $run[$name];
+            $t = hrtime(true);
+            for ($i = 0; $i < $cycles; $i++) {
+                $cycle();
+            }
+            $samples[$name][] = (hrtime(true) - $t) / $cycles / 1000;
+        }
+    }
+    return array_map('median', $samples);
+}

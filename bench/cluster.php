@@ -26,13 +26,6 @@ $cgCycles = (int) (getenv('CALLGRIND_CYCLES') ?: 2000);
 $url = parse_url(getenv('REDIS_URL') ?: 'redis://127.0.0.1:6379');
 [$host, $port] = [$url['host'], $url['port'] ?? 6379];
 
-function median(array $xs): float
-{
-    sort($xs);
-    $n = count($xs);
-    return $n % 2 ? $xs[intdiv($n, 2)] : ($xs[$n / 2 - 1] + $xs[$n / 2]) / 2;
-}
-
 $cluster = new LocalCluster(3, 0);
 putenv('BENCH_CLUSTER_SEED=127.0.0.1:' . $cluster->nodes[0]->port);
 $master = $cluster->masterOf(BENCH_KEY);
@@ -54,18 +47,7 @@ foreach ($names as $name) {
         $run[$name]();
     }
 }
-$samples = array_fill_keys($names, []);
-for ($r = 0; $r < $rounds; $r++) {
-    $order = array_merge(array_slice($names, $r % 4), array_slice($names, 0, $r % 4));
-    foreach ($order as $name) {
-        $t = hrtime(true);
-        for ($i = 0; $i < $cycles; $i++) {
-            $run[$name]();
-        }
-        $samples[$name][] = (hrtime(true) - $t) / $cycles / 1000;
-    }
-}
-$wall = array_map('median', $samples);
+$wall = bench_alternating($run, $rounds, $cycles);
 
 // ---- instructions per cycle under callgrind --------------------------------------------------
 $ir = [];

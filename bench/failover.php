@@ -30,6 +30,8 @@
 
 declare(strict_types=1);
 
+require __DIR__ . '/clients.php';
+
 if (!extension_loaded('redis_lock') || !extension_loaded('redis') || !extension_loaded('pcntl')) {
     fwrite(STDERR, "bench/failover.php needs the redis_lock, redis (phpredis) and pcntl extensions\n");
     exit(1);
@@ -66,21 +68,6 @@ final class FailoverDeployment
         public readonly string $times = '',
     ) {
     }
-}
-
-function median(array $xs): float
-{
-    sort($xs);
-    $n = count($xs);
-    return $n % 2 ? $xs[intdiv($n, 2)] : ($xs[$n / 2 - 1] + $xs[$n / 2]) / 2;
-}
-
-function free_port(): int
-{
-    $s = stream_socket_server('tcp://127.0.0.1:0');
-    $name = stream_socket_get_name($s, false);
-    fclose($s);
-    return (int) substr(strrchr($name, ':'), 1);
 }
 
 /** A command on a fresh phpredis connection to 127.0.0.1:$port; null if it fails. */

@@ -18,21 +18,6 @@ $rounds = (int) (getenv('ROUNDS') ?: 11);
 $cycles = (int) (getenv('CYCLES') ?: 2000);
 $cgCycles = (int) (getenv('CALLGRIND_CYCLES') ?: 2000);
 
-function median(array $xs): float
-{
-    sort($xs);
-    $n = count($xs);
-    return $n % 2 ? $xs[intdiv($n, 2)] : ($xs[$n / 2 - 1] + $xs[$n / 2]) / 2;
-}
-
-function free_port(): int
-{
-    $s = stream_socket_server('tcp://127.0.0.1:0');
-    $name = stream_socket_get_name($s, false);
-    fclose($s);
-    return (int) substr(strrchr($name, ':'), 1);
-}
-
 // ---- a master and its replica -------------------------------------------------------------
 $dir = sys_get_temp_dir() . '/redis-lock-bench-replicas-' . getmypid();
 @mkdir($dir);
@@ -83,18 +68,7 @@ foreach ($names as $name) {
         $run[$name]();
     }
 }
-$samples = array_fill_keys($names, []);
-for ($r = 0; $r < $rounds; $r++) {
-    $order = array_merge(array_slice($names, $r % 4), array_slice($names, 0, $r % 4));
-    foreach ($order as $name) {
-        $t = hrtime(true);
-        for ($i = 0; $i < $cycles; $i++) {
-            $run[$name]();
-        }
-        $samples[$name][] = (hrtime(true) - $t) / $cycles / 1000;
-    }
-}
-$wall = array_map('median', $samples);
+$wall = bench_alternating($run, $rounds, $cycles);
 
 // ---- instructions per cycle under callgrind --------------------------------------------------
 $ir = [];

@@ -28,13 +28,6 @@ foreach (['redis_lock', $baseline] as $required) {
     }
 }
 
-function median(array $xs): float
-{
-    sort($xs);
-    $n = count($xs);
-    return $n % 2 ? $xs[intdiv($n, 2)] : ($xs[$n / 2 - 1] + $xs[$n / 2]) / 2;
-}
-
 // ---- wall time: alternating rounds in one process -------------------------------------------
 $run = [];
 foreach ($factories as $name => $factory) {
@@ -43,20 +36,7 @@ foreach ($factories as $name => $factory) {
         $run[$name](); // warm up: connect, cache scripts
     }
 }
-$samples = array_fill_keys(array_keys($run), []);
-$names = array_keys($run);
-for ($r = 0; $r < $rounds; $r++) {
-    $order = array_merge(array_slice($names, $r % count($names)), array_slice($names, 0, $r % count($names)));
-    foreach ($order as $name) {
-        $cycle = $run[$name];
-        $t = hrtime(true);
-        for ($i = 0; $i < $cycles; $i++) {
-            $cycle();
-        }
-        $samples[$name][] = (hrtime(true) - $t) / $cycles / 1000;
-    }
-}
-$wall = array_map('median', $samples);
+$wall = bench_alternating($run, $rounds, $cycles);
 
 // ---- instructions per cycle under callgrind --------------------------------------------------
 $ir = [];

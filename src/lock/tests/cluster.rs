@@ -526,18 +526,7 @@ fn a_lock_lost_in_a_failover_to_a_replica_with_a_slower_clock_is_retaken_with_a_
     let new = set.await_new_master(slot(key.as_bytes()), 0);
     assert_eq!(new, replica, "the paused replica was promoted");
     let second = locker(&set, &[1], &options);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let retaken = loop {
-        match second.lock(key.as_bytes(), Some(60.0), 0.0) {
-            Ok(Some(lease)) => break lease,
-            Ok(None) => panic!("the promoted replica has the lock: it was replicated after all"),
-            Err(e) => assert!(
-                Instant::now() < deadline,
-                "no lock after the failover: {e:?}"
-            ),
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let retaken = super::retake_after_failover(&second, key.as_bytes());
     assert!(
         retaken.fence() > lost_fence,
         "fences never go back across a failover: {} after {lost_fence}",
@@ -602,15 +591,7 @@ fn a_connection_kept_across_a_failback_hands_out_fences_with_the_masters_new_epo
         my_epoch(&epoch_before),
         my_epoch(&epoch_after)
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let retaken = loop {
-        match old.lock(key.as_bytes(), Some(60.0), 0.0) {
-            Ok(Some(lease)) => break lease,
-            Ok(None) => panic!("node 0 has the lock: it was replicated after all"),
-            Err(e) => assert!(Instant::now() < deadline, "no lock: {e:?}"),
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let retaken = super::retake_after_failover(&old, key.as_bytes());
     eprintln!("retaken fence {}", retaken.fence());
     assert!(
         retaken.fence() > lost_fence,

@@ -7,38 +7,14 @@
 use std::time::{Duration, Instant};
 
 use super::cluster::{get_on, key_on, migrate_slot, replicate};
-use super::tls::{s, ssl};
+use super::tls::{
+    ca_entries as trusting_ca, first_error_hiding as first_error, s, tls_locker_with as locker,
+};
 use super::{config, unshared};
-use crate::lock::Locker;
-use crate::lock::error::{Error, ErrorKind};
+use crate::lock::error::ErrorKind;
 use crate::lock::keys::slot;
 use crate::lock::options::OptionValue;
-use crate::lock::testing::{ClusterSet, certs, q};
-
-fn locker(dsn: &str, entries: &[(&str, OptionValue)], extra: &[(&str, OptionValue)]) -> Locker {
-    let mut options = vec![("ssl", ssl(entries))];
-    options.extend(extra.iter().cloned());
-    unshared(config(dsn, &options))
-}
-
-fn trusting_ca() -> Vec<(&'static str, OptionValue)> {
-    vec![("cafile", s("ca.pem"))]
-}
-
-/// The error of a first acquire, checked to name none of `secrets`, no certificate path and
-/// no certificate file.
-fn first_error(l: &Locker, secrets: &[&str]) -> Error {
-    let e = l.acquire(b"k", b"v", 5.0).unwrap_err();
-    let text = format!("{e} {e:?}");
-    for secret in secrets
-        .iter()
-        .copied()
-        .chain([certs().to_str().unwrap(), ".pem", ".key"])
-    {
-        assert!(!text.contains(secret), "{secret:?} in {text}");
-    }
-    e
-}
+use crate::lock::testing::{ClusterSet, q};
 
 #[test]
 fn every_masters_slots_take_locks_over_tls_and_after_kill_9_of_one() {

@@ -61,6 +61,23 @@ fn get(server: &RedisServer, key: &str) -> Option<String> {
     crate::lock::testing::q(&mut server.client(), &["GET", key])
 }
 
+/// Takes `key` (TTL 60 s) with `l` once a failover lets it, retrying errors for up to 20 s.
+/// Panics if the lock is still held: it survived the failover (it was replicated after all).
+fn retake_after_failover(l: &Locker, key: &[u8]) -> crate::lock::lease::Lease {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match l.lock(key, Some(60.0), 0.0) {
+            Ok(Some(lease)) => return lease,
+            Ok(None) => panic!("the new master has the lock: it was replicated after all"),
+            Err(e) => assert!(
+                std::time::Instant::now() < deadline,
+                "no lock after the failover: {e:?}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn sleep_ms(ms: u64) {
     std::thread::sleep(Duration::from_millis(ms));
 }

@@ -317,18 +317,7 @@ fn a_lock_lost_in_a_failover_is_retaken_with_a_higher_fence() {
     let new = set.await_new_master(old);
     assert_eq!(new, replica, "the paused replica was promoted");
     let second = locker(&set, &options);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let retaken = loop {
-        match second.lock(b"k", Some(60.0), 0.0) {
-            Ok(Some(lease)) => break lease,
-            Ok(None) => panic!("the promoted replica has the lock: it was replicated after all"),
-            Err(e) => assert!(
-                Instant::now() < deadline,
-                "no lock after the failover: {e:?}"
-            ),
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let retaken = super::retake_after_failover(&second, b"k");
     assert!(
         retaken.fence() > lost_fence,
         "fences never go back across a failover: {} after {lost_fence}",

@@ -5,43 +5,19 @@
 
 use std::time::{Duration, Instant};
 
-use super::tls::{s, ssl};
+use super::tls::{
+    ca_entries as trusting_ca, first_error_hiding as first_error, s, tls_locker_with as locker,
+};
 use super::{config, get, unshared};
-use crate::lock::Locker;
-use crate::lock::error::{Error, ErrorKind};
+use crate::lock::error::ErrorKind;
 use crate::lock::options::OptionValue;
-use crate::lock::testing::{SentinelSet, SentinelTls, certs, q};
+use crate::lock::testing::{SentinelSet, SentinelTls, q};
 
 /// Every server and sentinel presents `server.pem` (127.0.0.1, ::1, localhost).
 const TLS: SentinelTls = SentinelTls {
     servers: "server",
     sentinels: "server",
 };
-
-fn locker(dsn: &str, entries: &[(&str, OptionValue)], extra: &[(&str, OptionValue)]) -> Locker {
-    let mut options = vec![("ssl", ssl(entries))];
-    options.extend(extra.iter().cloned());
-    unshared(config(dsn, &options))
-}
-
-fn trusting_ca() -> Vec<(&'static str, OptionValue)> {
-    vec![("cafile", s("ca.pem"))]
-}
-
-/// The error of a first acquire, checked to hold none of `secrets`, no certificate path and no
-/// file name.
-fn first_error(l: &Locker, secrets: &[&str]) -> Error {
-    let e = l.acquire(b"k", b"v", 5.0).unwrap_err();
-    let text = format!("{e} {e:?}");
-    for secret in secrets
-        .iter()
-        .copied()
-        .chain([certs().to_str().unwrap(), ".pem", ".key"])
-    {
-        assert!(!text.contains(secret), "{secret:?} in {text}");
-    }
-    e
-}
 
 #[test]
 fn locks_reach_the_master_over_tls_and_follow_a_failover() {

@@ -47,6 +47,22 @@ fn tls_locker(dsn: &str, entries: &[(&str, OptionValue)]) -> Locker {
     unshared(tls_config(dsn, entries))
 }
 
+/// A locker for `dsn` with the `ssl` option `entries` and the `extra` options.
+pub(super) fn tls_locker_with(
+    dsn: &str,
+    entries: &[(&str, OptionValue)],
+    extra: &[(&str, OptionValue)],
+) -> Locker {
+    let mut options = vec![("ssl", ssl(entries))];
+    options.extend(extra.iter().cloned());
+    unshared(config(dsn, &options))
+}
+
+/// The `ssl` entries that trust the test certificates' CA.
+pub(super) fn ca_entries() -> Vec<(&'static str, OptionValue)> {
+    vec![("cafile", s("ca.pem"))]
+}
+
 /// The CA of the test certificates and a client certificate.
 fn trusted_client() -> Vec<(&'static str, OptionValue)> {
     vec![
@@ -66,9 +82,19 @@ fn cycle_works(l: &Locker, server: &TlsServer) {
 
 /// The error of the first command, after checking that no secret or path is in it.
 fn first_error(l: &Locker) -> Error {
+    first_error_hiding(l, &[PASSPHRASE])
+}
+
+/// The error of the first command, after checking that it holds none of `secrets`, no
+/// certificate path and no certificate file name.
+pub(super) fn first_error_hiding(l: &Locker, secrets: &[&str]) -> Error {
     let err = l.acquire(b"tls:k", b"v", 5.0).unwrap_err();
     let text = format!("{err} {err:?}");
-    for secret in [PASSPHRASE, certs().to_str().unwrap(), ".pem", ".key"] {
+    for secret in secrets
+        .iter()
+        .copied()
+        .chain([certs().to_str().unwrap(), ".pem", ".key"])
+    {
         assert!(!text.contains(secret), "{secret:?} in {text}");
     }
     err

@@ -177,12 +177,6 @@ impl Cluster {
                 let _ = self.refresh(deadline.get());
             }
         }
-        // The hot path: one lock, one reference count.
-        if let Some(map) = lock(&self.state.map).as_ref()
-            && let Some(node) = map.node(slot)
-        {
-            return Ok(Arc::clone(&node.shared));
-        }
         let map = match self.map() {
             Some(map) => map,
             None => self.refresh(deadline.get())?,
