@@ -551,7 +551,7 @@ fn protocol(why: &str) -> io::Error {
 
 /// A reply.
 #[derive(Debug, PartialEq)]
-pub(crate) enum Answer {
+pub enum Answer {
     Ok,
     Pong,
     Int(i64),
@@ -627,7 +627,7 @@ fn execute(state: &mut State, now_us: i64, args: &[&[u8]]) -> Answer {
 
 /// Runs one plain command at `now_us`, as Redis would (the commands the engine sends, and
 /// those its scripts call through `redis.call`).
-pub(crate) fn command(store: &mut Store, now_us: i64, args: &[&[u8]]) -> Answer {
+pub fn command(store: &mut Store, now_us: i64, args: &[&[u8]]) -> Answer {
     let now_ms = now_us.div_euclid(1000);
     let name = args[0];
     let is = |command: &str| name.eq_ignore_ascii_case(command.as_bytes());
@@ -742,30 +742,15 @@ pub(crate) fn command(store: &mut Store, now_us: i64, args: &[&[u8]]) -> Answer 
             }
             return Ok(Answer::Array(out));
         }
-        if is("ZCOUNT") && n == 4 {
-            // `(` makes a bound exclusive, as in Redis.
-            let bound = |arg: &[u8]| match arg.strip_prefix(b"(") {
-                Some(rest) => score_arg(rest).map(|s| (s, true)),
-                None => score_arg(arg).map(|s| (s, false)),
-            };
-            let ((min, min_open), (max, max_open)) = (bound(args[2])?, bound(args[3])?);
-            let items = store.zrange(args[1], 0, -1, now_ms).map_err(err)?;
-            let count = items
-                .iter()
-                .filter(|(s, _)| {
-                    (if min_open { *s > min } else { *s >= min })
-                        && (if max_open { *s < max } else { *s <= max })
-                })
-                .count();
-            return Ok(Answer::Int(count as i64));
-        }
-        if is("ZREMRANGEBYSCORE") && n == 4 {
-            let (min, max) = (score_arg(args[2])?, score_arg(args[3])?);
-            return Ok(Answer::Int(
+        if (is("ZREMRANGEBYSCORE") || is("ZCOUNT")) && n == 4 {
+            let (min, max) = (bound_arg(args[2], true)?, bound_arg(args[3], false)?);
+            return Ok(Answer::Int(if is("ZCOUNT") {
+                store.zcount(args[1], min, max, now_ms).map_err(err)?
+            } else {
                 store
                     .zremrangebyscore(args[1], min, max, now_ms)
-                    .map_err(err)?,
-            ));
+                    .map_err(err)?
+            }));
         }
         if is("TIME") && n == 1 {
             let (secs, micros) = (now_us.div_euclid(1_000_000), now_us.rem_euclid(1_000_000));
@@ -809,6 +794,23 @@ fn score_arg(arg: &[u8]) -> Result<f64, Answer> {
             .ok()
             .filter(|f| !f.is_nan())
             .ok_or_else(|| Answer::Error("ERR value is not a valid float".into())),
+    }
+}
+
+/// A range bound of `ZCOUNT` and `ZREMRANGEBYSCORE` (`(` before it: exclusive), as the
+/// inclusive bound it is: an exclusive lower bound moves up to the next double, an exclusive
+/// upper bound down.
+fn bound_arg(arg: &[u8], lower: bool) -> Result<f64, Answer> {
+    match arg.strip_prefix(b"(") {
+        None => score_arg(arg),
+        Some(rest) => {
+            let bound = score_arg(rest)?;
+            Ok(if lower {
+                bound.next_up()
+            } else {
+                bound.next_down()
+            })
+        }
     }
 }
 

@@ -414,6 +414,15 @@ impl Store {
         Ok(&items[start as usize..=stop as usize])
     }
 
+    /// `ZCOUNT key min max` (both inclusive).
+    pub fn zcount(&self, key: &[u8], min: f64, max: f64, now_ms: i64) -> Result<i64, &'static str> {
+        Ok(self
+            .zset(key, now_ms)?
+            .iter()
+            .filter(|(s, _)| *s >= min && *s <= max)
+            .count() as i64)
+    }
+
     /// `ZREMRANGEBYSCORE key min max` (both inclusive): how many members it removed; an
     /// emptied set is deleted.
     pub fn zremrangebyscore(
