@@ -401,6 +401,15 @@ impl Locker {
             None => (self.lease_config().lease_ttl, true),
         };
         let wait = wait_duration(wait_seconds, "wait")?;
+        if let Some(quorum) = self.quorum() {
+            if kind == Kind::Shared {
+                return Err(crate::lock::quorum::unsupported(
+                    "lockShared: shared leases are not available on a quorum: readers and \
+                     writers share one queue and one readers set, which need a single server",
+                ));
+            }
+            return quorum.lock(self, key, token, ttl, watchdog, wait);
+        }
         let keys = LockKeys::new(self.prefix(), key)?;
         let waiter = Waiter::new(self, keys, token, ttl).with_kind(kind);
         let Some(fence) = waiter.acquire_by(Instant::now() + wait, !wait.is_zero())? else {
@@ -435,6 +444,9 @@ impl Locker {
     /// taken without a fence (with `acquire()`) gets a fresh one. `Err(Lost)` if `token` does
     /// not hold the lock.
     pub fn restore(&self, key: &[u8], token: &[u8]) -> Result<Lease> {
+        if let Some(quorum) = self.quorum() {
+            return quorum.restore(self, key, token);
+        }
         check_value(token, "token")?;
         let keys = LockKeys::new(self.prefix(), key)?;
         let all = keys.all();
@@ -495,6 +507,9 @@ impl Locker {
 
     fn pttl(&self, key: &[u8], what: &'static str) -> Result<i64> {
         check_lock_name(self.prefix(), key)?;
+        if let Some(quorum) = self.quorum() {
+            return quorum.majority_pttl(self.client().timeouts(), self.prefix(), key, what);
+        }
         self.client()
             .run(Route::Key(self.prefix(), key), |conn| {
                 let buf = conn.command_buffer();
@@ -512,6 +527,9 @@ impl Locker {
     /// deleted. For operators: the holder's lease reports lost on its next call.
     pub fn force_release(&self, key: &[u8]) -> Result<bool> {
         let keys = LockKeys::new(self.prefix(), key)?;
+        if let Some(quorum) = self.quorum() {
+            return quorum.force_release(self.client().timeouts(), &keys);
+        }
         let all = keys.all();
         let mut digits = [0u8; 20];
         let nudge = resp::decimal(&mut digits, ALIVE_WINDOW.as_millis() as u64);

@@ -14,6 +14,7 @@ use crate::lock::replicas::{self, Acked, ReplicaAck};
 
 pub mod documents;
 pub mod lease;
+pub mod quorum;
 pub mod shared;
 
 /// One call of a script in a pipeline: its keys and its arguments.
@@ -143,6 +144,24 @@ impl LuaScript {
             args,
             epoch,
         );
+    }
+
+    /// Encodes a call of the script into the command buffer without sending it: by EVALSHA, or
+    /// by EVAL with the whole body when `by_body` (after the server answered NOSCRIPT). For a
+    /// fan-out that writes to several connections before reading any reply.
+    pub fn encode_call(
+        &self,
+        conn: &mut Connection,
+        keys: Keys<'_>,
+        args: &[&[u8]],
+        by_body: bool,
+    ) {
+        if by_body {
+            let epoch = self.epoch(conn);
+            Self::encode(conn.command_buffer(), &self.eval_head(), keys, args, epoch);
+        } else {
+            self.pipelined(conn, keys, args);
+        }
     }
 
     /// Reads the reply of a [`LuaScript::pipelined`] call; on NOSCRIPT, runs it again by EVAL.
