@@ -324,7 +324,7 @@ impl Config {
     /// server, credentials and database twice (two votes of one server would make a minority
     /// look like a majority); `replicas` above 0 (replica acknowledgement is the single-authority
     /// alternative to a quorum; see the README). A member's own DSN errors name its position.
-    pub fn parse_quorum<'a>(dsns: &[&str], options: &[(&'a str, OptionValue)]) -> Result<Config> {
+    pub fn parse_quorum(dsns: &[&str], options: &[(&str, OptionValue)]) -> Result<Config> {
         if dsns.is_empty() {
             return Err(Error::invalid(
                 "a quorum needs at least one DSN (an array of 3 or 5 independent servers), \

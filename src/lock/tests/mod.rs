@@ -8,6 +8,7 @@ mod locker;
 mod memory;
 mod model;
 mod pool;
+mod quorum;
 mod replicas;
 mod scripts;
 mod sentinel;
