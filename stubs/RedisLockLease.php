@@ -47,6 +47,12 @@ final class RedisLockLease
      * earlier fence even when Redis loses its counters (eviction, a restart without
      * persistence), as long as the server's clock does not step back. 0 for a shared lease
      * ({@see RedisLock::lockShared()}): readers get no fence.
+     *
+     * A lease on a Redlock quorum (`new RedisLock([...])`) has none: independent servers cannot
+     * hand out one strictly increasing number, which needs a single authority ordering every
+     * holder (Kleppmann's critique of Redlock).
+     *
+     * @throws RedisLockException on a quorum lease, saying so
      */
     public function fence(): int {}
 
@@ -82,6 +88,7 @@ final class RedisLockLease
      * @return bool true if this lease is now a shared one; false if it was lost (strict mode:
      *         an exception then)
      * @throws RedisLockLostException in strict mode, if the lease was lost
+     * @throws RedisLockException on a Redlock quorum lease (no shared leases there)
      */
     public function demote(): bool {}
 
