@@ -74,7 +74,7 @@ soak: build
 bench: build deps-bench
 	scripts/with-redis.sh sh -c '$(PHP_EXT) bench/run.php && $(PHP_EXT) bench/tls.php && $(PHP_EXT) bench/cluster.php \
 		&& $(PHP_EXT) bench/replicas.php && $(PHP_EXT) bench/contention.php && $(PHP_EXT) bench/waiters.php \
-		&& $(PHP_EXT) bench/failover.php && REDIS_LOCK_SO=$(CURDIR)/$(EXT) $(PHP) bench/plots.php'
+		&& $(PHP_EXT) bench/failover.php && $(PHP_EXT) bench/quorum.php && REDIS_LOCK_SO=$(CURDIR)/$(EXT) $(PHP) bench/plots.php'
 
 install: build
 	PHP=$(PHP) PHP_CONFIG=$(PHP_CONFIG) scripts/install.sh

@@ -57,7 +57,7 @@ pub struct Command<'a, T> {
     /// (after NOSCRIPT).
     pub encode: &'a dyn Fn(&mut Connection, bool),
     /// Reads its reply (`None`: an unexpected reply type).
-    pub parse: fn(Reply<'_>) -> Option<T>,
+    pub parse: &'a dyn Fn(Reply<'_>) -> Option<T>,
     /// What a reply resent by a member's topology on the cold path proves.
     pub resend: Resend<T>,
     /// The operation, for messages.
@@ -141,9 +141,11 @@ impl Quorum {
                 outcomes[i] = Some(Outcome::Failed(no_time(&self.members[i].name)));
                 continue;
             }
+            // The connection keeps the call's read timeout (a write blocks at most that long,
+            // and an unchanged timeout costs no system call); the deadline is poll's.
             let bounded = Timeouts {
                 connect: timeouts.connect.min(left),
-                read: left,
+                read: timeouts.read,
             };
             match node.checkout(bounded) {
                 Err(e) => outcomes[i] = Some(Outcome::Failed(e)),
@@ -209,11 +211,11 @@ impl Quorum {
             sent = true;
             (cmd.encode)(conn, false);
             conn.send()?;
-            let reply = match conn.read_reply(cmd.parse) {
+            let reply = match conn.read_reply(|r| (cmd.parse)(r)) {
                 Err(e) if e.is_server_code("NOSCRIPT") => {
                     (cmd.encode)(conn, true);
                     conn.send()?;
-                    conn.read_reply(cmd.parse)
+                    conn.read_reply(|r| (cmd.parse)(r))
                 }
                 other => other,
             }?;
@@ -248,7 +250,7 @@ fn collect<T>(
             }
             let p = &mut pending[k];
             let conn = p.checkout.conn();
-            let outcome = match conn.poll_reply(cmd.parse) {
+            let outcome = match conn.poll_reply(|r| (cmd.parse)(r)) {
                 Ok(None) => None,
                 Ok(Some(Some(v))) => Some(Outcome::Done(v)),
                 Ok(Some(None)) => {

@@ -147,7 +147,7 @@ impl Quorum {
         };
         let cmd = Command {
             encode: &encode,
-            parse: int_reply,
+            parse: &int_reply,
             resend: Resend::Safe,
             what,
         };
@@ -194,7 +194,7 @@ impl Quorum {
         };
         let cmd = Command {
             encode: &encode,
-            parse: int_reply,
+            parse: &int_reply,
             resend: Resend::Safe,
             what: "extend",
         };
@@ -229,7 +229,7 @@ impl Quorum {
         };
         let cmd = Command {
             encode: &encode,
-            parse: int_reply,
+            parse: &int_reply,
             resend: Resend::ProvesOnly(|&n| n == 1, "release"),
             what: "release",
         };

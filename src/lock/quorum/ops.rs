@@ -8,7 +8,7 @@ use crate::lock::keys::{LockKeys, slot_of, slot_tag};
 use crate::lock::lease::ALIVE_WINDOW;
 use crate::lock::net::connection::{Connection, Timeouts};
 use crate::lock::net::registry::Resend;
-use crate::lock::protocol::resp;
+use crate::lock::protocol::resp::{self, Reply};
 use crate::lock::quorum::fanout::{Command, Outcome, all_or_error, describe_failure};
 use crate::lock::quorum::{Quorum, drift};
 use crate::lock::scripts::documents::{ACQUIRE_SCRIPT, RELEASE_SCRIPT};
@@ -97,17 +97,63 @@ impl Quorum {
         let deadline = start + timeouts.read.min(ttl - drift);
         let mut digits = [0u8; 20];
         let ms_text = resp::decimal(&mut digits, ms);
-        let encode = |conn: &mut Connection, by_body: bool| {
+        // `SET key value NX GET PX ms`, as on one server: nil when taken (1), the current value
+        // otherwise: `value`'s own (2: refreshed below by the script), or another's (0).
+        let set = |conn: &mut Connection, _by_body: bool| {
+            let buf = conn.command_buffer();
+            resp::raw(buf, b"*7\r\n$3\r\nSET\r\n");
+            resp::arg2(buf, prefix, key);
+            resp::arg(buf, value);
+            resp::raw(buf, b"$2\r\nNX\r\n$3\r\nGET\r\n$2\r\nPX\r\n");
+            resp::arg(buf, ms_text);
+        };
+        let set_reply = |reply: Reply<'_>| match reply {
+            Reply::Nil => Some(1),
+            Reply::Bulk(current) if current == value => Some(2),
+            Reply::Bulk(_) => Some(0),
+            _ => None,
+        };
+        let script = |conn: &mut Connection, by_body: bool| {
             ACQUIRE_SCRIPT.encode_call(conn, Keys::One(prefix, key), &[value, ms_text], by_body);
         };
+        let route = Route::Key(prefix, key);
+        let legacy = self.members().iter().any(|m| m.topology.legacy_set(route));
         let cmd = Command {
-            encode: &encode,
-            parse: int_reply,
+            encode: if legacy { &script } else { &set },
+            parse: if legacy { &int_reply } else { &set_reply },
             resend: Resend::Safe,
             what,
         };
-        let route = Route::Key(prefix, key);
-        let outcomes = self.fan_out(route, timeouts, deadline, &cmd, None);
+        let mut outcomes = self.fan_out(route, timeouts, deadline, &cmd, None);
+        // Members where `value` held it already (its TTL is refreshed by the acquire script, as
+        // on one server), and servers older than Redis 7.0 (no `SET ... NX GET`: a syntax error,
+        // remembered), get the script.
+        let again: Vec<bool> = outcomes
+            .iter()
+            .zip(self.members())
+            .map(|(o, m)| match o {
+                Outcome::Done(2) => true,
+                Outcome::Failed(e) if e.is_server_code("ERR") && e.message().contains("syntax") => {
+                    m.topology.set_legacy_set(route);
+                    true
+                }
+                _ => false,
+            })
+            .collect();
+        if again.contains(&true) {
+            let cmd = Command {
+                encode: &script,
+                parse: &int_reply,
+                resend: Resend::Safe,
+                what,
+            };
+            let second = self.fan_out(route, timeouts, deadline, &cmd, Some(&again));
+            for (o, s) in outcomes.iter_mut().zip(second) {
+                if !matches!(s, Outcome::Skipped) {
+                    *o = s;
+                }
+            }
+        }
         let granted = outcomes
             .iter()
             .filter(|o| matches!(o, Outcome::Done(1)))
@@ -165,7 +211,7 @@ impl Quorum {
         };
         let cmd = Command {
             encode: &encode,
-            parse: int_reply,
+            parse: &int_reply,
             resend: Resend::ProvesOnly(|&n| n == 1, "release"),
             what: "release",
         };
@@ -209,7 +255,7 @@ impl Quorum {
         };
         let cmd = Command {
             encode: &encode,
-            parse: int_reply,
+            parse: &int_reply,
             resend: Resend::Safe,
             what,
         };
@@ -276,7 +322,7 @@ impl Quorum {
         };
         let cmd = Command {
             encode: &encode,
-            parse: int_reply,
+            parse: &int_reply,
             resend: Resend::ProvesOnly(|&n| n == 1, "forceRelease"),
             what: "forceRelease",
         };
