@@ -173,6 +173,11 @@ impl Shared {
         self.slot().as_ref().is_some_and(|c| c.pid() == pid)
     }
 
+    /// Whether this process has a connection open here (not checked for liveness).
+    pub fn has_connection(&self) -> bool {
+        self.is_connected(crate::lock::net::pid::current())
+    }
+
     /// Whether `SET key value NX GET` must be replaced by a script on this server.
     pub fn legacy_set(&self) -> bool {
         self.legacy_set.load(Ordering::Relaxed)

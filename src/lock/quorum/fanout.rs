@@ -18,14 +18,14 @@
 //! out is an unknown outcome, which the operations above treat as "may have run" (an acquire
 //! releases there too; it never counts towards a majority).
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::lock::error::{Error, ErrorKind, Result};
 use crate::lock::net::connection::{Connection, Timeouts};
 use crate::lock::net::registry::{Checkout, Resend, Shared};
 use crate::lock::protocol::resp::Reply;
-use crate::lock::quorum::Quorum;
+use crate::lock::quorum::{CONNECT_BACKOFF, Quorum};
 use crate::lock::topology::Route;
 
 /// What one member did with a command.
@@ -114,56 +114,65 @@ impl Quorum {
             .collect();
         let mut cold: Vec<usize> = Vec::new();
         let mut pending: Vec<Pending<'_>> = Vec::with_capacity(n);
-        for i in 0..n {
-            if send.is_some_and(|s| !s[i]) {
-                outcomes[i] = Some(Outcome::Skipped);
-                continue;
+        // Members with a connection open first: their commands go out, and their replies are
+        // collected, before any member that must connect (the first call, or after its
+        // connection was dropped), whose connect may take up to the deadline: it must not
+        // hold back the others' replies (nor a NOSCRIPT resend among them).
+        let connected: Vec<bool> = nodes
+            .iter()
+            .map(|node| node.as_ref().is_some_and(|s| s.has_connection()))
+            .collect();
+        let mut sent_later = false;
+        for (i, &open) in connected.iter().enumerate() {
+            if open {
+                self.start(
+                    i,
+                    &nodes,
+                    &mut pending,
+                    &mut outcomes,
+                    &mut cold,
+                    timeouts,
+                    deadline,
+                    cmd,
+                    send,
+                );
+            } else {
+                sent_later = true;
             }
-            let Some(node) = &nodes[i] else {
-                cold.push(i);
-                continue;
-            };
-            // One connection checked out twice would deadlock: two members resolved to one
-            // server (a Sentinel's master that another member names directly).
-            if let Some(j) = nodes[..i]
-                .iter()
-                .position(|o| o.as_ref().is_some_and(|p| Arc::ptr_eq(p, node)))
-            {
-                outcomes[i] = Some(Outcome::Failed(Error::invalid(format!(
-                    "quorum member {} reached the same server as member {}: each member must \
-                     be an independent server",
-                    self.members[i].name, self.members[j].name
-                ))));
-                continue;
+        }
+        if sent_later {
+            if !pending.is_empty() {
+                collect(
+                    &mut pending,
+                    &mut outcomes,
+                    &mut cold,
+                    started,
+                    deadline,
+                    cmd,
+                );
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left < Duration::from_millis(1) {
-                outcomes[i] = Some(Outcome::Failed(no_time(&self.members[i].name)));
-                continue;
-            }
-            // The connection keeps the call's read timeout (a write blocks at most that long,
-            // and an unchanged timeout costs no system call); the deadline is poll's.
-            let bounded = Timeouts {
-                connect: timeouts.connect.min(left),
-                read: timeouts.read,
-            };
-            match node.checkout(bounded) {
-                Err(e) => outcomes[i] = Some(Outcome::Failed(e)),
-                Ok(mut checkout) => {
-                    let conn = checkout.conn();
-                    (cmd.encode)(conn, false);
-                    match conn.send() {
-                        Ok(()) => pending.push(Pending {
-                            member: i,
-                            checkout,
-                            resent_by_body: false,
-                            ready: true,
-                        }),
-                        Err(e) => {
-                            checkout.discard();
-                            outcomes[i] = Some(Outcome::Unknown(e));
-                        }
-                    }
+            // Connects are made one after the other: each gets an equal share of the time left
+            // (at most the connect timeout), so that one unreachable member cannot use it all.
+            let mut to_connect = connected.iter().filter(|&&open| !open).count() as u32;
+            for (i, &open) in connected.iter().enumerate() {
+                if !open {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let share = Timeouts {
+                        connect: timeouts.connect.min(left / to_connect.max(1)),
+                        read: timeouts.read,
+                    };
+                    to_connect -= 1;
+                    self.start(
+                        i,
+                        &nodes,
+                        &mut pending,
+                        &mut outcomes,
+                        &mut cold,
+                        share,
+                        deadline,
+                        cmd,
+                        send,
+                    );
                 }
             }
         }
@@ -186,6 +195,106 @@ impl Quorum {
             .into_iter()
             .map(|o| o.unwrap_or(Outcome::Skipped))
             .collect()
+    }
+
+    /// Step 1 of the module docs for member `i`: checks its connection out and writes `cmd`
+    /// (into `pending`), or records why it could not, or leaves it to the cold path.
+    #[allow(clippy::too_many_arguments)]
+    fn start<'n, T>(
+        &self,
+        i: usize,
+        nodes: &'n [Option<Arc<Shared>>],
+        pending: &mut Vec<Pending<'n>>,
+        outcomes: &mut [Option<Outcome<T>>],
+        cold: &mut Vec<usize>,
+        timeouts: Timeouts,
+        deadline: Instant,
+        cmd: &Command<'_, T>,
+        send: Option<&[bool]>,
+    ) {
+        if send.is_some_and(|s| !s[i]) {
+            outcomes[i] = Some(Outcome::Skipped);
+            return;
+        }
+        let Some(node) = &nodes[i] else {
+            cold.push(i);
+            return;
+        };
+        // One connection checked out twice would deadlock: two members resolved to one
+        // server (a Sentinel's master that another member names directly).
+        if let Some(p) = pending.iter().find(|p| {
+            nodes[p.member]
+                .as_ref()
+                .is_some_and(|s| Arc::ptr_eq(s, node))
+        }) {
+            outcomes[i] = Some(Outcome::Failed(Error::invalid(format!(
+                "quorum member {} reached the same server as member {}: each member must be \
+                 an independent server",
+                self.members[i].name, self.members[p.member].name
+            ))));
+            return;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left < Duration::from_millis(1) {
+            outcomes[i] = Some(Outcome::Failed(no_time(&self.members[i].name)));
+            return;
+        }
+        // The connection keeps the call's read timeout (a write blocks at most that long, and
+        // an unchanged timeout costs no system call); the deadline is poll's.
+        let bounded = Timeouts {
+            connect: timeouts.connect.min(left),
+            read: timeouts.read,
+        };
+        let member = &self.members[i];
+        let connecting = !node.has_connection();
+        if connecting {
+            let backoff = member
+                .backoff
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some((until, e)) = backoff.as_ref()
+                && Instant::now() < *until
+            {
+                outcomes[i] = Some(Outcome::Failed(Error::new(
+                    e.kind(),
+                    format!(
+                        "{} (not tried again for {} s after a connect that timed out)",
+                        e.message(),
+                        CONNECT_BACKOFF.as_secs_f64()
+                    ),
+                )));
+                return;
+            }
+        }
+        let t0 = Instant::now();
+        match node.checkout(bounded) {
+            Err(e) => {
+                if connecting && t0.elapsed() + Duration::from_millis(1) >= bounded.connect {
+                    *member
+                        .backoff
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner) =
+                        Some((Instant::now() + CONNECT_BACKOFF, e.clone()));
+                }
+                outcomes[i] = Some(Outcome::Failed(e));
+            }
+            Ok(mut checkout) => {
+                let conn = checkout.conn();
+                (cmd.encode)(conn, false);
+                match conn.send() {
+                    Ok(()) => pending.push(Pending {
+                        member: i,
+                        checkout,
+                        resent_by_body: false,
+                        ready: true,
+                    }),
+                    Err(e) => {
+                        checkout.discard();
+                        outcomes[i] = Some(Outcome::Unknown(e));
+                    }
+                }
+            }
+        }
     }
 
     /// Member `i` serves `cmd` by its own topology's rules, within what is left.

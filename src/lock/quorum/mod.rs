@@ -26,6 +26,10 @@
 //!   authority that orders all holders, which independent servers are not (Kleppmann's
 //!   critique of Redlock): `fence()` on a quorum lease is an error, as are shared leases and
 //!   the `replicas` option.
+//! - A member without an open connection is connected after the others' replies are in, each
+//!   such connect with an equal share of the time left (at most the connect timeout); one that
+//!   used up its share (a host that drops packets) is not tried again for [`CONNECT_BACKOFF`]:
+//!   meanwhile it counts as failed at once, so one unreachable host does not slow every call.
 //! - Waits retry with a random pause (20 to 80 ms) until their deadline: there is no FIFO queue
 //!   across independent servers.
 
@@ -47,6 +51,9 @@ pub struct Member {
     pub topology: Topology,
     /// Its DSN, user name and password masked.
     pub name: String,
+    /// After a connect that used up its whole time (a host that drops packets): until when
+    /// no new connect is tried, and the error to report meanwhile.
+    pub(crate) backoff: std::sync::Mutex<Option<(std::time::Instant, Error)>>,
 }
 
 /// A quorum of independent deployments.
@@ -60,7 +67,11 @@ impl Quorum {
         Quorum {
             members: members
                 .into_iter()
-                .map(|(topology, name)| Member { topology, name })
+                .map(|(topology, name)| Member {
+                    topology,
+                    name,
+                    backoff: std::sync::Mutex::new(None),
+                })
                 .collect(),
         }
     }
@@ -74,6 +85,7 @@ impl Quorum {
                 .map(|m| Member {
                     topology: m.topology.detached(),
                     name: m.name.clone(),
+                    backoff: std::sync::Mutex::new(None),
                 })
                 .collect(),
         }
@@ -99,6 +111,9 @@ impl Quorum {
         self.members.len() / 2 + 1
     }
 }
+
+/// How long a member whose connect timed out is not tried again.
+pub const CONNECT_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Redlock's clock drift allowance for a TTL of `ttl_ms`: 1 % of it plus 2 ms.
 pub fn drift(ttl_ms: u64) -> Duration {

@@ -581,3 +581,72 @@ fn two_stopped_servers_are_waited_on_together_not_one_after_the_other() {
         "{took:?}"
     );
 }
+
+/// A port whose listener never accepts and whose backlog is full: a connect there hangs (its
+/// SYNs are dropped) until the connect timeout, as with a host that black-holes packets. The
+/// returned streams and descriptor keep it so.
+fn black_hole() -> (u16, libc::c_int, Vec<std::net::TcpStream>) {
+    // SAFETY: plain socket calls on a descriptor this function owns; the address structure is
+    // fully initialised for AF_INET.
+    let (fd, port) = unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0);
+        let mut addr: libc::sockaddr_in = std::mem::zeroed();
+        addr.sin_family = libc::AF_INET as libc::sa_family_t;
+        addr.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        assert_eq!(libc::bind(fd, (&raw const addr).cast(), len), 0);
+        assert_eq!(libc::listen(fd, 0), 0);
+        let mut bound: libc::sockaddr_in = std::mem::zeroed();
+        let mut blen = len;
+        libc::getsockname(fd, (&raw mut bound).cast(), &mut blen);
+        (fd, u16::from_be(bound.sin_port))
+    };
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut held = Vec::new();
+    for _ in 0..16 {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+            Ok(s) => held.push(s),
+            Err(_) => return (port, fd, held), // full: connects hang now
+        }
+    }
+    panic!("the backlog never filled");
+}
+
+#[test]
+fn a_member_that_cannot_be_connected_does_not_hold_back_the_others() {
+    let servers = servers(4);
+    let (port, fd, _held) = black_hole();
+    // The unreachable member first: members with a connection open are written to first, so
+    // its connect (up to the deadline) does not keep the command from the others.
+    let mut dsns = vec![format!("redis://127.0.0.1:{port}")];
+    dsns.extend(servers.iter().map(RedisServer::dsn));
+    let dsns: Vec<&str> = dsns.iter().map(String::as_str).collect();
+    let options = vec![
+        ("connectTimeout", OptionValue::Float(0.3)),
+        ("readTimeout", OptionValue::Float(0.3)),
+    ];
+    let l = Locker::unshared(Config::parse_quorum(&dsns, &options).unwrap()).unwrap();
+    // Connects are made in turn, each with an equal share of the time left: the unreachable
+    // one, first, costs a fifth of it (60 ms), not all of it.
+    let start = Instant::now();
+    assert!(l.acquire(b"k", b"v", 5.0).unwrap(), "4 of 5");
+    let first = start.elapsed();
+    assert!(first < Duration::from_millis(200), "{first:?}");
+    // It timed out: not tried again for a second, so the next calls cost no connect at all.
+    for i in 0..5 {
+        let start = Instant::now();
+        assert!(l.release(b"k", b"v").unwrap() || i > 0);
+        assert!(l.acquire(b"k", b"v", 5.0).unwrap(), "4 of 5");
+        assert!(
+            start.elapsed() < Duration::from_millis(50),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+    let err = l.is_locked(b"nothing").map(|_| ()).err();
+    assert!(err.is_none(), "4 members answer: {err:?}");
+    assert!(l.release(b"k", b"v").unwrap());
+    // SAFETY: the listener's descriptor, owned here.
+    unsafe { libc::close(fd) };
+}
