@@ -9,6 +9,7 @@ mod memory;
 mod model;
 mod pool;
 mod quorum;
+mod quorum_model;
 mod replicas;
 mod scripts;
 mod sentinel;
