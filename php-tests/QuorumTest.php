@@ -145,7 +145,7 @@ final class QuorumTest extends TestCase
         }
         $this->assertGreaterThan(0.45, $took);
         $this->assertLessThan(0.9, $took);
-        usleep(50_000);
+        usleep(1_100_000); // it missed a deadline: left out for a second
         $this->assertFalse($lock->acquire('k', 'w', 5));
         $this->assertTrue($lock->release('k', 'v'));
         $this->assertTrue($lock->acquire('k', 'w', 5));

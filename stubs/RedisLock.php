@@ -410,10 +410,11 @@ class RedisLock
     /**
      * What `var_dump()` and `print_r()` show: the DSN with user and password masked, the
      * endpoint, prefix, database and timeouts (seconds), and with the `replicas` option
-     * `replicas` and `replicaTimeout`; only `state` for an object whose constructor was not
-     * called. Never throws.
+     * `replicas` and `replicaTimeout`; for a quorum, every member's masked DSN in `dsn`, and
+     * `quorum` (members) and `majority` instead of `endpoint`; only `state` for an object whose
+     * constructor was not called. Never throws.
      *
-     * @return array{dsn: string, endpoint: string, prefix: string, database: int, connectTimeout: float, readTimeout: float, replicas?: int, replicaTimeout?: float}|array{state: string}
+     * @return array{dsn: string, endpoint?: string, quorum?: int, majority?: int, prefix: string, database: int, connectTimeout: float, readTimeout: float, replicas?: int, replicaTimeout?: float}|array{state: string}
      */
     public function __debugInfo(): array {}
 }

@@ -164,9 +164,9 @@ final class RedisLockLease
      * What `var_dump()` shows: key, the token's first 8 characters, fence, whether the watchdog
      * renews it, its status (`held`, `released`, `lost`, `detached`, or `abandoned`: its
      * release at request end failed and it was left to its TTL), and `atRisk`
-     * ({@see RedisLockLease::isAtRisk()}).
+     * ({@see RedisLockLease::isAtRisk()}); on a quorum, `fence` is null and `quorum` true.
      *
-     * @return array{key: string, token: string, fence: int, watchdog: bool, status: string, atRisk: bool}
+     * @return array{key: string, token: string, fence: int|null, quorum?: bool, shared: bool, watchdog: bool, status: string, atRisk: bool}
      */
     public function __debugInfo(): array {}
 }

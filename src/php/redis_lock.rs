@@ -289,8 +289,9 @@ impl RedisLock {
         if let Some(quorum) = locker.quorum() {
             info.insert("quorum", quorum.members().len() as i64)?;
             info.insert("majority", quorum.majority() as i64)?;
+        } else {
+            info.insert("endpoint", endpoint.describe())?;
         }
-        info.insert("endpoint", endpoint.describe())?;
         if let Address::Tls { tls, .. }
         | Address::Sentinel(SentinelAddress { tls: Some(tls), .. }) = &endpoint.address
         {

@@ -8,7 +8,8 @@
 //!    pending until the deadline. A NOSCRIPT answer is followed at once by the script's body
 //!    on that connection, still in parallel with the others.
 //! 3. A member still silent at the deadline has its connection dropped (its late reply must
-//!    never be read as the answer to a later command): its outcome is [`Outcome::Unknown`].
+//!    never be read as the answer to a later command): its outcome is [`Outcome::Unknown`], and
+//!    it is left out of the calls of the next [`CONNECT_BACKOFF`].
 //! 4. Members whose node was not known (a Sentinel master to discover, a cluster map to load),
 //!    and members that answered with a redirect (`MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`) or
 //!    a not-master error, are then served one by one by their own topology's rules (discovery,
@@ -143,6 +144,7 @@ impl Quorum {
         if sent_later {
             if !pending.is_empty() {
                 collect(
+                    self,
                     &mut pending,
                     &mut outcomes,
                     &mut cold,
@@ -177,6 +179,7 @@ impl Quorum {
             }
         }
         collect(
+            self,
             &mut pending,
             &mut outcomes,
             &mut cold,
@@ -258,7 +261,7 @@ impl Quorum {
                 outcomes[i] = Some(Outcome::Failed(Error::new(
                     e.kind(),
                     format!(
-                        "{} (not tried again for {} s after a connect that timed out)",
+                        "{} (left out for {} s after it did not connect or answer in time)",
                         e.message(),
                         CONNECT_BACKOFF.as_secs_f64()
                     ),
@@ -342,6 +345,7 @@ impl Quorum {
 /// Step 2 and 3 of the module docs: reads the replies of `pending` as they come, by
 /// `deadline`; members to serve on the cold path are added to `cold`.
 fn collect<T>(
+    quorum: &Quorum,
     pending: &mut Vec<Pending<'_>>,
     outcomes: &mut [Option<Outcome<T>>],
     cold: &mut Vec<usize>,
@@ -413,6 +417,13 @@ fn collect<T>(
                 let mut p = p;
                 let error = p.checkout.conn().deadline_error(waited);
                 p.checkout.discard();
+                // A member this slow (stopped, overloaded) is left out for a while, as one
+                // whose connect timed out: each call would otherwise wait the whole deadline.
+                *quorum.members[p.member]
+                    .backoff
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) =
+                    Some((Instant::now() + CONNECT_BACKOFF, error.clone()));
                 outcomes[p.member] = Some(Outcome::Unknown(error));
             }
             return;

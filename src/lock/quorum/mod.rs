@@ -28,8 +28,10 @@
 //!   the `replicas` option.
 //! - A member without an open connection is connected after the others' replies are in, each
 //!   such connect with an equal share of the time left (at most the connect timeout); one that
-//!   used up its share (a host that drops packets) is not tried again for [`CONNECT_BACKOFF`]:
-//!   meanwhile it counts as failed at once, so one unreachable host does not slow every call.
+//!   used up its share (a host that drops packets), or that did not answer by a deadline (a
+//!   stopped or overloaded server), is left out for [`CONNECT_BACKOFF`]: meanwhile it counts as
+//!   failed at once, so one unreachable or stalled server does not cost every call a deadline
+//!   (the same reason a single server's quiet releases have a breaker).
 //! - Waits retry with a random pause (20 to 80 ms) until their deadline: there is no FIFO queue
 //!   across independent servers.
 
@@ -112,7 +114,8 @@ impl Quorum {
     }
 }
 
-/// How long a member whose connect timed out is not tried again.
+/// How long a member whose connect timed out, or that did not answer by a deadline, is left
+/// out (counted as failed at once).
 pub const CONNECT_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Redlock's clock drift allowance for a TTL of `ttl_ms`: 1 % of it plus 2 ms.
