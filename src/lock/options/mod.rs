@@ -331,6 +331,13 @@ impl Config {
                  an empty array given",
             ));
         }
+        if dsns.len() > crate::lock::quorum::MAX_MEMBERS {
+            return Err(Error::invalid(format!(
+                "a quorum has at most {} members, {} given",
+                crate::lock::quorum::MAX_MEMBERS,
+                dsns.len()
+            )));
+        }
         let mut members: Vec<(Endpoint, String)> = Vec::with_capacity(dsns.len());
         let mut first: Option<Config> = None;
         for (i, dsn) in dsns.iter().enumerate() {

@@ -1,8 +1,8 @@
 //! The fan-out: one command to every member of a quorum, in parallel, without threads.
 //!
-//! 1. For each member whose serving node is known without I/O ([`Topology::known_node`]), its
-//!    connection is checked out (locked, opened if needed, within what is left of the deadline)
-//!    and the command written to it. Nothing is read yet.
+//! 1. The command is encoded once. For each member whose serving node is known without I/O
+//!    ([`crate::lock::topology::Topology::known_node`]), its connection is checked out (locked, opened if needed,
+//!    within what is left of the deadline) and the command written to it. Nothing is read yet.
 //! 2. Replies are collected as they arrive: whatever a connection already holds (its buffer,
 //!    the TLS layer's plaintext) is parsed first, then `poll(2)` waits on the sockets still
 //!    pending until the deadline. A NOSCRIPT answer is followed at once by the script's body
@@ -23,10 +23,10 @@ use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::lock::error::{Error, ErrorKind, Result};
-use crate::lock::net::connection::{Connection, Timeouts};
+use crate::lock::net::connection::Timeouts;
 use crate::lock::net::registry::{Checkout, Resend, Shared};
 use crate::lock::protocol::resp::Reply;
-use crate::lock::quorum::{CONNECT_BACKOFF, Quorum};
+use crate::lock::quorum::{CONNECT_BACKOFF, MAX_MEMBERS, Quorum};
 use crate::lock::topology::Route;
 
 /// What one member did with a command.
@@ -56,7 +56,7 @@ impl<T> Outcome<T> {
 pub struct Command<'a, T> {
     /// Encodes the command into a connection's buffer; `true`: a script by its whole body
     /// (after NOSCRIPT).
-    pub encode: &'a dyn Fn(&mut Connection, bool),
+    pub encode: &'a dyn Fn(&mut Vec<u8>, bool),
     /// Reads its reply (`None`: an unexpected reply type).
     pub parse: &'a dyn Fn(Reply<'_>) -> Option<T>,
     /// What a reply resent by a member's topology on the cold path proves.
@@ -115,17 +115,22 @@ impl Quorum {
             .collect();
         let mut cold: Vec<usize> = Vec::new();
         let mut pending: Vec<Pending<'_>> = Vec::with_capacity(n);
+        // Encoded once, written to every member.
+        let mut template = Vec::with_capacity(256);
+        (cmd.encode)(&mut template, false);
         // Members with a connection open first: their commands go out, and their replies are
         // collected, before any member that must connect (the first call, or after its
         // connection was dropped), whose connect may take up to the deadline: it must not
         // hold back the others' replies (nor a NOSCRIPT resend among them).
-        let connected: Vec<bool> = nodes
-            .iter()
-            .map(|node| node.as_ref().is_some_and(|s| s.has_connection()))
-            .collect();
+        let mut connected: u64 = 0;
+        for (i, node) in nodes.iter().enumerate() {
+            if node.as_ref().is_some_and(|s| s.has_connection()) {
+                connected |= 1 << i;
+            }
+        }
         let mut sent_later = false;
-        for (i, &open) in connected.iter().enumerate() {
-            if open {
+        for i in 0..n {
+            if connected & (1 << i) != 0 {
                 self.start(
                     i,
                     &nodes,
@@ -134,7 +139,7 @@ impl Quorum {
                     &mut cold,
                     timeouts,
                     deadline,
-                    cmd,
+                    &template,
                     send,
                 );
             } else {
@@ -155,9 +160,9 @@ impl Quorum {
             }
             // Connects are made one after the other: each gets an equal share of the time left
             // (at most the connect timeout), so that one unreachable member cannot use it all.
-            let mut to_connect = connected.iter().filter(|&&open| !open).count() as u32;
-            for (i, &open) in connected.iter().enumerate() {
-                if !open {
+            let mut to_connect = n as u32 - connected.count_ones();
+            for i in 0..n {
+                if connected & (1 << i) == 0 {
                     let left = deadline.saturating_duration_since(Instant::now());
                     let share = Timeouts {
                         connect: timeouts.connect.min(left / to_connect.max(1)),
@@ -172,7 +177,7 @@ impl Quorum {
                         &mut cold,
                         share,
                         deadline,
-                        cmd,
+                        &template,
                         send,
                     );
                 }
@@ -212,7 +217,7 @@ impl Quorum {
         cold: &mut Vec<usize>,
         timeouts: Timeouts,
         deadline: Instant,
-        cmd: &Command<'_, T>,
+        template: &[u8],
         send: Option<&[bool]>,
     ) {
         if send.is_some_and(|s| !s[i]) {
@@ -283,7 +288,7 @@ impl Quorum {
             }
             Ok(mut checkout) => {
                 let conn = checkout.conn();
-                (cmd.encode)(conn, false);
+                conn.command_buffer().extend_from_slice(template);
                 match conn.send() {
                     Ok(()) => pending.push(Pending {
                         member: i,
@@ -321,11 +326,11 @@ impl Quorum {
         let mut sent = false;
         let result = member.topology.run(route, bounded, cmd.resend, |conn| {
             sent = true;
-            (cmd.encode)(conn, false);
+            (cmd.encode)(conn.command_buffer(), false);
             conn.send()?;
             let reply = match conn.read_reply(|r| (cmd.parse)(r)) {
                 Err(e) if e.is_server_code("NOSCRIPT") => {
-                    (cmd.encode)(conn, true);
+                    (cmd.encode)(conn.command_buffer(), true);
                     conn.send()?;
                     conn.read_reply(|r| (cmd.parse)(r))
                 }
@@ -353,7 +358,13 @@ fn collect<T>(
     deadline: Instant,
     cmd: &Command<'_, T>,
 ) {
-    let mut fds: Vec<libc::pollfd> = Vec::with_capacity(pending.len());
+    // At most MAX_MEMBERS: on the stack.
+    let mut fds = [libc::pollfd {
+        fd: -1,
+        events: 0,
+        revents: 0,
+    }; MAX_MEMBERS];
+    let mut count;
     loop {
         let mut k = 0;
         while k < pending.len() {
@@ -373,7 +384,7 @@ fn collect<T>(
                 Err(e) if e.is_server_code("NOSCRIPT") && !p.resent_by_body => {
                     // The script did not run: its body goes out now on this connection.
                     p.resent_by_body = true;
-                    (cmd.encode)(conn, true);
+                    (cmd.encode)(conn.command_buffer(), true);
                     match conn.send() {
                         Ok(()) => {
                             // Its reply may be there at once: look again before polling.
@@ -428,22 +439,26 @@ fn collect<T>(
             }
             return;
         }
-        fds.clear();
+        count = 0;
         for p in pending.iter_mut() {
             match p.checkout.conn().raw_fd() {
-                Some(fd) => fds.push(libc::pollfd {
-                    fd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                }),
+                Some(fd) => {
+                    fds[count] = libc::pollfd {
+                        fd,
+                        events: libc::POLLIN,
+                        revents: 0,
+                    };
+                    count += 1;
+                }
                 None => {
                     // No socket (an in-process link): read it as it is.
                     p.ready = true;
-                    fds.push(libc::pollfd {
+                    fds[count] = libc::pollfd {
                         fd: -1,
                         events: 0,
                         revents: 0,
-                    });
+                    };
+                    count += 1;
                 }
             }
         }
@@ -451,14 +466,15 @@ fn collect<T>(
             continue;
         }
         let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-        // SAFETY: `fds` is a valid array of `fds.len()` pollfd structures, alive for the call.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        // SAFETY: `fds` holds `count` (at most its length) valid pollfd structures, alive for
+        // the call.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), count as libc::nfds_t, ms) };
         if n < 0 {
             // EINTR (a signal): go round, the deadline still holds. Other errors cannot
             // happen with valid descriptors; a timeout is handled at the top.
             continue;
         }
-        for (p, fd) in pending.iter_mut().zip(&fds) {
+        for (p, fd) in pending.iter_mut().zip(&fds[..count]) {
             p.ready = fd.revents != 0;
         }
     }

@@ -10,7 +10,7 @@ use crate::lock::error::{Error, ErrorKind, Result, quote_key};
 use crate::lock::keys::{LockKeys, check_value};
 use crate::lock::lease::{Grant, Kind, Lease, LeaseState};
 use crate::lock::locker::Locker;
-use crate::lock::net::connection::{Connection, Timeouts};
+use crate::lock::net::connection::Timeouts;
 use crate::lock::net::registry::Resend;
 use crate::lock::protocol::resp;
 use crate::lock::quorum::fanout::{Command, Outcome};
@@ -142,8 +142,8 @@ impl Quorum {
         what: &'static str,
     ) -> Result<Option<Duration>> {
         let lock = [keys.lock.as_slice()];
-        let encode = |conn: &mut Connection, by_body: bool| {
-            QUORUM_OWNER_SCRIPT.encode_call(conn, Keys::List(&lock), &[token], by_body);
+        let encode = |buf: &mut Vec<u8>, by_body: bool| {
+            QUORUM_OWNER_SCRIPT.encode_into(buf, Keys::List(&lock), &[token], by_body);
         };
         let cmd = Command {
             encode: &encode,
@@ -189,8 +189,8 @@ impl Quorum {
         let mut digits = [0u8; 20];
         let ttl_text = resp::decimal(&mut digits, ttl_ms);
         let token = state.token();
-        let encode = |conn: &mut Connection, by_body: bool| {
-            QUORUM_EXTEND_SCRIPT.encode_call(conn, Keys::List(&lock), &[token, ttl_text], by_body);
+        let encode = |buf: &mut Vec<u8>, by_body: bool| {
+            QUORUM_EXTEND_SCRIPT.encode_into(buf, Keys::List(&lock), &[token, ttl_text], by_body);
         };
         let cmd = Command {
             encode: &encode,
@@ -224,8 +224,8 @@ impl Quorum {
     pub fn lease_release(&self, timeouts: Timeouts, state: &LeaseState) -> Result<bool> {
         let lock = [state.grant.keys.lock.as_slice()];
         let token = state.token();
-        let encode = |conn: &mut Connection, by_body: bool| {
-            QUORUM_RELEASE_SCRIPT.encode_call(conn, Keys::List(&lock), &[token], by_body);
+        let encode = |buf: &mut Vec<u8>, by_body: bool| {
+            QUORUM_RELEASE_SCRIPT.encode_into(buf, Keys::List(&lock), &[token], by_body);
         };
         let cmd = Command {
             encode: &encode,

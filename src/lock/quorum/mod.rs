@@ -114,6 +114,10 @@ impl Quorum {
     }
 }
 
+/// The most members a quorum may have (a quorum is 3, 5 or 7 servers; the fan-out keeps its
+/// per-member state on the stack).
+pub const MAX_MEMBERS: usize = 64;
+
 /// How long a member whose connect timed out, or that did not answer by a deadline, is left
 /// out (counted as failed at once).
 pub const CONNECT_BACKOFF: Duration = Duration::from_secs(1);

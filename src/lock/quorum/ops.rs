@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::lock::error::{Error, ErrorKind, Result};
 use crate::lock::keys::{LockKeys, slot_of, slot_tag};
 use crate::lock::lease::ALIVE_WINDOW;
-use crate::lock::net::connection::{Connection, Timeouts};
+use crate::lock::net::connection::Timeouts;
 use crate::lock::net::registry::Resend;
 use crate::lock::protocol::resp::{self, Reply};
 use crate::lock::quorum::fanout::{Command, Outcome, all_or_error, describe_failure};
@@ -99,8 +99,7 @@ impl Quorum {
         let ms_text = resp::decimal(&mut digits, ms);
         // `SET key value NX GET PX ms`, as on one server: nil when taken (1), the current value
         // otherwise: `value`'s own (2: refreshed below by the script), or another's (0).
-        let set = |conn: &mut Connection, _by_body: bool| {
-            let buf = conn.command_buffer();
+        let set = |buf: &mut Vec<u8>, _by_body: bool| {
             resp::raw(buf, b"*7\r\n$3\r\nSET\r\n");
             resp::arg2(buf, prefix, key);
             resp::arg(buf, value);
@@ -113,8 +112,8 @@ impl Quorum {
             Reply::Bulk(_) => Some(0),
             _ => None,
         };
-        let script = |conn: &mut Connection, by_body: bool| {
-            ACQUIRE_SCRIPT.encode_call(conn, Keys::One(prefix, key), &[value, ms_text], by_body);
+        let script = |buf: &mut Vec<u8>, by_body: bool| {
+            ACQUIRE_SCRIPT.encode_into(buf, Keys::One(prefix, key), &[value, ms_text], by_body);
         };
         let route = Route::Key(prefix, key);
         let legacy = self.members().iter().any(|m| m.topology.legacy_set(route));
@@ -128,19 +127,22 @@ impl Quorum {
         // Members where `value` held it already (its TTL is refreshed by the acquire script, as
         // on one server), and servers older than Redis 7.0 (no `SET ... NX GET`: a syntax error,
         // remembered), get the script.
-        let again: Vec<bool> = outcomes
-            .iter()
-            .zip(self.members())
-            .map(|(o, m)| match o {
-                Outcome::Done(2) => true,
-                Outcome::Failed(e) if e.is_server_code("ERR") && e.message().contains("syntax") => {
-                    m.topology.set_legacy_set(route);
-                    true
-                }
-                _ => false,
-            })
-            .collect();
-        if again.contains(&true) {
+        let redo = |o: &Outcome<i64>| match o {
+            Outcome::Done(2) => true,
+            Outcome::Failed(e) => e.is_server_code("ERR") && e.message().contains("syntax"),
+            _ => false,
+        };
+        if outcomes.iter().any(redo) {
+            let again: Vec<bool> = outcomes
+                .iter()
+                .zip(self.members())
+                .map(|(o, m)| {
+                    if matches!(o, Outcome::Failed(_)) && redo(o) {
+                        m.topology.set_legacy_set(route);
+                    }
+                    redo(o)
+                })
+                .collect();
             let cmd = Command {
                 encode: &script,
                 parse: &int_reply,
@@ -201,9 +203,9 @@ impl Quorum {
         send: Option<&[bool]>,
     ) -> Vec<Outcome<i64>> {
         let tag = slot_tag(slot_of(prefix, key));
-        let encode = |conn: &mut Connection, by_body: bool| {
-            RELEASE_SCRIPT.encode_call(
-                conn,
+        let encode = |buf: &mut Vec<u8>, by_body: bool| {
+            RELEASE_SCRIPT.encode_into(
+                buf,
                 Keys::LockAndFence(prefix, key, &tag),
                 &[value],
                 by_body,
@@ -247,8 +249,7 @@ impl Quorum {
         key: &[u8],
         what: &'static str,
     ) -> Vec<Outcome<i64>> {
-        let encode = |conn: &mut Connection, _by_body: bool| {
-            let buf = conn.command_buffer();
+        let encode = |buf: &mut Vec<u8>, _by_body: bool| {
             resp::begin(buf, 2);
             resp::arg(buf, b"PTTL");
             resp::arg2(buf, prefix, key);
@@ -312,9 +313,9 @@ impl Quorum {
         let all = keys.all();
         let mut digits = [0u8; 20];
         let nudge = resp::decimal(&mut digits, ALIVE_WINDOW.as_millis() as u64);
-        let encode = |conn: &mut Connection, by_body: bool| {
-            FORCE_RELEASE_SCRIPT.encode_call(
-                conn,
+        let encode = |buf: &mut Vec<u8>, by_body: bool| {
+            FORCE_RELEASE_SCRIPT.encode_into(
+                buf,
                 Keys::List(&all),
                 &[&keys.wake_prefix, nudge],
                 by_body,

@@ -146,21 +146,19 @@ impl LuaScript {
         );
     }
 
-    /// Encodes a call of the script into the command buffer without sending it: by EVALSHA, or
-    /// by EVAL with the whole body when `by_body` (after the server answered NOSCRIPT). For a
-    /// fan-out that writes to several connections before reading any reply.
-    pub fn encode_call(
-        &self,
-        conn: &mut Connection,
-        keys: Keys<'_>,
-        args: &[&[u8]],
-        by_body: bool,
-    ) {
+    /// Encodes a call of the script into `buf`: by EVALSHA, or by EVAL with the whole body when
+    /// `by_body` (after the server answered NOSCRIPT). For a fan-out that encodes a command once
+    /// and writes it to several connections before reading any reply. Not for fenced scripts
+    /// (their last argument depends on the connection).
+    pub fn encode_into(&self, buf: &mut Vec<u8>, keys: Keys<'_>, args: &[&[u8]], by_body: bool) {
+        debug_assert!(
+            !self.fenced,
+            "a fenced script's call depends on its connection"
+        );
         if by_body {
-            let epoch = self.epoch(conn);
-            Self::encode(conn.command_buffer(), &self.eval_head(), keys, args, epoch);
+            Self::encode(buf, &self.eval_head(), keys, args, None);
         } else {
-            self.pipelined(conn, keys, args);
+            Self::encode(buf, self.evalsha_head(), keys, args, None);
         }
     }
 
