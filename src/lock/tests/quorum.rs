@@ -86,6 +86,20 @@ fn a_quorum_config_refuses_empty_memory_duplicates_and_replicas() {
     )
     .unwrap_err();
     assert!(err.message().contains("replicas"), "{err}");
+    // At most 64 members.
+    let many: Vec<String> = (0..65)
+        .map(|i| format!("redis://127.0.0.1:{}", 7000 + i))
+        .collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let err = Config::parse_quorum(&many, no).unwrap_err();
+    assert!(
+        err.message().contains("at most 64 members, 65 given"),
+        "{err}"
+    );
+    assert_eq!(
+        Config::parse_quorum(&many[..64], no).unwrap().members.len(),
+        64
+    );
     // A malformed member is named by its position.
     let err = Config::parse_quorum(&["redis://127.0.0.1:7001", "nope://x"], no).unwrap_err();
     assert!(err.message().starts_with("quorum member #2: "), "{err}");
