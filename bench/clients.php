@@ -138,6 +138,22 @@ function bench_clients(): array
                     };
                 };
             }
+            if (extension_loaded('redis_lock') && $n > 1) {
+                // The same engine, the same commands, one server after the other: what the
+                // fan-out saves over a sequential quorum client, with nothing else different.
+                $clients["redis_lock, $n servers one after the other"] = static function () use ($ports): callable {
+                    $locks = array_map(static fn (int $p): RedisLock => new RedisLock("redis://127.0.0.1:$p"), $ports);
+                    $value = RedisLock::token();
+                    return static function () use ($locks, $value): void {
+                        foreach ($locks as $lock) {
+                            $lock->acquire(BENCH_KEY, $value, BENCH_TTL) || throw new RuntimeException('sequential cycle failed');
+                        }
+                        foreach ($locks as $lock) {
+                            $lock->release(BENCH_KEY, $value) || throw new RuntimeException('sequential cycle failed');
+                        }
+                    };
+                };
+            }
             if (extension_loaded('redis') && is_file('/usr/share/php/Malkusch/Lock/autoload.php')) {
                 $clients["malkusch PHPRedisMutex, $n server(s)"] = static function () use ($phpredis): callable {
                     require_once '/usr/share/php/Malkusch/Lock/autoload.php';

@@ -106,6 +106,27 @@ final class QuorumTest extends TestCase
         new \RedisLock($this->dsns(), ['replicas' => 1]);
     }
 
+    public function testNoPasswordInAQuorumsMessagesTracesOrDumps(): void
+    {
+        $dead = RedisServer::freePort();
+        $dsns = ["redis://:s3cret-pw@127.0.0.1:$dead", "redis://user:s3cret-pw@127.0.0.1:" . RedisServer::freePort(), $this->dsns()[0]];
+        $lock = new \RedisLock($dsns, ['connectTimeout' => 0.2]);
+        $this->assertStringNotContainsString('s3cret', print_r($lock, true));
+        try {
+            $lock->acquire('k', 'v', 5);
+            $this->fail('no majority');
+        } catch (\RedisLockConnectionException $e) {
+            $this->assertStringContainsString("127.0.0.1:$dead", $e->getMessage());
+            $this->assertStringNotContainsString('s3cret', $e->getMessage() . $e->getTraceAsString() . (string) $e);
+        }
+        try {
+            new \RedisLock(["redis://:s3cret-pw@127.0.0.1:$dead", "redis://:s3cret-pw@127.0.0.1:$dead"]);
+            $this->fail('duplicate');
+        } catch (\ValueError $e) {
+            $this->assertStringNotContainsString('s3cret', (string) $e);
+        }
+    }
+
     public function testAMajorityWithTwoServersDownAndAnErrorNamingThemWithThree(): void
     {
         $lock = $this->quorum();
