@@ -126,13 +126,6 @@ final class SharedLockTest extends LockTestCase
         $this->assertTrue($lock->release($this->key, 'doc'));
     }
 
-    public function testMemoryRefusesSharedLeases(): void
-    {
-        $this->expectException(\RedisLockException::class);
-        $this->expectExceptionMessage('memory://');
-        (new \RedisLock('memory://shared'))->lockShared('k', 1);
-    }
-
     /**
      * Four processes, each taking turns as reader or writer for two seconds: a writer never
      * overlaps anyone, and readers do overlap each other.

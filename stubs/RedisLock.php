@@ -293,9 +293,10 @@ class RedisLock
      * {@see RedisLock::forceRelease()} drops readers' shares too. Values and tokens starting
      * with `!rl` are refused (ValueError).
      *
-     * Not available on `memory://` (yet). A shared lease can
-     * become the exclusive one with {@see RedisLockLease::promote()}, and back with
-     * {@see RedisLockLease::demote()}.
+     * A shared lease can become the exclusive one with {@see RedisLockLease::promote()}, and
+     * back with {@see RedisLockLease::demote()}. With a `$token` of your choosing, as for
+     * `lock()`, another process that knows it can {@see RedisLock::restore()} the share; a share
+     * the token already holds is kept and its TTL reset.
      *
      * ```php
      * $lease = $lock->lockShared('catalog', wait: 5);
@@ -312,16 +313,17 @@ class RedisLock
      * @param string $key the lock's name
      * @param float|null $ttl seconds, kept to the millisecond; null for a watchdog lease
      * @param float $wait seconds to wait; 0 for a single attempt
+     * @param string|null $token hold the share with this token (binary-safe, not empty, not
+     *        starting with `!rl`) instead of a fresh UUID
      * @return RedisLockLease|null null if a writer still held the lock, or was ahead in line,
      *         when the wait ended
-     * @throws ValueError for an empty or reserved key, or a ttl or wait out of range
-     * @throws RedisLockException on `memory://`, where shared leases are not available yet
+     * @throws ValueError for an empty or reserved key or token, or a ttl or wait out of range
      * @throws RedisLockConnectionException when Redis cannot be reached
      * @throws RedisLockTimeoutException when Redis does not answer within `readTimeout`
      * @throws RedisLockServerException when Redis answers with an error
      * @throws RedisLockException on a Redlock quorum (shared leases need a single server)
      */
-    public function lockShared(string $key, ?float $ttl = null, float $wait = 0.0): ?RedisLockLease {}
+    public function lockShared(string $key, ?float $ttl = null, float $wait = 0.0, ?string $token = null): ?RedisLockLease {}
 
     /**
      * Runs `$callback($lease)` under a lease on `$key` and releases it afterwards in every case
@@ -357,12 +359,13 @@ class RedisLock
      * job). The restored lease keeps the lock's remaining TTL (no watchdog) and its fence;
      * extend it as needed. It is released by this process from now on (request end,
      * destruction). A lock taken with {@see RedisLock::acquire()} carries no fence: restoring
-     * it gives it a fresh one, above every earlier fence of the key.
+     * it gives it a fresh one, above every earlier fence of the key. A detached shared lease
+     * ({@see RedisLock::lockShared()}) comes back as a shared one (fence 0).
      *
      * @param string $key the lock's name, as given to lock()
      * @param string $token the lease's token (binary-safe: any value acquire() took)
-     * @throws RedisLockLostException when `$token` does not hold the lock (it expired, or was
-     *         released or taken over)
+     * @throws RedisLockLostException when `$token` holds neither the lock nor a share of it
+     *         (it expired, or was released or taken over)
      * @throws ValueError for an empty or reserved key, or an empty token or one starting with `!rl`
      * @throws RedisLockConnectionException when Redis cannot be reached
      * @throws RedisLockTimeoutException when Redis does not answer within `readTimeout`

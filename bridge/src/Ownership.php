@@ -41,8 +41,77 @@ final class Ownership
     }
 
     /**
-     * Releases `$key` if `$token` holds it, handing it to the next waiter at once. False if the
-     * token does not hold it (expired, released, taken over).
+     * Takes a share (read lock) of `$key` for `$token` for `$ttl` seconds, waiting up to `$wait`
+     * seconds in line. If `$token` holds the exclusive lock, it becomes its share (demoted,
+     * letting the readers queued behind it in). True if `$token` holds a share now.
+     *
+     * @throws \RedisLockException when Redis cannot be asked
+     */
+    public static function takeShared(\RedisLock $lock, string $key, string $token, float $ttl, float $wait = 0.0): bool
+    {
+        // One round trip when the token holds nothing; a wait first looks whether the token
+        // holds the lock itself (it would wait behind itself otherwise).
+        if ($wait <= 0.0 && self::shareOnce($lock, $key, $token, $ttl)) {
+            return true;
+        }
+        $held = self::restore($lock, $key, $token);
+        if ($held !== null) {
+            try {
+                if (!$held->isShared() && !$held->demote()) {
+                    return false; // lost meanwhile
+                }
+                return $held->extend($ttl);
+            } catch (\RedisLockLostException) {
+                return false;
+            } finally {
+                $held->detach();
+            }
+        }
+        return $wait > 0.0 && self::shareOnce($lock, $key, $token, $ttl, $wait);
+    }
+
+    private static function shareOnce(\RedisLock $lock, string $key, string $token, float $ttl, float $wait = 0.0): bool
+    {
+        $lease = $lock->lockShared($key, $ttl, $wait, $token);
+        if ($lease === null) {
+            return false;
+        }
+        $lease->detach();
+        return true;
+    }
+
+    /**
+     * Takes `$key` exclusively for `$token`, which may hold a share of it: then the share is
+     * promoted once it is the only reader, waiting up to `$wait` seconds for the others (a
+     * promotion that gives up leaves the share held). Else as {@see Ownership::take()}. True if
+     * `$token` holds the exclusive lock now, for `$ttl` seconds.
+     *
+     * @throws \RedisLockException when Redis cannot be asked
+     */
+    public static function takeExclusive(\RedisLock $lock, string $key, string $token, float $ttl, float $wait = 0.0): bool
+    {
+        // One round trip when the lock is free or the token's; a wait first looks whether the
+        // token holds a share (it would wait behind its own share otherwise).
+        if ($wait <= 0.0 && self::take($lock, $key, $token, $ttl)) {
+            return true;
+        }
+        $held = self::restore($lock, $key, $token);
+        if ($held === null || !$held->isShared()) {
+            $held?->detach();
+            return $wait > 0.0 && self::take($lock, $key, $token, $ttl, $wait);
+        }
+        try {
+            return $held->promote($wait) && $held->extend($ttl);
+        } catch (\RedisLockLostException) {
+            return false;
+        } finally {
+            $held->detach();
+        }
+    }
+
+    /**
+     * Releases `$key` (the lock or a share of it) if `$token` holds it, handing it to the next
+     * waiter at once. False if the token does not hold it (expired, released, taken over).
      *
      * @throws \RedisLockException when Redis cannot be asked, or the outcome is unknown
      */
@@ -63,7 +132,8 @@ final class Ownership
     }
 
     /**
-     * Sets the TTL of `$key` to `$ttl` seconds if `$token` holds it. False if it does not.
+     * Sets the TTL of `$key` (the lock or a share of it) to `$ttl` seconds if `$token` holds it.
+     * False if it does not.
      *
      * @throws \RedisLockException when Redis cannot be asked
      */
@@ -83,7 +153,7 @@ final class Ownership
     }
 
     /**
-     * Whether `$token` holds `$key` now (asks Redis).
+     * Whether `$token` holds `$key` (the lock or a share of it) now (asks Redis).
      *
      * @throws \RedisLockException when Redis cannot be asked
      */
@@ -94,7 +164,7 @@ final class Ownership
         return $lease !== null;
     }
 
-    /** The lease `$token` holds on `$key`, or null if it holds none. */
+    /** The lease (the exclusive lock or a share) `$token` holds on `$key`, or null if none. */
     private static function restore(\RedisLock $lock, string $key, string $token): ?\RedisLockLease
     {
         if ($token === '') {

@@ -34,6 +34,67 @@ abstract class LockContract extends TestCase
         return new \RedisLock($this->dsn(), $options);
     }
 
+    public function testReadersHoldTogetherAndExcludeWriters(): void
+    {
+        $l = $this->lock();
+        $a = $l->lockShared($this->key, 10);
+        $b = $this->lock()->lockShared($this->key, 10);
+        $this->assertNotNull($a);
+        $this->assertNotNull($b, 'readers hold together');
+        $this->assertTrue($a->isShared());
+        $this->assertSame(0, $a->fence(), 'a share has no fence');
+        $this->assertNull($l->lock($this->key, 10), 'no writer while readers hold');
+        $this->assertFalse($l->acquire($this->key, 'doc', 10), 'nor acquire()');
+        $this->assertTrue($l->isLocked($this->key));
+        $this->assertFalse($a->promote(), 'another reader holds');
+        $this->assertTrue($b->release());
+        $this->assertTrue($a->promote(), 'the only reader promotes');
+        $this->assertFalse($a->isShared());
+        $this->assertGreaterThan(0, $a->fence());
+        $this->assertNull($this->lock()->lockShared($this->key, 10), 'no reader while a writer holds');
+        $this->assertTrue($a->demote());
+        $this->assertTrue($a->isShared());
+        $this->assertNotNull($c = $this->lock()->lockShared($this->key, 10), 'readers again');
+        $this->assertTrue($a->release());
+        $this->assertTrue($c->release());
+        $this->assertFalse($l->isLocked($this->key));
+    }
+
+    public function testEachShareExpiresOnItsOwn(): void
+    {
+        $l = $this->lock();
+        $short = $l->lockShared($this->key, 0.5);
+        $long = $l->lockShared($this->key, 2);
+        $this->assertEqualsWithDelta(2.0, $l->ttl($this->key), 0.05, 'the key lives as long as the longest share');
+        $this->pass(0.6);
+        $this->assertFalse($short->isHeld());
+        $this->assertTrue($long->isHeld());
+        $this->assertNull($l->lock($this->key, 10), 'the long share still holds');
+        $this->pass(1.5);
+        $this->assertFalse($long->isHeld());
+        $this->assertFalse($l->isLocked($this->key));
+        $writer = $l->lock($this->key, 10);
+        $this->assertNotNull($writer, 'free once every share expired');
+        $this->assertFalse($short->release());
+        $this->assertTrue($writer->release());
+    }
+
+    public function testASharedLeaseWithATokenIsRestoredAsAShare(): void
+    {
+        $l = $this->lock();
+        $share = $l->lockShared($this->key, 10, token: 'reader-1');
+        $this->assertSame('reader-1', $share->token());
+        $share->detach();
+        $restored = $this->lock()->restore($this->key, 'reader-1');
+        $this->assertTrue($restored->isShared());
+        $this->assertSame(0, $restored->fence());
+        $this->assertNotNull($other = $l->lockShared($this->key, 10), 'still a reader among readers');
+        $this->assertTrue($other->release());
+        $this->assertTrue($restored->release());
+        $this->expectException(\RedisLockLostException::class);
+        $l->restore($this->key, 'reader-1');
+    }
+
     public function testAcquireAndReleaseAreOwnerChecked(): void
     {
         $l = $this->lock();

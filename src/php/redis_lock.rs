@@ -186,18 +186,22 @@ impl RedisLock {
 
     /// A shared (read) lease on `key`: held together with other readers, never while a writer
     /// (`lock()`) holds `key`; FIFO with writers (a reader arriving after a queued writer waits
-    /// behind it). `ttl` and `wait` as for `lock()`; `null` if a writer still held or was ahead
-    /// in line when the wait ended.
-    #[php(defaults(ttl = ArgDefault::Null, wait = ArgDefault::Float(0.0)))]
+    /// behind it). `ttl`, `wait` and `token` as for `lock()`; `null` if a writer still held or
+    /// was ahead in line when the wait ended.
+    #[php(defaults(ttl = ArgDefault::Null, wait = ArgDefault::Float(0.0), token = ArgDefault::Null))]
     pub fn lock_shared(
         &self,
         key: StrArg,
         ttl: NullableFloatArg,
         wait: FloatArg,
+        token: NullableStrArg,
     ) -> PhpResult<Option<RedisLockLease>> {
         let locker = self.locker()?;
         let (key, ttl, wait) = (key.bytes(1)?, ttl.float(2)?, wait.float(3)?);
-        Ok(locker.lock_shared(key, ttl, wait)?.map(RedisLockLease::new))
+        let token = token.bytes(4)?;
+        Ok(locker
+            .lock_shared_as(key, token, ttl, wait)?
+            .map(RedisLockLease::new))
     }
 
     /// Runs `fn($lease)` under a lease on `key`, releasing it in every case; returns what `fn`

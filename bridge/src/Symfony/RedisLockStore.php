@@ -5,6 +5,7 @@ declare(strict_types=1);
 namespace RedisLock\Bridge\Symfony;
 
 use RedisLock\Bridge\Ownership;
+use Symfony\Component\Lock\BlockingSharedLockStoreInterface;
 use Symfony\Component\Lock\BlockingStoreInterface;
 use Symfony\Component\Lock\Exception\InvalidTtlException;
 use Symfony\Component\Lock\Exception\LockConflictedException;
@@ -30,10 +31,15 @@ use Symfony\Component\Lock\PersistingStoreInterface;
  * and throws `LockExpiredException` (after deleting) when it has already passed, as Symfony's
  * expiring stores do.
  *
+ * Read locks (`$factory->createLock($name)->acquireRead()`) are the extension's shared
+ * leases: many readers, never with a writer, one fair line for both. A key that holds the read
+ * lock and saves (`acquire()`) is promoted once it is the only reader (else
+ * `LockConflictedException`, still a reader); a writer that saves for reading is demoted.
+ *
  * Failures of Redis become `LockStorageException` (`LockReleasingException` in `delete()`),
  * with the extension's exception as the previous one.
  */
-class RedisLockStore implements BlockingStoreInterface, PersistingStoreInterface
+class RedisLockStore implements BlockingStoreInterface, BlockingSharedLockStoreInterface, PersistingStoreInterface
 {
     /** Seconds of one round of waitAndSave()'s wait (see there). */
     public const WAIT_ROUND = 60.0;
@@ -48,13 +54,42 @@ class RedisLockStore implements BlockingStoreInterface, PersistingStoreInterface
         self::checkTtl($initialTtl, __METHOD__);
     }
 
-    /** Takes the lock for this key's token (one attempt), for `$initialTtl` seconds. */
+    /**
+     * Takes the lock for this key's token (one attempt), for `$initialTtl` seconds; a read lock
+     * this key holds is promoted if it is the only reader.
+     */
     public function save(Key $key): void
     {
         $key->reduceLifetime($this->initialTtl);
         if (!$this->take($key, 0.0)) {
             throw new LockConflictedException(sprintf('The "%s" lock is held by someone else.', $key));
         }
+        $this->checkNotExpired($key);
+    }
+
+    /**
+     * Takes a read lock (a share) for this key's token (one attempt), for `$initialTtl`
+     * seconds, unless a writer holds the resource or waits for it; a write lock this key holds
+     * becomes a read lock.
+     */
+    public function saveRead(Key $key): void
+    {
+        $key->reduceLifetime($this->initialTtl);
+        if (!$this->takeShared($key, 0.0)) {
+            throw new LockConflictedException(sprintf('The "%s" lock is held by a writer.', $key));
+        }
+        $this->checkNotExpired($key);
+    }
+
+    /**
+     * Waits in arrival order (writers and readers in one line) until this key's token holds a
+     * read lock, then holds it for `$initialTtl` seconds. Waits in rounds as `waitAndSave()`.
+     */
+    public function waitAndSaveRead(Key $key): void
+    {
+        while (!$this->takeShared($key, static::WAIT_ROUND)) {
+        }
+        $key->reduceLifetime($this->initialTtl);
         $this->checkNotExpired($key);
     }
 
@@ -120,9 +155,18 @@ class RedisLockStore implements BlockingStoreInterface, PersistingStoreInterface
     private function take(Key $key, float $wait): bool
     {
         try {
-            return Ownership::take($this->lock, (string) $key, $this->token($key), self::serverTtl($this->initialTtl), $wait);
+            return Ownership::takeExclusive($this->lock, (string) $key, $this->token($key), self::serverTtl($this->initialTtl), $wait);
         } catch (\RedisLockException $e) {
             throw new LockStorageException(sprintf('Failed to acquire the "%s" lock: %s', $key, $e->getMessage()), 0, $e);
+        }
+    }
+
+    private function takeShared(Key $key, float $wait): bool
+    {
+        try {
+            return Ownership::takeShared($this->lock, (string) $key, $this->token($key), self::serverTtl($this->initialTtl), $wait);
+        } catch (\RedisLockException $e) {
+            throw new LockStorageException(sprintf('Failed to acquire the "%s" read lock: %s', $key, $e->getMessage()), 0, $e);
         }
     }
 

@@ -241,4 +241,55 @@ final class RedisLockStoreTest extends StoreContractTestCase
         $this->expectException(LockConflictedException::class);
         $lock->refresh(); // not acquired: Symfony reports the conflict
     }
+
+    /**
+     * Symfony's `acquireRead()` through LockFactory, across processes: four workers mixing
+     * blocking read and write locks never let a writer in with anyone, and readers do overlap.
+     */
+    public function testForkedReadersAndWritersThroughLockFactoryNeverOverlap(): void
+    {
+        $log = tempnam(sys_get_temp_dir(), 'rw');
+        $children = [];
+        foreach (range(0, 3) as $w) {
+            $children[] = Processes::fork(function () use ($w, $log): int {
+                $factory = new LockFactory($this->store(10));
+                $rounds = 0;
+                $until = microtime(true) + 2.0;
+                while (microtime(true) < $until) {
+                    $lock = $factory->createLock($this->key, 10);
+                    $write = ($rounds + $w) % 4 === 0;
+                    $write ? $lock->acquire(true) : $lock->acquireRead(true);
+                    $tag = ($write ? 'W' : 'R') . $w;
+                    file_put_contents($log, sprintf("+%s %.6f\n", $tag, microtime(true)), FILE_APPEND | LOCK_EX);
+                    usleep($write ? 3_000 : 8_000);
+                    file_put_contents($log, sprintf("-%s %.6f\n", $tag, microtime(true)), FILE_APPEND | LOCK_EX);
+                    $lock->release();
+                    $rounds++;
+                }
+                return $rounds;
+            });
+        }
+        $rounds = array_sum(array_map(fn ($c) => $c->wait(), $children));
+        $this->assertGreaterThan(20, $rounds);
+        $inside = [];
+        $maxReaders = 0;
+        $writes = 0;
+        foreach (file($log, FILE_IGNORE_NEW_LINES) as $line) {
+            [$event] = explode(' ', $line);
+            $tag = substr($event, 1);
+            if ($event[0] === '+') {
+                $writer = $tag[0] === 'W';
+                $this->assertTrue(!$writer || $inside === [], "a writer entered beside " . implode(',', array_keys($inside)));
+                $this->assertFalse(array_filter(array_keys($inside), fn ($t) => $t[0] === 'W') !== [], "$tag entered beside a writer");
+                $inside[$tag] = true;
+                $writes += $writer ? 1 : 0;
+                $maxReaders = max($maxReaders, count($inside));
+            } else {
+                unset($inside[$tag]);
+            }
+        }
+        unlink($log);
+        $this->assertGreaterThan(0, $writes, 'writers got in');
+        $this->assertGreaterThan(1, $maxReaders, 'readers overlapped');
+    }
 }

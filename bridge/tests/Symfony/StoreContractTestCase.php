@@ -11,6 +11,7 @@ use Symfony\Component\Lock\Exception\LockConflictedException;
 use Symfony\Component\Lock\Exception\LockExpiredException;
 use Symfony\Component\Lock\Key;
 use Symfony\Component\Lock\PersistingStoreInterface;
+use Symfony\Component\Lock\SharedLockStoreInterface;
 
 /**
  * Symfony's store contract, as its own store tests state it (persisting, expiring and blocking
@@ -182,5 +183,112 @@ abstract class StoreContractTestCase extends BridgeTestCase
         $this->assertTrue($exists);
         $this->assertGreaterThan(0.3, $releasedAt - $start, 'it waited');
         $this->assertGreaterThanOrEqual($releasedAt - 0.01, $got, 'not before the release');
+    }
+
+    /** The store as a shared-lock store (every store of this repository is one). */
+    private function sharedStore(): SharedLockStoreInterface
+    {
+        $store = $this->store();
+        $this->assertInstanceOf(SharedLockStoreInterface::class, $store);
+        return $store;
+    }
+
+    /** @param array<string, array{Key, bool}> $expected name => [key, exists] */
+    private function assertExist(PersistingStoreInterface $store, array $expected): void
+    {
+        foreach ($expected as $name => [$key, $exists]) {
+            $this->assertSame($exists, $store->exists($key), "$name exists");
+        }
+    }
+
+    public function testReadersShareAResourceAndAWriterWaitsForAllOfThem(): void
+    {
+        $store = $this->sharedStore();
+        [$r1, $r2, $w] = [new Key($this->key), new Key($this->key), new Key($this->key)];
+        $store->saveRead($r1);
+        $store->saveRead($r2);
+        $this->assertExist($store, ['r1' => [$r1, true], 'r2' => [$r2, true], 'w' => [$w, false]]);
+        try {
+            $store->save($w);
+            $this->fail('a writer got in beside readers');
+        } catch (LockConflictedException) {
+        }
+        $this->assertExist($store, ['r1' => [$r1, true], 'r2' => [$r2, true], 'w' => [$w, false]]);
+        $store->delete($r1);
+        $this->assertExist($store, ['r1' => [$r1, false], 'r2' => [$r2, true]]);
+        try {
+            $store->save($w);
+            $this->fail('a writer got in beside a reader');
+        } catch (LockConflictedException) {
+        }
+        $store->delete($r2);
+        $store->save($w);
+        $this->assertExist($store, ['r1' => [$r1, false], 'r2' => [$r2, false], 'w' => [$w, true]]);
+        $store->delete($w);
+        $this->assertFalse($store->exists($w));
+    }
+
+    public function testAWriterKeepsReadersOut(): void
+    {
+        $store = $this->sharedStore();
+        [$w, $r] = [new Key($this->key), new Key($this->key)];
+        $store->save($w);
+        try {
+            $store->saveRead($r);
+            $this->fail('a reader got in beside a writer');
+        } catch (LockConflictedException) {
+        }
+        $this->assertExist($store, ['w' => [$w, true], 'r' => [$r, false]]);
+        $store->delete($w);
+        $store->saveRead($r);
+        $this->assertExist($store, ['w' => [$w, false], 'r' => [$r, true]]);
+        $store->delete($r);
+    }
+
+    public function testAReaderPromotesOnlyWhenItIsTheOnlyOne(): void
+    {
+        $store = $this->sharedStore();
+        [$a, $b] = [new Key($this->key), new Key($this->key)];
+        $store->saveRead($a);
+        $store->saveRead($b);
+        try {
+            $store->save($a);
+            $this->fail('promoted beside another reader');
+        } catch (LockConflictedException) {
+        }
+        $this->assertExist($store, ['a' => [$a, true], 'b' => [$b, true]]);
+        $store->delete($b);
+        $store->save($a);
+        try {
+            $store->saveRead($b);
+            $this->fail('a reader got in beside the promoted writer');
+        } catch (LockConflictedException) {
+        }
+        $this->assertExist($store, ['a' => [$a, true], 'b' => [$b, false]]);
+        $store->delete($a);
+        $store->saveRead($b);
+        $this->assertExist($store, ['a' => [$a, false], 'b' => [$b, true]]);
+        $store->delete($b);
+    }
+
+    public function testAWriterDemotesAndLetsReadersIn(): void
+    {
+        $store = $this->sharedStore();
+        [$a, $b, $w] = [new Key($this->key), new Key($this->key), new Key($this->key)];
+        $store->save($a);
+        $store->saveRead($a);
+        $store->saveRead($b);
+        $this->assertExist($store, ['a' => [$a, true], 'b' => [$b, true]]);
+        try {
+            $store->save($w);
+            $this->fail('a writer got in beside the demoted reader');
+        } catch (LockConflictedException) {
+        }
+        $store->putOffExpiration($a, 30);
+        $store->delete($a);
+        $store->delete($b);
+        $this->assertExist($store, ['a' => [$a, false], 'b' => [$b, false]]);
+        $store->save($w);
+        $store->delete($w);
     }
 }

@@ -108,16 +108,17 @@ pub struct LeaseState {
 
 impl Grant {
     /// The keys of the owner-checked scripts that touch only the lease itself (extend, owner
-    /// state) for a lease of `kind`: the lock, fence counter and fence record, and for a share
-    /// also the readers set (those scripts check the lock, then the share). An exclusive lease
-    /// passes no more keys than before: during a Redis Cluster slot migration a script whose
-    /// keys are partly missing on a node gets `TRYAGAIN`, and the readers set rarely exists.
-    /// (So a shared lease's renewal meets `TRYAGAIN` while its slot migrates: retried.)
+    /// state) for a lease of `kind`: the lock, fence counter and fence record; for a share the
+    /// lock and the readers set. Each kind names only keys that exist while it holds: during a
+    /// Redis Cluster slot migration a script whose keys are partly missing on a node gets
+    /// `TRYAGAIN` (the readers set rarely exists; the fence record does not while readers
+    /// hold). A share's call that meets the lease promoted meanwhile answers "not held": the
+    /// watchdog tells that from a loss by the change counter ([`LeaseState::changed_since`]).
     pub fn own_keys(&self, kind: Kind) -> Vec<&[u8]> {
         let keys = self.keys.all();
         match kind {
             Kind::Exclusive => keys[..3].to_vec(),
-            Kind::Shared => vec![keys[0], keys[1], keys[2], keys[5]],
+            Kind::Shared => vec![keys[0], keys[5]],
         }
     }
 }
@@ -209,9 +210,27 @@ impl LeaseState {
     }
 
     /// The kind-change counter (see [`LeaseState::changes`]): a renewal built when it read `c`
-    /// that finds the lease gone is not proof of loss unless it still reads `c` afterwards.
+    /// that finds the lease gone is not proof of loss unless `c` was even (no change in flight)
+    /// and it still reads `c` afterwards ([`LeaseState::changed_since`]).
     pub fn changes(&self) -> u64 {
         self.changes.load(Ordering::Acquire)
+    }
+
+    /// Tests: runs `during` as if a kind change (promote, demote) were in flight, its script run
+    /// on Redis but its reply not yet handled: the change counter is odd meanwhile.
+    #[cfg(test)]
+    pub(crate) fn with_kind_change_in_flight<T>(&self, during: impl FnOnce() -> T) -> T {
+        self.changes.fetch_add(1, Ordering::AcqRel);
+        let out = during();
+        self.changes.fetch_add(1, Ordering::AcqRel);
+        out
+    }
+
+    /// True if a renewal built when [`LeaseState::changes`] read `seen` may have met the lease
+    /// in another kind: a change was in flight then (`seen` odd: its script may have run before
+    /// the renewal, its reply not yet handled), or one began since.
+    pub fn changed_since(&self, seen: u64) -> bool {
+        seen % 2 == 1 || self.changes() != seen
     }
 
     fn become_kind(&self, kind: Kind, fence: i64) {
@@ -415,8 +434,8 @@ impl LeaseState {
             })
             .map_err(|e| e.context("isHeld"))?;
         match reply.as_deref() {
-            Some([pttl, _]) if *pttl >= 0 => Ok(Some(Duration::from_millis(*pttl as u64))),
-            Some([-1, _]) => Ok(Some(Duration::MAX)),
+            Some([pttl, _, ..]) if *pttl >= 0 => Ok(Some(Duration::from_millis(*pttl as u64))),
+            Some([-1, _, ..]) => Ok(Some(Duration::MAX)),
             Some(_) => {
                 self.leave_held(Status::Lost);
                 Ok(None)

@@ -364,7 +364,7 @@ impl Locker {
     /// Takes a shared (read) lease on `key`: many readers hold one together, never while a
     /// writer ([`Locker::lock`]) holds `key`; a reader arriving after a queued writer waits
     /// behind it (see [`crate::lock::scripts::shared`]). Arguments and result as
-    /// [`Locker::lock`]; the lease's fence is 0. Not available on `memory://`.
+    /// [`Locker::lock`]; the lease's fence is 0.
     pub fn lock_shared(
         &self,
         key: &[u8],
@@ -372,6 +372,20 @@ impl Locker {
         wait_seconds: f64,
     ) -> Result<Option<Lease>> {
         self.lock_kind(Kind::Shared, key, None, ttl_seconds, wait_seconds)
+    }
+
+    /// [`Locker::lock_shared`], holding the share with `token` instead of a fresh UUID when one
+    /// is given (see [`Locker::lock_as`]): a share `token` already holds is kept and its TTL
+    /// reset. A share is only ever the token's own: the exclusive lease the same token may hold
+    /// is not turned into a share (that is [`crate::lock::lease::Lease::demote`]).
+    pub fn lock_shared_as(
+        &self,
+        key: &[u8],
+        token: Option<&[u8]>,
+        ttl_seconds: Option<f64>,
+        wait_seconds: f64,
+    ) -> Result<Option<Lease>> {
+        self.lock_kind(Kind::Shared, key, token, ttl_seconds, wait_seconds)
     }
 
     fn lock_kind(
@@ -383,12 +397,6 @@ impl Locker {
         wait_seconds: f64,
     ) -> Result<Option<Lease>> {
         check_lock_name(self.prefix(), key)?;
-        if kind == Kind::Shared && self.client().topology().has_direct() {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                "lockShared: shared leases are not available on memory:// yet; use a Redis server",
-            ));
-        }
         let token = match token {
             Some(token) => {
                 check_value(token, "token")?;
@@ -441,8 +449,9 @@ impl Locker {
 
     /// A lease on `key` held by `token`, taken over from another process (which called
     /// `detach()`, or stopped caring). Manual mode: it keeps the lock's remaining TTL. A lock
-    /// taken without a fence (with `acquire()`) gets a fresh one. `Err(Lost)` if `token` does
-    /// not hold the lock.
+    /// taken without a fence (with `acquire()`) gets a fresh one. A shared lease's token (from
+    /// `detach()`) gives back a shared lease. `Err(Lost)` if `token` holds neither the lock nor
+    /// a share of it.
     pub fn restore(&self, key: &[u8], token: &[u8]) -> Result<Lease> {
         if let Some(quorum) = self.quorum() {
             return quorum.restore(self, key, token);
@@ -450,12 +459,24 @@ impl Locker {
         check_value(token, "token")?;
         let keys = LockKeys::new(self.prefix(), key)?;
         let all = keys.all();
-        let reply = self
-            .client()
-            .run(Route::Slot(keys.slot), |conn| {
-                OWNER_STATE_SCRIPT.run(conn, Keys::List(&all[..3]), &[token, b"1"], ints_reply)
-            })
-            .map_err(|e| e.context("restore"))?;
+        // The lock's keys first (all present when the token holds it, so a Redis Cluster slot
+        // being migrated does not answer TRYAGAIN); only if the token does not hold it, its
+        // share (the readers set, absent unless someone reads).
+        let ask = |names: &[&[u8]]| {
+            self.client()
+                .run(Route::Slot(keys.slot), |conn| {
+                    OWNER_STATE_SCRIPT.run(conn, Keys::List(names), &[token, b"1"], ints_reply)
+                })
+                .map_err(|e| e.context("restore"))
+        };
+        let mut reply = ask(&all[..3])?;
+        if matches!(reply.as_deref(), Some([-2, ..])) {
+            reply = ask(&[all[0], all[1], all[2], all[5]])?;
+        }
+        let kind = match reply.as_deref() {
+            Some([_, _, 1]) => Kind::Shared,
+            _ => Kind::Exclusive,
+        };
         let (pttl, fence) = match reply.as_deref() {
             Some([-1, _]) => {
                 return Err(Error::invalid(format!(
@@ -464,7 +485,7 @@ impl Locker {
                     quote_key(key)
                 )));
             }
-            Some([pttl, fence]) if *pttl != -2 => (*pttl, *fence),
+            Some([pttl, fence, ..]) if *pttl != -2 => (*pttl, *fence),
             Some(_) => {
                 return Err(Error::new(
                     ErrorKind::Lost,
@@ -477,7 +498,7 @@ impl Locker {
             None => return Err(unexpected("restore")),
         };
         Lease::new(Grant {
-            kind: Kind::Exclusive,
+            kind,
             key: key.to_vec(),
             keys,
             token: token.to_vec(),

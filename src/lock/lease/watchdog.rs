@@ -389,7 +389,7 @@ fn renew(client: &Client, leases: &[(u64, Arc<LeaseState>)]) -> Vec<Renewal> {
                         }
                         Renewal::Renewed
                     }
-                    Ok(Some(_)) if leases[i].1.changes() != changed => Renewal::RetrySoon,
+                    Ok(Some(_)) if leases[i].1.changed_since(changed) => Renewal::RetrySoon,
                     Ok(Some(_)) => {
                         leases[i].1.leave_held(Status::Lost);
                         Renewal::Stop
@@ -428,7 +428,7 @@ fn renew_alone(client: &Client, state: &LeaseState) -> Renewal {
             }
             Renewal::Renewed
         }
-        Ok((false, _)) if state.changes() != changes => Renewal::RetrySoon,
+        Ok((false, _)) if state.changed_since(changes) => Renewal::RetrySoon,
         Ok((false, _)) => {
             state.leave_held(Status::Lost);
             Renewal::Stop

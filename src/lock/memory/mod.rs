@@ -22,7 +22,7 @@
 //!   server nobody else talks to: a wait ends when the holder's TTL runs out (also when the
 //!   clock is advanced meanwhile, at the next heartbeat), or at its deadline.
 
-pub mod scripts;
+pub(crate) mod lua;
 pub mod store;
 
 use std::collections::HashMap;
@@ -32,12 +32,14 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::lock::protocol::resp;
-use scripts::{Out, Script};
+use lua::LuaHost;
 use store::Store;
 
 /// One space's state.
 struct State {
     store: Store,
+    /// Runs the engine's scripts over `store`.
+    lua: LuaHost,
     /// Added to the system clock (µs): moved forward by [`advance`].
     offset_us: i64,
 }
@@ -125,6 +127,7 @@ fn space(name: &str) -> Arc<Space> {
             owner: AtomicU32::new(owner),
             state: Mutex::new(State {
                 store: Store::default(),
+                lua: LuaHost::default(),
                 offset_us: 0,
             }),
         })
@@ -388,7 +391,7 @@ impl Link {
         let reply = {
             let mut state = self.space.state();
             let now_us = state.now_us();
-            execute(&mut state.store, now_us, args)
+            execute(&mut state, now_us, args)
         };
         encode(&mut self.output, reply);
         self.consume(used);
@@ -548,15 +551,15 @@ fn protocol(why: &str) -> io::Error {
 
 /// A reply.
 #[derive(Debug, PartialEq)]
-enum Answer {
+pub enum Answer {
     Ok,
     Pong,
     Int(i64),
-    Ints(Vec<i64>),
     Bulk(Vec<u8>),
     Nil,
     NilArray,
     Pair(Vec<u8>, Vec<u8>),
+    Array(Vec<Answer>),
     Error(String),
 }
 
@@ -574,12 +577,6 @@ fn encode(out: &mut Vec<u8>, answer: Answer) {
         Answer::Ok => out.extend_from_slice(b"+OK\r\n"),
         Answer::Pong => out.extend_from_slice(b"+PONG\r\n"),
         Answer::Int(n) => int(out, n),
-        Answer::Ints(ns) => {
-            out.extend_from_slice(format!("*{}\r\n", ns.len()).as_bytes());
-            for n in ns {
-                int(out, n);
-            }
-        }
         Answer::Bulk(b) => resp::arg(out, &b),
         Answer::Nil => out.extend_from_slice(b"$-1\r\n"),
         Answer::NilArray => out.extend_from_slice(b"*-1\r\n"),
@@ -587,6 +584,12 @@ fn encode(out: &mut Vec<u8>, answer: Answer) {
             out.extend_from_slice(b"*2\r\n");
             resp::arg(out, &a);
             resp::arg(out, &b);
+        }
+        Answer::Array(items) => {
+            out.extend_from_slice(format!("*{}\r\n", items.len()).as_bytes());
+            for item in items {
+                encode(out, item);
+            }
         }
         Answer::Error(e) => {
             out.push(b'-');
@@ -603,31 +606,12 @@ fn int_arg(arg: &[u8]) -> Option<i64> {
     std::str::from_utf8(arg).ok()?.parse().ok()
 }
 
-/// Runs one (non-blocking) command at `now_us`.
-fn execute(store: &mut Store, now_us: i64, args: &[&[u8]]) -> Answer {
-    let now_ms = now_us.div_euclid(1000);
+/// Runs one (non-blocking) command at `now_us`: a script ([`lua`]) or a plain command.
+fn execute(state: &mut State, now_us: i64, args: &[&[u8]]) -> Answer {
     let name = args[0];
     let is = |command: &str| name.eq_ignore_ascii_case(command.as_bytes());
-    if is("SET") && args.len() >= 3 {
-        return set(store, now_ms, args);
-    }
-    if is("PTTL") && args.len() == 2 {
-        return Answer::Int(store.pttl(args[1], now_ms));
-    }
     if (is("EVALSHA") || is("EVAL")) && args.len() >= 3 {
         let by_sha = is("EVALSHA");
-        let script = if by_sha {
-            Script::by_sha(args[1])
-        } else {
-            Script::by_body(args[1])
-        };
-        let Some(script) = script else {
-            return Answer::Error(if by_sha {
-                "NOSCRIPT No matching script. Please use EVAL.".into()
-            } else {
-                "ERR memory:// runs only the extension's own scripts".into()
-            });
-        };
         let Some(numkeys) = int_arg(args[2]).and_then(|n| usize::try_from(n).ok()) else {
             return Answer::Error("ERR value is not an integer or out of range".into());
         };
@@ -635,22 +619,210 @@ fn execute(store: &mut Store, now_us: i64, args: &[&[u8]]) -> Answer {
             return Answer::Error("ERR Number of keys can't be greater than number of args".into());
         }
         let (keys, argv) = args[3..].split_at(numkeys);
-        return match script.run(store, now_us, keys, argv) {
-            Ok(Out::Int(n)) => Answer::Int(n),
-            Ok(Out::Ints(ns)) => Answer::Ints(ns),
-            Err(e) => Answer::Error(e),
-        };
+        let State { store, lua, .. } = state;
+        return lua.eval(store, now_us, by_sha, args[1], keys, argv);
     }
-    if is("AUTH") || is("SELECT") {
-        return Answer::Ok;
+    command(&mut state.store, now_us, args)
+}
+
+/// Runs one plain command at `now_us`, as Redis would (the commands the engine sends, and
+/// those its scripts call through `redis.call`).
+pub fn command(store: &mut Store, now_us: i64, args: &[&[u8]]) -> Answer {
+    let now_ms = now_us.div_euclid(1000);
+    let name = args[0];
+    let is = |command: &str| name.eq_ignore_ascii_case(command.as_bytes());
+    let n = args.len();
+    let wrong_args = || {
+        Answer::Error(format!(
+            "ERR wrong number of arguments for '{}' command",
+            String::from_utf8_lossy(&name[..name.len().min(32)]).to_lowercase()
+        ))
+    };
+    let int = |arg: &[u8]| {
+        int_arg(arg)
+            .ok_or_else(|| Answer::Error("ERR value is not an integer or out of range".into()))
+    };
+    let outcome: Result<Answer, Answer> = (|| {
+        if is("SET") {
+            return if n >= 3 {
+                Ok(set(store, now_ms, args))
+            } else {
+                Err(wrong_args())
+            };
+        }
+        if is("GET") && n == 2 {
+            return Ok(match store.get(args[1], now_ms).map_err(err)? {
+                Some(v) => Answer::Bulk(v.to_vec()),
+                None => Answer::Nil,
+            });
+        }
+        if is("PTTL") && n == 2 {
+            return Ok(Answer::Int(store.pttl(args[1], now_ms)));
+        }
+        if (is("DEL") || is("EXISTS")) && n >= 2 {
+            let del = is("DEL");
+            let count = args[1..]
+                .iter()
+                .filter(|key| {
+                    if del {
+                        store.del(key, now_ms)
+                    } else {
+                        store.exists(key, now_ms)
+                    }
+                })
+                .count();
+            return Ok(Answer::Int(count as i64));
+        }
+        if is("PEXPIRE") && n == 3 {
+            let ms = int(args[2])?;
+            return Ok(Answer::Int(i64::from(store.pexpire(args[1], ms, now_ms))));
+        }
+        if is("RPUSH") && n >= 3 {
+            let mut len = 0;
+            for value in &args[2..] {
+                len = store.rpush(args[1], value, now_ms).map_err(err)?;
+            }
+            return Ok(Answer::Int(len));
+        }
+        if is("ZADD") && n >= 4 {
+            let nx = args[2].eq_ignore_ascii_case(b"NX");
+            let pairs = &args[2 + usize::from(nx)..];
+            if pairs.is_empty() || !pairs.len().is_multiple_of(2) {
+                return Err(Answer::Error("ERR syntax error".into()));
+            }
+            let mut scored = Vec::with_capacity(pairs.len() / 2);
+            for pair in pairs.chunks(2) {
+                scored.push((score_arg(pair[0])?, pair[1]));
+            }
+            let mut added = 0;
+            for (score, member) in scored {
+                added += i64::from(
+                    store
+                        .zadd(args[1], score, member, nx, now_ms)
+                        .map_err(err)?,
+                );
+            }
+            return Ok(Answer::Int(added));
+        }
+        if is("ZREM") && n >= 3 {
+            let mut removed = 0;
+            for member in &args[2..] {
+                removed += i64::from(store.zrem(args[1], member, now_ms).map_err(err)?);
+            }
+            return Ok(Answer::Int(removed));
+        }
+        if is("ZSCORE") && n == 3 {
+            return Ok(match store.zscore(args[1], args[2], now_ms).map_err(err)? {
+                Some(score) => Answer::Bulk(score_text(score).into_bytes()),
+                None => Answer::Nil,
+            });
+        }
+        if is("ZRANK") && n == 3 {
+            return Ok(match store.zrank(args[1], args[2], now_ms).map_err(err)? {
+                Some(rank) => Answer::Int(rank),
+                None => Answer::Nil,
+            });
+        }
+        if is("ZCARD") && n == 2 {
+            return Ok(Answer::Int(store.zcard(args[1], now_ms).map_err(err)?));
+        }
+        if is("ZRANGE") && (n == 4 || n == 5) {
+            let scores = n == 5;
+            if scores && !args[4].eq_ignore_ascii_case(b"WITHSCORES") {
+                return Err(Answer::Error("ERR syntax error".into()));
+            }
+            let (start, stop) = (int(args[2])?, int(args[3])?);
+            let items = store.zrange(args[1], start, stop, now_ms).map_err(err)?;
+            let mut out = Vec::with_capacity(items.len() * (1 + usize::from(scores)));
+            for (score, member) in items {
+                out.push(Answer::Bulk(member.clone()));
+                if scores {
+                    out.push(Answer::Bulk(score_text(*score).into_bytes()));
+                }
+            }
+            return Ok(Answer::Array(out));
+        }
+        if (is("ZREMRANGEBYSCORE") || is("ZCOUNT")) && n == 4 {
+            let (min, max) = (bound_arg(args[2], true)?, bound_arg(args[3], false)?);
+            return Ok(Answer::Int(if is("ZCOUNT") {
+                store.zcount(args[1], min, max, now_ms).map_err(err)?
+            } else {
+                store
+                    .zremrangebyscore(args[1], min, max, now_ms)
+                    .map_err(err)?
+            }));
+        }
+        if is("TIME") && n == 1 {
+            let (secs, micros) = (now_us.div_euclid(1_000_000), now_us.rem_euclid(1_000_000));
+            return Ok(Answer::Array(vec![
+                Answer::Bulk(secs.to_string().into_bytes()),
+                Answer::Bulk(micros.to_string().into_bytes()),
+            ]));
+        }
+        if is("CLUSTER") {
+            return Err(Answer::Error(
+                "ERR This instance has cluster support disabled".into(),
+            ));
+        }
+        if is("AUTH") || is("SELECT") {
+            return Ok(Answer::Ok);
+        }
+        if is("PING") {
+            return Ok(Answer::Pong);
+        }
+        Err(Answer::Error(format!(
+            "ERR unknown command for memory://: '{}'",
+            String::from_utf8_lossy(&name[..name.len().min(32)])
+        )))
+    })();
+    outcome.unwrap_or_else(|e| e)
+}
+
+/// A store error as an error reply.
+fn err(e: &'static str) -> Answer {
+    Answer::Error(e.into())
+}
+
+/// A score argument (`-inf`, `+inf`, or a number), as `ZADD` and `ZREMRANGEBYSCORE` read one.
+fn score_arg(arg: &[u8]) -> Result<f64, Answer> {
+    let text = std::str::from_utf8(arg).unwrap_or("");
+    match text.to_ascii_lowercase().as_str() {
+        "-inf" => Ok(f64::NEG_INFINITY),
+        "+inf" | "inf" => Ok(f64::INFINITY),
+        _ => text
+            .parse::<f64>()
+            .ok()
+            .filter(|f| !f.is_nan())
+            .ok_or_else(|| Answer::Error("ERR value is not a valid float".into())),
     }
-    if is("PING") {
-        return Answer::Pong;
+}
+
+/// A range bound of `ZCOUNT` and `ZREMRANGEBYSCORE` (`(` before it: exclusive), as the
+/// inclusive bound it is: an exclusive lower bound moves up to the next double, an exclusive
+/// upper bound down.
+fn bound_arg(arg: &[u8], lower: bool) -> Result<f64, Answer> {
+    match arg.strip_prefix(b"(") {
+        None => score_arg(arg),
+        Some(rest) => {
+            let bound = score_arg(rest)?;
+            Ok(if lower {
+                bound.next_up()
+            } else {
+                bound.next_down()
+            })
+        }
     }
-    Answer::Error(format!(
-        "ERR unknown command for memory://: '{}'",
-        String::from_utf8_lossy(&name[..name.len().min(32)])
-    ))
+}
+
+/// A score as Redis prints one: integers in full, others in their shortest exact form.
+fn score_text(score: f64) -> String {
+    if score.is_infinite() {
+        return if score > 0.0 { "inf" } else { "-inf" }.to_owned();
+    }
+    if score.fract() == 0.0 && score.abs() < 1e17 {
+        return format!("{}", score as i64);
+    }
+    format!("{score}")
 }
 
 /// `SET key value [NX] [GET] [PX ms | EX s]`.

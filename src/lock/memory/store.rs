@@ -381,6 +381,74 @@ impl Store {
             .position(|(_, m)| m == member)
             .map(|i| i as i64))
     }
+
+    /// `ZCARD key`.
+    pub fn zcard(&self, key: &[u8], now_ms: i64) -> Result<i64, &'static str> {
+        Ok(self.zset(key, now_ms)?.len() as i64)
+    }
+
+    /// `ZRANGE key start stop`: the members (with their scores) from rank `start` to rank
+    /// `stop`, both inclusive, negative ranks counting from the end, as Redis reads them.
+    pub fn zrange(
+        &self,
+        key: &[u8],
+        start: i64,
+        stop: i64,
+        now_ms: i64,
+    ) -> Result<&[(f64, Vec<u8>)], &'static str> {
+        let items = self.zset(key, now_ms)?;
+        let len = items.len() as i64;
+        let start = if start < 0 {
+            (len + start).max(0)
+        } else {
+            start
+        };
+        let stop = if stop < 0 {
+            len + stop
+        } else {
+            stop.min(len - 1)
+        };
+        if start > stop || start >= len {
+            return Ok(&[]);
+        }
+        Ok(&items[start as usize..=stop as usize])
+    }
+
+    /// `ZCOUNT key min max` (both inclusive).
+    pub fn zcount(&self, key: &[u8], min: f64, max: f64, now_ms: i64) -> Result<i64, &'static str> {
+        Ok(self
+            .zset(key, now_ms)?
+            .iter()
+            .filter(|(s, _)| *s >= min && *s <= max)
+            .count() as i64)
+    }
+
+    /// `ZREMRANGEBYSCORE key min max` (both inclusive): how many members it removed; an
+    /// emptied set is deleted.
+    pub fn zremrangebyscore(
+        &mut self,
+        key: &[u8],
+        min: f64,
+        max: f64,
+        now_ms: i64,
+    ) -> Result<i64, &'static str> {
+        let (removed, empty) = match self.live_mut(key, now_ms) {
+            Some(Entry {
+                value: Value::ZSet(items),
+                ..
+            }) => {
+                let before = items.len();
+                items.retain(|(s, _)| *s < min || *s > max);
+                (before - items.len(), items.is_empty())
+            }
+            Some(_) => return Err(WRONGTYPE),
+            None => return Ok(0),
+        };
+        if empty {
+            self.remove(key);
+        }
+        Ok(removed as i64)
+    }
 }
 
 #[cfg(test)]

@@ -106,7 +106,7 @@ local function is_reader(member)
   return string.byte(member, 1) == 114
 end
 local function live_readers()
-  if KEYS[6] == nil then
+  if KEYS[6] == nil or redis.call('EXISTS', KEYS[6]) == 0 then
     return 0
   end
   redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now_ms())
@@ -421,26 +421,40 @@ return existed
 /// lease's renewal works whichever kind it is now, even if it was promoted or demoted while
 /// the renewal was on its way.
 ///
-/// KEYS: the first three, optionally the readers set. ARGV[1] token, ARGV[2] TTL ms.
+/// A share's own renewal passes only the lock and the readers set (KEYS[1], KEYS[2]): both
+/// exist while it reads, so a Redis Cluster slot being migrated serves it instead of answering
+/// `TRYAGAIN` for the absent fence record. If ARGV[1] holds the lock itself then (promoted
+/// meanwhile) it answers 0 and touches nothing: the caller's change counter tells that from a
+/// loss ([`crate::lock::lease::LeaseState::changed_since`]).
+///
+/// KEYS: the first three, optionally the readers set; or the lock and the readers set. ARGV[1]
+/// token, ARGV[2] TTL ms.
 /// Returns 1 if ARGV[1] holds the lock (or a share) and its TTL is now ARGV[2] ms, else 0
 /// (untouched).
 pub const EXTEND: &str = r#"
+local readers = KEYS[4]
+if #KEYS == 2 then
+  readers = KEYS[2]
+end
 if redis.call('GET', KEYS[1]) == ARGV[1] then
+  if #KEYS == 2 then
+    return 0
+  end
   redis.call('PEXPIRE', KEYS[3], ARGV[2])
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
-if KEYS[4] then
+if readers then
   local time = redis.call('TIME')
   local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-  local share = redis.call('ZSCORE', KEYS[4], ARGV[1])
+  local share = redis.call('ZSCORE', readers, ARGV[1])
   if not share or tonumber(share) <= now then
-    redis.call('ZREM', KEYS[4], ARGV[1])
+    redis.call('ZREM', readers, ARGV[1])
     return 0
   end
-  redis.call('ZADD', KEYS[4], string.format('%.0f', now + tonumber(ARGV[2])), ARGV[1])
-  local last = redis.call('ZRANGE', KEYS[4], -1, -1, 'WITHSCORES')
+  redis.call('ZADD', readers, string.format('%.0f', now + tonumber(ARGV[2])), ARGV[1])
+  local last = redis.call('ZRANGE', readers, -1, -1, 'WITHSCORES')
   local ms = string.format('%.0f', math.max(1, tonumber(last[2]) - now + 1))
-  redis.call('PEXPIRE', KEYS[4], ms)
+  redis.call('PEXPIRE', readers, ms)
   local holder = redis.call('GET', KEYS[1])
   if holder == false or holder == '!rl:shared' then
     redis.call('SET', KEYS[1], '!rl:shared', 'PX', ms)
@@ -455,20 +469,29 @@ return 0
 /// ARGV[2] is `1`.
 ///
 /// Given the readers set as KEYS[4], and ARGV[1] does not hold the lock itself: its share,
-/// `{ms left, 0}` (shares have no fence).
+/// `{ms left, 0, 1}` (shares have no fence; the third element tells a share). A share asks
+/// with the lock and the readers set only (see [`EXTEND`]): then a lock held by ARGV[1] itself
+/// answers `{-2, 0}`.
 ///
-/// KEYS: the first three, optionally the readers set. ARGV[1] token, ARGV[2] `1` to assign a
-/// missing fence, else `0`.
+/// KEYS: the first three, optionally the readers set; or the lock and the readers set.
+/// ARGV[1] token, ARGV[2] `1` to assign a missing fence, else `0`.
 /// Returns `{PTTL ms, fence (0: none)}` if ARGV[1] holds the lock, `{-2, 0}` otherwise. A lock
 /// without a TTL (not set by this library) gets no fence record: every record has a TTL.
 pub const OWNER_STATE: &str = concat!(
     lease_functions!(),
     r#"
+local readers = KEYS[4]
+if #KEYS == 2 then
+  readers = KEYS[2]
+end
 if ARGV[1] == MARKER or redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  local share = ARGV[1] ~= MARKER and KEYS[4] and redis.call('ZSCORE', KEYS[4], ARGV[1])
+  local share = ARGV[1] ~= MARKER and readers and redis.call('ZSCORE', readers, ARGV[1])
   if share and tonumber(share) > now_ms() then
-    return {tonumber(share) - now_ms(), 0}
+    return {tonumber(share) - now_ms(), 0, 1}
   end
+  return {-2, 0}
+end
+if #KEYS == 2 then
   return {-2, 0}
 end
 local pttl = redis.call('PTTL', KEYS[1])

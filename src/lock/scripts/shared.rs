@@ -62,8 +62,13 @@
 //! - Demote (write → read, [`DEMOTE`]) swaps `L` for a share with `L`'s remaining TTL, and lets
 //!   in the readers queued at the head (a writer queued first still waits, for this share too).
 //! - A lease's renewal and owner check ([`crate::lock::scripts::lease::EXTEND`],
-//!   [`crate::lock::scripts::lease::OWNER_STATE`]) look at `L` and then at the readers set, so
-//!   the watchdog renews a lease whichever kind it has become.
+//!   [`crate::lock::scripts::lease::OWNER_STATE`]) name only the keys its kind holds (a writer:
+//!   `L` and its fences; a reader: `L` and the readers set, so a migrating Cluster slot serves
+//!   them). A renewal that meets the lease changed meanwhile (promoted, demoted: its change
+//!   counter was odd when read, or moved since) is retried with the new kind, never taken for
+//!   a loss ([`crate::lock::lease::LeaseState::changed_since`]).
+//! - Promote and demote are idempotent: one resent after its reply was lost (a broken
+//!   connection) answers as the first did.
 //!
 //! # Not yet
 //!
@@ -142,12 +147,25 @@ return {0}
 /// wake-list prefix, ARGV[4] claim window ms.
 /// Returns `{1, fence}` once ARGV[1] holds `L`, `{0}` while other readers hold shares, `{-1}` if
 /// its share is gone.
+///
+/// A promote resent after its reply was lost finds its share gone and `L` its own, as does a
+/// promoter whose share expired while it waited and whose place in line was then handed `L`
+/// (which must not count as a promotion: a writer may have held `L` in between). The hand-over
+/// left a push on its wake list, with `L`'s own expiry (the promoter polls, never pops it); a
+/// promotion deleted that list, and nothing pushes to it later (its token has no place in line
+/// any more). So: share gone, `L` its own, no wake list, its fence record → `{1, fence}`.
 pub const PROMOTE: &str = concat!(
     lease_functions!(),
     r#"
 local me = ARGV[4] .. ':' .. ARGV[1]
 local share = redis.call('ZSCORE', KEYS[6], ARGV[1])
 if not share or tonumber(share) <= now_ms() then
+  if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('EXISTS', ARGV[3] .. ARGV[1]) == 0 then
+    local fence = holder_fence(ARGV[1])
+    if fence then
+      return {1, fence}
+    end
+  end
   redis.call('ZREM', KEYS[6], ARGV[1])
   redis.call('ZREM', KEYS[4], me)
   redis.call('ZREM', KEYS[5], me)
@@ -202,11 +220,17 @@ return 0
 /// remaining TTL, and the readers queued at the head are let in.
 ///
 /// KEYS: all six. ARGV[1] token, ARGV[2] wake-list prefix, ARGV[3] claim window ms.
-/// Returns 1 if ARGV[1] held `L` (now a share), else 0 (untouched).
+/// Returns 1 if ARGV[1] held `L` (now a share), or already holds a live share (a demote resent
+/// after its reply was lost: only a demote gives an exclusive lease's token a share), else 0
+/// (untouched).
 pub const DEMOTE: &str = concat!(
     lease_functions!(),
     r#"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  local share = redis.call('ZSCORE', KEYS[6], ARGV[1])
+  if share and tonumber(share) > now_ms() then
+    return 1
+  end
   return 0
 end
 local ttl = math.max(1, redis.call('PTTL', KEYS[1]))

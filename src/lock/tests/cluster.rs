@@ -671,3 +671,102 @@ fn request_end_releases_a_lease_whose_slot_moved() {
         "released on the slot's new master"
     );
 }
+
+/// Read-write locks on a cluster: readers and writers of names on every master (braces in
+/// names too) exclude each other there, the readers' marker sits on the lock's master, and
+/// readers, their marker and a queued writer's hand-over follow a slot migrated to another
+/// master.
+#[test]
+fn read_write_locks_work_on_every_master_and_follow_a_moved_slot() {
+    let set = ClusterSet::start(3, 0);
+    let l = locker(&set, &[0], &[]);
+    for master in 0..3 {
+        for prefix in ["rw", "{", "a}{b"] {
+            let key = key_on(&set, master, prefix);
+            let a = l.lock_shared(key.as_bytes(), Some(10.0), 0.0).unwrap();
+            let b = l.lock_shared(key.as_bytes(), Some(10.0), 0.0).unwrap();
+            let (a, b) = (a.expect("free"), b.expect("readers share"));
+            assert_eq!(get_on(&set, master, &key).as_deref(), Some("!rl:shared"));
+            assert!(l.lock(key.as_bytes(), Some(10.0), 0.0).unwrap().is_none());
+            assert!(!l.acquire(key.as_bytes(), b"doc", 10.0).unwrap());
+            assert!(!a.promote(Duration::ZERO).unwrap(), "b still reads");
+            assert!(b.release().unwrap());
+            assert!(a.promote(Duration::ZERO).unwrap());
+            assert!(a.fence() > 0);
+            assert_eq!(
+                get_on(&set, master, &key),
+                Some(String::from_utf8_lossy(a.token()).into_owned())
+            );
+            assert!(a.release().unwrap());
+            assert!(!l.is_locked(key.as_bytes()).unwrap());
+        }
+    }
+    // Readers hold a key whose slot then moves: the shares and the marker move with it.
+    let key = key_on(&set, 0, "moving");
+    let reader = l
+        .lock_shared(key.as_bytes(), Some(20.0), 0.0)
+        .unwrap()
+        .expect("free");
+    let s = slot(key.as_bytes());
+    migrate_slot(&set, s, 0, 1);
+    assert_eq!(get_on(&set, 1, &key).as_deref(), Some("!rl:shared"));
+    assert!(reader.is_held().unwrap(), "the share moved with its slot");
+    assert!(l.lock(key.as_bytes(), Some(10.0), 0.0).unwrap().is_none());
+    let second = l
+        .lock_shared(key.as_bytes(), Some(20.0), 0.0)
+        .unwrap()
+        .expect("readers still share after the move");
+    // A writer queued behind them gets the key when the last reader leaves.
+    let waiter = {
+        let l = l.clone();
+        let key = key.clone();
+        std::thread::spawn(move || l.lock(key.as_bytes(), Some(10.0), 5.0).unwrap())
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    assert!(reader.release().unwrap());
+    assert!(second.release().unwrap());
+    let writer = waiter.join().unwrap().expect("handed over");
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    assert!(writer.fence() > 0);
+    assert_eq!(
+        get_on(&set, 1, &key),
+        Some(String::from_utf8_lossy(writer.token()).into_owned())
+    );
+    assert!(writer.release().unwrap());
+}
+
+/// A shared lease's renewal names `L`, the fence counter, the (absent while readers hold) fence
+/// record and the readers set: on a node whose slot is MIGRATING, a script whose keys partly
+/// exist gets `TRYAGAIN`, even before any key moved. An exclusive lease's renewal (`L`, counter,
+/// record: all present) is served all along. So a migration that stays open longer than a
+/// share's TTL (a big slot, a stalled reshard) loses every share in that slot.
+#[test]
+fn a_shares_renewal_rides_out_an_open_migration_like_an_exclusive_ones() {
+    let _turn = super::leases::watchdog_turn();
+    let set = ClusterSet::start(3, 0);
+    let l = locker(&set, &[0], &[("leaseTtl", OptionValue::Float(1.5))]);
+    let key = key_on(&set, 0, "open-migration");
+    let writer_key = format!("{{{key}}}w");
+    let s = slot(key.as_bytes());
+    assert_eq!(slot(writer_key.as_bytes()), s);
+    let writer = l
+        .lock(writer_key.as_bytes(), None, 0.0)
+        .unwrap()
+        .expect("free");
+    let reader = l
+        .lock_shared(key.as_bytes(), None, 0.0)
+        .unwrap()
+        .expect("free");
+    std::thread::sleep(Duration::from_millis(600));
+    start_migration(&set, s, 0, 1);
+    std::thread::sleep(Duration::from_secs(3)); // two TTLs, no key moved yet
+    assert!(writer.is_held().unwrap(), "the exclusive lease is renewed");
+    assert_eq!(
+        reader.status(),
+        crate::lock::lease::Status::Held,
+        "the share is renewed as well"
+    );
+    assert!(reader.is_held().unwrap(), "and its owner check is served");
+    assert!(reader.remaining().unwrap() > 0.5);
+}

@@ -76,3 +76,144 @@ fn spaces_are_separate() {
     assert!(!left.is_locked(b"k").unwrap());
     assert!(right.is_locked(b"k").unwrap());
 }
+
+/// A reply, as both backends can be compared: errors by their code only (the wording differs).
+#[derive(Debug, PartialEq)]
+enum Seen {
+    Int(i64),
+    Bulk(Vec<u8>),
+    Nil,
+    Ok,
+    Array(Vec<Seen>),
+    Error(String),
+}
+
+fn seen_memory(answer: memory::Answer) -> Seen {
+    use memory::Answer;
+    match answer {
+        Answer::Int(n) => Seen::Int(n),
+        Answer::Bulk(b) => Seen::Bulk(b),
+        Answer::Nil | Answer::NilArray => Seen::Nil,
+        Answer::Ok | Answer::Pong => Seen::Ok,
+        Answer::Pair(a, b) => Seen::Array(vec![Seen::Bulk(a), Seen::Bulk(b)]),
+        Answer::Array(items) => Seen::Array(items.into_iter().map(seen_memory).collect()),
+        Answer::Error(e) => Seen::Error(e.split(' ').next().unwrap_or("").to_owned()),
+    }
+}
+
+fn seen_redis(reply: redis::RedisResult<redis::Value>) -> Seen {
+    use redis::Value;
+    fn value(v: Value) -> Seen {
+        match v {
+            Value::Int(n) => Seen::Int(n),
+            Value::BulkString(b) => Seen::Bulk(b),
+            Value::Nil => Seen::Nil,
+            Value::Okay | Value::SimpleString(_) => Seen::Ok,
+            Value::Array(items) => Seen::Array(items.into_iter().map(value).collect()),
+            Value::ServerError(e) => Seen::Error(e.code().to_owned()),
+            other => panic!("unexpected reply {other:?}"),
+        }
+    }
+    match reply {
+        Ok(v) => value(v),
+        Err(e) => Seen::Error(e.code().unwrap_or("?").to_owned()),
+    }
+}
+
+/// The plain commands the engine's scripts call through `redis.call` (`memory://` runs the
+/// scripts themselves, so it must answer these as Redis does): random sequences of them on a
+/// few keys, run by a real redis-server and by a memory store, answer alike step by step.
+#[test]
+fn the_commands_scripts_call_answer_as_redis_does() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config as RunnerConfig, TestRunner};
+    let server = crate::lock::testing::RedisServer::start();
+    let conn = std::cell::RefCell::new(server.client());
+    let keys = ["a", "b"];
+    let members = ["m1", "m2", "m3", "r9:x"];
+    let scores = ["1", "2", "2", "3", "-inf", "+inf", "(2", "(1", "1e3", "x"];
+    let key = proptest::sample::select(keys.to_vec());
+    let member = proptest::sample::select(members.to_vec());
+    let score = proptest::sample::select(scores.to_vec());
+    let rank = -4i64..4;
+    let command = prop_oneof![
+        (key.clone(), member.clone()).prop_map(|(k, m)| vec!["SET".into(), k.into(), m.into()]),
+        (key.clone(), member.clone()).prop_map(|(k, m)| vec![
+            "SET".into(),
+            k.into(),
+            m.into(),
+            "PX".into(),
+            "100000".into()
+        ]),
+        key.clone().prop_map(|k| vec!["GET".into(), k.into()]),
+        (key.clone(), key.clone()).prop_map(|(a, b)| vec!["DEL".into(), a.into(), b.into()]),
+        (key.clone(), key.clone()).prop_map(|(a, b)| vec!["EXISTS".into(), a.into(), b.into()]),
+        (
+            key.clone(),
+            prop_oneof![Just("100000"), Just("0"), Just("-5")]
+        )
+            .prop_map(|(k, ms)| vec!["PEXPIRE".into(), k.into(), ms.into()]),
+        (key.clone(), member.clone()).prop_map(|(k, m)| vec!["RPUSH".into(), k.into(), m.into()]),
+        (key.clone(), any::<bool>(), score.clone(), member.clone()).prop_map(|(k, nx, s, m)| {
+            let mut c: Vec<String> = vec!["ZADD".into(), k.into()];
+            if nx {
+                c.push("NX".into());
+            }
+            c.extend([s.to_string(), m.to_string()]);
+            c
+        }),
+        (key.clone(), member.clone(), member.clone()).prop_map(|(k, a, b)| vec![
+            "ZREM".into(),
+            k.into(),
+            a.into(),
+            b.into()
+        ]),
+        (key.clone(), member.clone()).prop_map(|(k, m)| vec!["ZSCORE".into(), k.into(), m.into()]),
+        (key.clone(), member.clone()).prop_map(|(k, m)| vec!["ZRANK".into(), k.into(), m.into()]),
+        key.clone().prop_map(|k| vec!["ZCARD".into(), k.into()]),
+        (key.clone(), rank.clone(), rank, any::<bool>()).prop_map(|(k, a, b, w)| {
+            let mut c = vec!["ZRANGE".into(), k.into(), a.to_string(), b.to_string()];
+            if w {
+                c.push("WITHSCORES".into());
+            }
+            c
+        }),
+        (key.clone(), score.clone(), score.clone()).prop_map(|(k, a, b)| vec![
+            "ZCOUNT".into(),
+            k.into(),
+            a.into(),
+            b.into()
+        ]),
+        (key, score.clone(), score).prop_map(|(k, a, b)| vec![
+            "ZREMRANGEBYSCORE".into(),
+            k.into(),
+            a.into(),
+            b.into()
+        ]),
+    ];
+    let mut runner = TestRunner::new(RunnerConfig {
+        cases: 300,
+        failure_persistence: None,
+        ..RunnerConfig::default()
+    });
+    let result = runner.run(&proptest::collection::vec(command, 1..30), |commands| {
+        let mut conn = conn.borrow_mut();
+        let _: () = redis::cmd("FLUSHALL").query(&mut *conn).unwrap();
+        let mut store = memory::store::Store::default();
+        let now_us = 1_700_000_000_000_000;
+        for c in &commands {
+            let args: Vec<&[u8]> = c.iter().map(|a| a.as_bytes()).collect();
+            let mine = seen_memory(memory::command(&mut store, now_us, &args));
+            let mut cmd = redis::cmd(&c[0]);
+            for a in &c[1..] {
+                cmd.arg(a);
+            }
+            let theirs = seen_redis(cmd.query::<redis::Value>(&mut *conn));
+            prop_assert_eq!(mine, theirs, "after {:?}", c);
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}

@@ -15,6 +15,7 @@ mod scripts;
 mod sentinel;
 mod sentinel_tls;
 mod shared;
+mod shared_review;
 mod tls;
 mod trust;
 

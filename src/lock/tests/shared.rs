@@ -9,6 +9,7 @@ use super::{config, get, sleep_ms};
 use crate::lock::Locker;
 use crate::lock::keys::LockKeys;
 use crate::lock::lease::state::Status;
+use crate::lock::memory;
 use crate::lock::options::OptionValue;
 use crate::lock::testing::{RedisServer, q};
 
@@ -422,13 +423,6 @@ fn force_release_clears_the_readers_and_the_marker() {
 }
 
 #[test]
-fn memory_refuses_shared_leases() {
-    let l = super::unshared(config("memory://shared-refused", &[]));
-    let err = l.lock_shared(b"k", Some(1.0), 0.0).err().expect("refused");
-    assert!(err.message().contains("memory://"), "{}", err.message());
-}
-
-#[test]
 fn the_only_reader_promotes_at_once_and_demotes_back() {
     let server = RedisServer::start();
     let (l, other) = (locker(&server), locker(&server));
@@ -578,15 +572,151 @@ fn step() -> impl proptest::strategy::Strategy<Value = Step> {
     ]
 }
 
+/// What the property test sees and does behind the engine's back: a second connection to the
+/// real server, or the memory space itself.
+enum Side<'a> {
+    Redis(&'a RedisServer),
+    Memory(&'static str),
+}
+
+impl Side<'_> {
+    fn now_ms(&self) -> i64 {
+        match self {
+            Side::Redis(server) => {
+                let now: Vec<String> = q(&mut server.client(), &["TIME"]);
+                now[0].parse::<i64>().unwrap() * 1000 + now[1].parse::<i64>().unwrap() / 1000
+            }
+            Side::Memory(name) => memory::with_store(name, |_, now| now),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<String> {
+        match self {
+            Side::Redis(server) => q(&mut server.client(), &["GET", key]),
+            Side::Memory(name) => memory::with_store(name, |s, now| {
+                s.get(key.as_bytes(), now)
+                    .unwrap()
+                    .map(|v| String::from_utf8(v.to_vec()).unwrap())
+            }),
+        }
+    }
+
+    fn del(&self, keys: &[&str]) {
+        match self {
+            Side::Redis(server) => {
+                let mut args = vec!["DEL"];
+                args.extend_from_slice(keys);
+                let _: i64 = q(&mut server.client(), &args);
+            }
+            Side::Memory(name) => memory::with_store(name, |s, now| {
+                for key in keys {
+                    s.del(key.as_bytes(), now);
+                }
+            }),
+        }
+    }
+
+    fn pexpire(&self, key: &str, ms: i64) {
+        match self {
+            Side::Redis(server) => {
+                let _: i64 = q(&mut server.client(), &["PEXPIRE", key, &ms.to_string()]);
+            }
+            Side::Memory(name) => {
+                memory::with_store(name, |s, now| s.pexpire(key.as_bytes(), ms, now));
+            }
+        }
+    }
+
+    /// Scores `member` of sorted set `key` at 1 (long past).
+    fn expire_member(&self, key: &str, member: &str) {
+        match self {
+            Side::Redis(server) => {
+                let _: i64 = q(&mut server.client(), &["ZADD", key, "1", member]);
+            }
+            Side::Memory(name) => memory::with_store(name, |s, now| {
+                s.zadd(key.as_bytes(), 1.0, member.as_bytes(), false, now)
+                    .unwrap();
+            }),
+        }
+    }
+
+    /// The scores of sorted set `key`, in order.
+    fn scores(&self, key: &str) -> Vec<i64> {
+        match self {
+            Side::Redis(server) => {
+                let all: Vec<String> = q(
+                    &mut server.client(),
+                    &["ZRANGE", key, "0", "-1", "WITHSCORES"],
+                );
+                all.chunks(2)
+                    .map(|pair| pair[1].parse::<f64>().unwrap() as i64)
+                    .collect()
+            }
+            Side::Memory(name) => memory::with_store(name, |s, now| {
+                s.zrange(key.as_bytes(), 0, -1, now)
+                    .unwrap()
+                    .iter()
+                    .map(|(score, _)| *score as i64)
+                    .collect()
+            }),
+        }
+    }
+
+    fn keys(&self) -> Vec<String> {
+        match self {
+            Side::Redis(server) => q(&mut server.client(), &["KEYS", "*"]),
+            Side::Memory(name) => memory::with_store(name, |s, now| {
+                s.keys()
+                    .into_iter()
+                    .filter(|k| s.exists(k, now))
+                    .map(|k| String::from_utf8_lossy(&k).into_owned())
+                    .collect()
+            }),
+        }
+    }
+
+    /// What time does to the readers' marker once a share has expired (the test expires a
+    /// share early, by its score): it lives until the latest live share's expiry, or is gone.
+    fn expire_marker(&self, key: &str, readers: &str) {
+        if self.get(key).as_deref() != Some(MARKER) {
+            return;
+        }
+        let now_ms = self.now_ms();
+        match self.scores(readers).last() {
+            Some(&until) if until > now_ms => self.pexpire(key, until - now_ms + 1),
+            _ => self.del(&[key]),
+        }
+    }
+
+    fn readers_live(&self, readers: &str) -> i64 {
+        let now_ms = self.now_ms();
+        self.scores(readers).iter().filter(|&&s| s > now_ms).count() as i64
+    }
+}
+
 /// Random interleavings of lock, lockShared, release, promote, demote, extend and expiries from
 /// three clients on one key, checked after every step against a model: never a writer with
 /// anyone else, every call answers as the model says, and Redis holds exactly the model's writer
 /// and readers.
 #[test]
 fn shared_leases_follow_the_model() {
-    use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
     let server = RedisServer::start();
     let clients: Vec<Locker> = (0..3).map(|_| locker(&server)).collect();
+    shared_model(&clients, &Side::Redis(&server));
+}
+
+/// The same on `memory://`, which runs the same scripts.
+#[test]
+fn shared_leases_follow_the_model_on_memory() {
+    memory::reset("shared-model");
+    let clients: Vec<Locker> = (0..3)
+        .map(|_| super::unshared(config("memory://shared-model", &[])))
+        .collect();
+    shared_model(&clients, &Side::Memory("shared-model"));
+}
+
+fn shared_model(clients: &[Locker], side: &Side<'_>) {
+    use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
     let mut runner = TestRunner::new(RunnerConfig {
         cases: 256,
         failure_persistence: None,
@@ -658,12 +788,11 @@ fn shared_leases_follow_the_model() {
                     if *held {
                         let token = String::from_utf8(lease.token().to_vec()).unwrap();
                         if lease.is_shared() {
-                            let _: i64 =
-                                q(&mut server.client(), &["ZADD", &readers_key, "1", &token]);
-                            expire_marker(&server, &key, &readers_key);
+                            side.expire_member(&readers_key, &token);
+                            side.expire_marker(&key, &readers_key);
                         } else {
                             let fence = String::from_utf8(keys.fence.clone()).unwrap();
-                            let _: i64 = q(&mut server.client(), &["DEL", &key, &fence]);
+                            side.del(&[&key, &fence]);
                         }
                         leases[i].1 = false;
                     }
@@ -711,7 +840,7 @@ fn shared_leases_follow_the_model() {
                 doc.is_none() || (w.is_none() && rs.is_empty()),
                 "acquire() with a lease"
             );
-            let holder: Option<String> = q(&mut server.client(), &["GET", &key]);
+            let holder = side.get(&key);
             let expected = match (w, doc) {
                 (Some(i), _) => Some(String::from_utf8(leases[i].0.token().to_vec()).unwrap()),
                 (None, Some(c)) => Some(format!("doc{c}")),
@@ -723,7 +852,7 @@ fn shared_leases_follow_the_model() {
                 clients[1].is_locked(key.as_bytes()).unwrap(),
                 w.is_some() || doc.is_some() || !rs.is_empty()
             );
-            proptest::prop_assert_eq!(readers_live(&server, &readers_key), rs.len() as i64);
+            proptest::prop_assert_eq!(side.readers_live(&readers_key), rs.len() as i64);
             for &r in &rs {
                 proptest::prop_assert!(leases[r].0.is_held().unwrap());
             }
@@ -739,7 +868,7 @@ fn shared_leases_follow_the_model() {
                     .unwrap()
             );
         }
-        let left: Vec<String> = q(&mut server.client(), &["KEYS", "*"]);
+        let left = side.keys();
         proptest::prop_assert!(
             left.iter().all(|k| k.ends_with("}fences")),
             "left behind: {left:?}"
@@ -751,37 +880,34 @@ fn shared_leases_follow_the_model() {
     }
 }
 
-/// What time does to the readers' marker once a share has expired (the test expires a share
-/// early, by its score): it lives until the latest live share's expiry, or is gone.
-fn expire_marker(server: &RedisServer, key: &str, readers: &str) {
-    let holder: Option<String> = q(&mut server.client(), &["GET", key]);
-    if holder.as_deref() != Some(MARKER) {
-        return;
-    }
-    let now: Vec<String> = q(&mut server.client(), &["TIME"]);
-    let now_ms = now[0].parse::<i64>().unwrap() * 1000 + now[1].parse::<i64>().unwrap() / 1000;
-    let last: Vec<String> = q(
-        &mut server.client(),
-        &["ZRANGE", readers, "-1", "-1", "WITHSCORES"],
-    );
-    match last.get(1).map(|s| s.parse::<f64>().unwrap() as i64) {
-        Some(until) if until > now_ms => {
-            let _: i64 = q(
-                &mut server.client(),
-                &["PEXPIRE", key, &(until - now_ms + 1).to_string()],
-            );
-        }
-        _ => {
-            let _: i64 = q(&mut server.client(), &["DEL", key]);
-        }
-    }
-}
-
-fn readers_live(server: &RedisServer, readers: &str) -> i64 {
-    let now: Vec<String> = q(&mut server.client(), &["TIME"]);
-    let now_ms = now[0].parse::<i64>().unwrap() * 1000 + now[1].parse::<i64>().unwrap() / 1000;
-    q(
-        &mut server.client(),
-        &["ZCOUNT", readers, &format!("({now_ms}"), "+inf"],
-    )
+#[test]
+fn a_share_taken_with_a_token_is_restored_as_a_share() {
+    let server = RedisServer::start();
+    let (a, b) = (locker(&server), locker(&server));
+    let share = a
+        .lock_shared_as(b"k", Some(b"reader-1"), Some(10.0), 0.0)
+        .unwrap()
+        .expect("free");
+    assert_eq!(share.token(), b"reader-1");
+    let again = a
+        .lock_shared_as(b"k", Some(b"reader-1"), Some(20.0), 0.0)
+        .unwrap()
+        .expect("its own share is kept");
+    assert!(again.remaining().unwrap() > 19.0);
+    share.detach();
+    again.detach();
+    let restored = b.restore(b"k", b"reader-1").unwrap();
+    assert!(restored.is_shared());
+    assert_eq!(restored.fence(), 0);
+    assert!(restored.remaining().unwrap() > 19.0);
+    assert!(b.lock(b"k", Some(1.0), 0.0).unwrap().is_none());
+    assert!(restored.promote(Duration::ZERO).unwrap(), "the only reader");
+    assert!(restored.fence() > 0);
+    restored.detach();
+    let writer = a.restore(b"k", b"reader-1").unwrap();
+    assert!(!writer.is_shared(), "restored as the writer it became");
+    assert!(writer.release().unwrap());
+    let err = a.restore(b"k", b"reader-1").err().expect("nothing held");
+    assert_eq!(err.kind(), crate::lock::ErrorKind::Lost);
+    assert_eq!(readers(&server), 0);
 }
