@@ -91,8 +91,9 @@ struct Pending<'a> {
 
 impl Quorum {
     /// Sends `cmd` to every member (those with `send[i]` false are skipped, when `send` is
-    /// given) and collects their outcomes by `deadline` (see the module docs). `timeouts`: the
-    /// connect timeout caps each connect (which also ends by the deadline).
+    /// given; those named are tried even while left out after a timeout) and collects their
+    /// outcomes by `deadline` (see the module docs). `timeouts`: the connect timeout caps each
+    /// connect (which also ends by the deadline).
     pub fn fan_out<T>(
         &self,
         route: Route<'_>,
@@ -255,7 +256,9 @@ impl Quorum {
         };
         let member = &self.members[i];
         let connecting = !node.has_connection();
-        if connecting {
+        // Members the caller names one by one (`send`: an acquire's undo, sent also where the
+        // outcome was unknown) are tried even while left out.
+        if connecting && send.is_none() {
             let backoff = member
                 .backoff
                 .lock()
