@@ -46,9 +46,10 @@ lint: deps
 	$(CARGO_ENV) $(CARGO) clippy --all-targets -- -D warnings
 	@for f in $(PHP_FILES); do $(PHP) -l $$f >/dev/null || exit 1; done; echo "php -l: $(words $(PHP_FILES)) files clean"
 
-# MODEL_CASES: cases of the model-based property test (src/lock/tests/model.rs).
+# MODEL_CASES: cases of the model-based property test (src/lock/tests/model.rs);
+# QUORUM_MODEL_CASES: of the quorum's (src/lock/tests/quorum_model.rs).
 cargo-test: deps
-	MODEL_CASES=$${MODEL_CASES:-2000} $(CARGO_ENV) $(CARGO) test
+	MODEL_CASES=$${MODEL_CASES:-2000} QUORUM_MODEL_CASES=$${QUORUM_MODEL_CASES:-300} $(CARGO_ENV) $(CARGO) test
 
 php-test: build
 	scripts/with-redis.sh $(PHP_EXT) /usr/bin/phpunit -c php-tests/phpunit.xml
