@@ -200,6 +200,35 @@ final class QuorumTest extends TestCase
         $this->assertSame($workers * $rounds, (int) $this->servers[0]->client()->get('counter'));
     }
 
+    public function testForkedWorkersOnTheDocumentsApiNeverLoseAnUpdate(): void
+    {
+        $dsns = $this->dsns();
+        $port = $this->servers[4]->port;
+        Processes::all(4, function () use ($dsns, $port) {
+            $lock = new \RedisLock($dsns);
+            $r = new \Redis();
+            $r->connect('127.0.0.1', $port);
+            for ($i = 0; $i < 25; $i++) {
+                $value = \RedisLock::token();
+                $deadline = microtime(true) + 20;
+                while (!$lock->acquire('doc-lock', $value, 5)) {
+                    if (microtime(true) > $deadline) {
+                        throw new \RuntimeException('not acquired within 20 s');
+                    }
+                    usleep(random_int(1_000, 5_000));
+                }
+                $n = (int) $r->get('doc-counter');
+                usleep(200);
+                $r->set('doc-counter', (string) ($n + 1));
+                if (!$lock->release('doc-lock', $value)) {
+                    throw new \RuntimeException('release found the lock gone');
+                }
+            }
+            return true;
+        }, 120);
+        $this->assertSame(100, (int) $this->servers[4]->client()->get('doc-counter'));
+    }
+
     public function testAHolderKilledWithSigkillFreesTheLockAfterItsTtl(): void
     {
         $dsns = $this->dsns();
