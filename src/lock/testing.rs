@@ -131,6 +131,11 @@ impl RedisServer {
         }
     }
 
+    /// Pid of the server process, if it runs.
+    pub fn pid_if_running(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     /// Pid of the server process.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("server running").id()

@@ -8,6 +8,8 @@ mod locker;
 mod memory;
 mod model;
 mod pool;
+mod quorum;
+mod quorum_model;
 mod replicas;
 mod scripts;
 mod semaphore;
