@@ -681,3 +681,54 @@ fn a_member_that_cannot_be_connected_does_not_hold_back_the_others() {
     // SAFETY: the listener's descriptor, owned here.
     unsafe { libc::close(fd) };
 }
+
+/// The fan-out overlaps the members' round trips: with every server 20 ms away (a proxy holds
+/// each reply), an acquire+release cycle on a quorum of 5 costs about what it costs on one
+/// server (two round trips), not five times that as when the members are asked one after the
+/// other. The target: at most 1.3x one server's cycle.
+#[test]
+fn a_quorum_of_five_distant_servers_costs_the_round_trips_of_one() {
+    use crate::lock::testing::Proxy;
+    let servers = servers(5);
+    let rtt = Duration::from_millis(20);
+    let proxies: Vec<Proxy> = servers
+        .iter()
+        .map(|s| Proxy::start_delayed(s.port, rtt))
+        .collect();
+    let dsns: Vec<String> = proxies.iter().map(Proxy::dsn).collect();
+    let dsns: Vec<&str> = dsns.iter().map(String::as_str).collect();
+    let options = [
+        ("connectTimeout", OptionValue::Float(1.0)),
+        ("readTimeout", OptionValue::Float(1.0)),
+    ];
+    let quorum = Locker::unshared(Config::parse_quorum(&dsns, &options).unwrap()).unwrap();
+    let single =
+        Locker::unshared(crate::lock::Config::parse(dsns[0], options.iter().cloned()).unwrap())
+            .unwrap();
+    let cycle = |l: &Locker| {
+        let t = Instant::now();
+        assert!(l.acquire(b"far", b"v", 10.0).unwrap());
+        assert!(l.release(b"far", b"v").unwrap());
+        t.elapsed()
+    };
+    cycle(&single); // connections open, scripts loaded
+    cycle(&quorum);
+    let mut ones = Vec::new();
+    let mut fives = Vec::new();
+    for _ in 0..7 {
+        ones.push(cycle(&single));
+        fives.push(cycle(&quorum));
+    }
+    ones.sort();
+    fives.sort();
+    let (one, five) = (ones[3], fives[3]);
+    eprintln!(
+        "cycle with a 20 ms round trip: one server {one:?}, quorum(5) {five:?} ({:.2}x)",
+        five.as_secs_f64() / one.as_secs_f64()
+    );
+    assert!(one >= rtt * 2, "one server: two round trips, {one:?}");
+    assert!(
+        five.as_secs_f64() <= one.as_secs_f64() * 1.3,
+        "quorum(5) {five:?} against one server {one:?}"
+    );
+}
