@@ -15,8 +15,6 @@
 //! each compiled once per space; the Lua state itself is made on a space's first script, with
 //! the `string`, `math` and `table` libraries only (no `io`, `os` or `debug`).
 
-use std::cell::RefCell;
-
 use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
 
 use super::Answer;
@@ -88,11 +86,7 @@ impl LuaHost {
         let lua = match &mut self.lua {
             Some(lua) => lua,
             lua @ None => {
-                let fresh = Lua::new_with(
-                    StdLib::STRING | StdLib::MATH | StdLib::TABLE,
-                    LuaOptions::default(),
-                )?;
-                fresh.globals().set("redis", fresh.create_table()?)?;
+                let fresh = new_state()?;
                 self.compiled = vec![None; scripts::all().len()];
                 lua.insert(fresh)
             }
@@ -108,37 +102,57 @@ impl LuaHost {
         let globals = lua.globals();
         globals.set("KEYS", strings(lua, keys)?)?;
         globals.set("ARGV", strings(lua, argv)?)?;
-        let redis: Table = globals.get("redis")?;
-        let store = RefCell::new(store);
-        let result = lua.scope(|scope| {
-            let call = scope.create_function(|lua, args: MultiValue| {
-                let answer = dispatch(&store, now_us, args)?;
-                match answer {
-                    Answer::Error(e) => Err(mlua::Error::external(Raised(e))),
-                    answer => to_lua(lua, answer),
-                }
-            })?;
-            let pcall = scope.create_function(|lua, args: MultiValue| {
-                let answer = dispatch(&store, now_us, args)?;
-                match answer {
-                    Answer::Error(e) => {
-                        let table = lua.create_table()?;
-                        table.set("err", e)?;
-                        Ok(Value::Table(table))
-                    }
-                    answer => to_lua(lua, answer),
-                }
-            })?;
-            redis.set("call", call)?;
-            redis.set("pcall", pcall)?;
-            let value: Value = function.call(())?;
-            from_lua(value)
+        // What `redis.call` reaches while this script runs, and only then.
+        lua.set_app_data(Target {
+            store: std::ptr::from_mut(store),
+            now_us,
         });
-        // The scoped functions are dead now; leave no stale reference to them behind.
-        redis.set("call", Value::Nil)?;
-        redis.set("pcall", Value::Nil)?;
+        let result = function.call::<Value>(()).and_then(from_lua);
+        lua.remove_app_data::<Target>();
         result
     }
+}
+
+/// The store a running script's `redis.call` reaches, and the script's clock: set by
+/// [`LuaHost::run`] for the length of one script (which holds the store's `&mut` meanwhile),
+/// removed right after.
+struct Target {
+    store: *mut Store,
+    now_us: i64,
+}
+
+// SAFETY: a `Target` lives in its Lua state's app data only while the thread that set it runs
+// the script (the space's mutex held), and is dereferenced only on that thread.
+unsafe impl Send for Target {}
+
+/// A Lua state with the libraries Redis scripts use and a `redis` table whose `call` and
+/// `pcall` reach the [`Target`] of the script being run.
+fn new_state() -> mlua::Result<Lua> {
+    let lua = Lua::new_with(
+        StdLib::STRING | StdLib::MATH | StdLib::TABLE,
+        LuaOptions::default(),
+    )?;
+    let redis = lua.create_table()?;
+    redis.set(
+        "call",
+        lua.create_function(|lua, args: MultiValue| match dispatch(lua, args)? {
+            Answer::Error(e) => Err(mlua::Error::external(Raised(e))),
+            answer => to_lua(lua, answer),
+        })?,
+    )?;
+    redis.set(
+        "pcall",
+        lua.create_function(|lua, args: MultiValue| match dispatch(lua, args)? {
+            Answer::Error(e) => {
+                let table = lua.create_table()?;
+                table.set("err", e)?;
+                Ok(Value::Table(table))
+            }
+            answer => to_lua(lua, answer),
+        })?,
+    )?;
+    lua.globals().set("redis", redis)?;
+    Ok(lua)
 }
 
 /// A Lua array of byte strings.
@@ -151,7 +165,7 @@ fn strings(lua: &Lua, items: &[&[u8]]) -> mlua::Result<Table> {
 }
 
 /// Runs the command a script passed to `redis.call`/`redis.pcall`.
-fn dispatch(store: &RefCell<&mut Store>, now_us: i64, args: MultiValue) -> mlua::Result<Answer> {
+fn dispatch(lua: &Lua, args: MultiValue) -> mlua::Result<Answer> {
     let mut owned: Vec<Vec<u8>> = Vec::with_capacity(args.len());
     for arg in args {
         owned.push(match arg {
@@ -175,11 +189,16 @@ fn dispatch(store: &RefCell<&mut Store>, now_us: i64, args: MultiValue) -> mlua:
             "ERR This Redis command is not allowed from script".into(),
         ));
     }
+    let (store, now_us) = match lua.app_data_ref::<Target>() {
+        Some(target) => (target.store, target.now_us),
+        None => return Err(mlua::Error::runtime("redis.call outside a script")),
+    };
     let args: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
-    let mut store = store
-        .try_borrow_mut()
-        .map_err(|_| mlua::Error::RecursiveMutCallback)?;
-    Ok(super::command(&mut store, now_us, &args))
+    // SAFETY: the target is set only while `LuaHost::run` holds the store's `&mut` and runs the
+    // script on this thread; a command cannot start another script (EVAL is refused above), so
+    // no other reference to the store is live during this call.
+    let store = unsafe { &mut *store };
+    Ok(super::command(store, now_us, &args))
 }
 
 /// A Lua number as Redis passes it to a command: integers in full, others in their shortest
