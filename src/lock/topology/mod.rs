@@ -189,7 +189,9 @@ impl Topology {
             return Vec::new();
         }
         match &self.shape {
-            Shape::Single(_) | Shape::Memory(..) | Shape::Sentinel(_) => vec![0..slots.len()],
+            Shape::Single(_) | Shape::Memory(..) | Shape::Sentinel(_) => {
+                std::iter::once(0..slots.len()).collect()
+            }
             Shape::Cluster(_) => {
                 let mut groups = Vec::new();
                 let mut start = 0;
