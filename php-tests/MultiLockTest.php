@@ -84,6 +84,19 @@ final class MultiLockTest extends LockTestCase
         $many = $lock->lockMany(["{$this->key}{x}\0", "{$this->key}:7", 42], 5);
         $this->assertNotNull($many, 'binary-safe names with braces; ints are names too');
         $this->assertSame(['42'], array_slice($many->keys(), 2));
+        $this->assertSame([42], array_slice(array_keys($many->fences()), 2), 'an int-like key is an int key');
+        try {
+            $copy = clone $many;
+            $this->fail('clone');
+        } catch (\Error $e) {
+            $this->assertStringContainsString('uncloneable', $e->getMessage());
+        }
+        try {
+            serialize($many);
+            $this->fail('serialize');
+        } catch (\Exception $e) {
+            $this->assertStringContainsString('not allowed', $e->getMessage());
+        }
         $many->release();
         try {
             $class = new \ReflectionClass(\RedisLockMultiLease::class);

@@ -11,6 +11,9 @@
 //!   `None` (all or nothing). With a wait, the run's keys are taken one by one, in order, with
 //!   the ordinary fair wait ([`Locker::lock_as`], the same token), holding what is already
 //!   taken; if the deadline passes first, everything is released and the caller gets `None`.
+//!   A run whose script a server refused without running it (loading, busy, failing over, a
+//!   Redis Cluster slot being migrated) is waited for the same way, which rides such failures
+//!   out until the deadline.
 //! - After such a wait, every lease is extended to the full TTL (a key taken early may have
 //!   run down meanwhile, or expired: then everything is released and the whole acquisition
 //!   starts again while the deadline allows), so all keys are held, each with its full TTL,
@@ -29,6 +32,7 @@ use crate::lock::lease::Lease;
 use crate::lock::lease::state::{
     Grant, Kind, LeaseState, Status, abandon, claim_window_arg, extend, unexpected,
 };
+use crate::lock::lease::waiting::is_transient;
 use crate::lock::locker::{Locker, ttl_ms, wait_duration};
 use crate::lock::net::registry::Resend;
 use crate::lock::protocol::resp;
@@ -187,25 +191,18 @@ impl Many<'_> {
                 }
                 Ok((None, _)) => {
                     waited = true;
-                    for entry in entries {
-                        let left = self.deadline.saturating_duration_since(Instant::now());
-                        let got = self.locker.lock_as(
-                            entry.key,
-                            Some(self.token),
-                            self.ttl_seconds,
-                            left.as_secs_f64(),
-                        );
-                        match got {
-                            Ok(Some(lease)) => held.push(lease),
-                            Ok(None) => {
-                                give_up(&held);
-                                return Ok(Outcome::Busy);
-                            }
-                            Err(e) => {
-                                give_up(&held);
-                                return Err(e);
-                            }
-                        }
+                    if let Err(outcome) = self.one_by_one(entries, &mut held)? {
+                        return Ok(outcome);
+                    }
+                }
+                Err(e)
+                    if self.wait && !(e.is_timeout() || e.is_connection()) && is_transient(&e) =>
+                {
+                    // The script did not run (a server loading, busy, failing over, a slot
+                    // being migrated): the ordinary wait below rides such failures out.
+                    waited = true;
+                    if let Err(e) = self.one_by_one(entries, &mut held)? {
+                        return Ok(e);
                     }
                 }
                 Err(e) => {
@@ -249,6 +246,37 @@ impl Many<'_> {
             }
         }
         Ok(Outcome::Held(held))
+    }
+
+    /// Takes `entries` one by one, in order, with the ordinary fair wait, adding them to
+    /// `held`. `Ok(Err(Busy))` (and `Err`) after releasing everything held, when one was not
+    /// taken by the deadline (or the wait failed).
+    fn one_by_one(
+        &self,
+        entries: &[Entry<'_>],
+        held: &mut Vec<Lease>,
+    ) -> Result<std::result::Result<(), Outcome>> {
+        for entry in entries {
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            let got = self.locker.lock_as(
+                entry.key,
+                Some(self.token),
+                self.ttl_seconds,
+                left.as_secs_f64(),
+            );
+            match got {
+                Ok(Some(lease)) => held.push(lease),
+                Ok(None) => {
+                    give_up(held);
+                    return Ok(Err(Outcome::Busy));
+                }
+                Err(e) => {
+                    give_up(held);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Ok(()))
     }
 
     /// One call of the script for `entries` (one run of the same connection, and on a Redis
