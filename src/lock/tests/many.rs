@@ -428,3 +428,52 @@ fn overlapping_sets_from_threads_never_deadlock_or_double_hold() {
 fn overlapping_sets_on_memory_never_deadlock_or_double_hold() {
     overlapping_sets("memory://many-threads");
 }
+
+/// A slot kept in migration longer than the cluster's own retries of `TRYAGAIN` (bounded by
+/// the connect timeout): a waiting `lock_many` rides it out key by key and gets every key once
+/// the migration ends; without a wait it reports the error.
+#[test]
+fn a_wait_rides_out_a_long_slot_migration() {
+    use super::cluster::{finish_migration, key_on, migrate_keys, start_migration};
+    let set = ClusterSet::start(3, 0);
+    let l = Arc::new(locker_with(
+        &set.dsn(&[0]),
+        &[("connectTimeout", OptionValue::Float(0.3))],
+    ));
+    let key = key_on(&set, 0, "mig");
+    let s = slot(key.as_bytes());
+    let lease = l
+        .lock(key.as_bytes(), Some(30.0), 0.0)
+        .unwrap()
+        .expect("free");
+    start_migration(&set, s, 0, 1);
+    assert!(migrate_keys(&set, s, 0, 1, usize::MAX) >= 3);
+    let (a, b) = (format!("{{{key}}}a"), format!("{{{key}}}b"));
+    let e = l
+        .lock_many(&[a.as_bytes(), b.as_bytes()], Some(10.0), 0.0)
+        .err()
+        .expect("TRYAGAIN past the retries");
+    assert!(e.message().contains("TRYAGAIN"), "{e:?}");
+    let started = Instant::now();
+    let waiter = {
+        let l = Arc::clone(&l);
+        std::thread::spawn(move || {
+            l.lock_many(&[a.as_bytes(), b.as_bytes()], Some(10.0), 5.0)
+                .map(|m| m.map(|m| m.fences().map(|(_, f)| f).collect::<Vec<_>>()))
+        })
+    };
+    sleep_ms(1_000);
+    finish_migration(&set, s, 1);
+    let fences = waiter
+        .join()
+        .unwrap()
+        .expect("waited out the migration")
+        .expect("free");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+    assert!(fences.iter().all(|&f| f > lease.fence()));
+    assert!(lease.release().unwrap());
+}
