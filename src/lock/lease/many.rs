@@ -487,8 +487,11 @@ impl MultiLease {
 
     /// Sets every key's TTL to `ttl_ms` (owner-checked). True if all are still held; false
     /// (strict mode: `Err(Lost)`) if one was lost (the others are extended all the same).
+    /// With the `replicas` option, an extension acknowledged by too few replicas is an
+    /// `Err(Replication)` (after every key was extended), as for a single lease.
     pub fn extend(&self, ttl_ms: u64) -> Result<bool> {
         let mut all = true;
+        let mut replication = None;
         for lease in &self.leases {
             match lease.status() {
                 Status::Held => {}
@@ -498,11 +501,26 @@ impl MultiLease {
                 }
                 _ => return Ok(false),
             }
-            let (held, _) = extend(&lease.grant.client, lease, ttl_ms)?;
+            let (held, acked) = extend(&lease.grant.client, lease, ttl_ms)?;
             if !held {
                 lease.leave_held(Status::Lost);
                 all = false;
+            } else if let Some(ack) = &lease.grant.replicas {
+                // As `Lease::extend`: acknowledged by too few replicas, the key is at risk.
+                let checked = ack.check(
+                    acked.unwrap_or(Ok(0)),
+                    &lease.grant.key,
+                    "the lease is still held with its new TTL, but at risk: a failover now \
+                     could lose the extension",
+                );
+                lease.set_at_risk(checked.is_err());
+                if let Err(e) = checked {
+                    replication.get_or_insert(e.context("extend"));
+                }
             }
+        }
+        if let Some(e) = replication {
+            return Err(e);
         }
         if all { Ok(true) } else { self.lost("extend") }
     }

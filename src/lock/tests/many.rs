@@ -477,3 +477,26 @@ fn a_wait_rides_out_a_long_slot_migration() {
     assert!(fences.iter().all(|&f| f > lease.fence()));
     assert!(lease.release().unwrap());
 }
+
+/// With `replicas` and no replica to acknowledge: the keys taken are released again and the
+/// caller gets the replication error, as `lock()` does.
+#[test]
+fn unacknowledged_keys_are_released_with_the_replication_error() {
+    let server = RedisServer::start();
+    let l = locker_with(
+        &server.dsn(),
+        &[
+            ("replicas", OptionValue::Int(1)),
+            ("replicaTimeout", OptionValue::Float(0.1)),
+        ],
+    );
+    let e = l
+        .lock_many(&[b"a", b"b", b"c"], Some(10.0), 0.0)
+        .err()
+        .expect("no replica acknowledged");
+    assert!(e.is_replication(), "{e:?}");
+    let plain = locker(&server);
+    for key in [&b"a"[..], b"b", b"c"] {
+        assert!(!plain.is_locked(key).unwrap(), "released again");
+    }
+}
