@@ -2,7 +2,7 @@
 //! none.
 //!
 //! - Keys: the six keys of every lock ([`crate::lock::keys::LockKeys::all`]), one lock after the
-//!   other: lock `i` (from 1) is KEYS[6(i-1)+1] to KEYS[6(i-1)+6]. Each lock is an ordinary lock
+//!   other: lock `i` (from 1) is `KEYS[6(i-1)+1]` to `KEYS[6(i-1)+6]`. Each lock is an ordinary lock
 //!   of the lease API: a multi-key lease is one ordinary exclusive lease per key, all with the
 //!   same token, so release, extension, the watchdog and request-end release work per key with
 //!   the lease scripts ([`crate::lock::scripts::lease`]).
@@ -22,20 +22,20 @@
 //!   already taken; a caller only ever waits for a lock that sorts after every lock it holds,
 //!   so no two callers (multi-key or single-key) can wait for each other in a cycle.
 //!
-//! The helpers of [`crate::lock::scripts::lease`] address KEYS[1] to KEYS[6]: this script
+//! The helpers of [`crate::lock::scripts::lease`] address `KEYS[1]` to `KEYS[6]`: this script
 //! shadows `KEYS` with a local table the helpers close over, and points it at one lock's six
 //! keys at a time.
 
 use crate::lock::scripts::LuaScript;
 use crate::lock::scripts::lease::lease_functions;
 
-/// Takes every lock of the group for ARGV[1], or none. A lock already ARGV[1]'s (a resent call
-/// whose first reply was lost) is claimed: its TTL (and its fence's) becomes ARGV[2].
+/// Takes every lock of the group for `ARGV[1]`, or none. A lock already `ARGV[1]`'s (a resent call
+/// whose first reply was lost) is claimed: its TTL (and its fence's) becomes `ARGV[2]`.
 ///
-/// KEYS: six per lock (see the module docs). ARGV[1] token, ARGV[2] TTL ms, ARGV[2+i] lock
+/// KEYS: six per lock (see the module docs). `ARGV[1]` token, `ARGV[2]` TTL ms, `ARGV[2+i]` lock
 /// i's tombstone prefix (a token that gave up after a fault is refused, as in
 /// [`crate::lock::scripts::lease::LEASE_ACQUIRE`]).
-/// Returns `{1, fence 1, ..., fence n}` if ARGV[1] holds every lock now, or `{0, i, PTTL ms}`
+/// Returns `{1, fence 1, ..., fence n}` if `ARGV[1]` holds every lock now, or `{0, i, PTTL ms}`
 /// naming the first busy lock (nothing written but the cleanup of stale waiters and shares).
 pub const LOCK_MANY: &str = concat!(
     "local ALL = KEYS\nlocal KEYS = {}\n",
