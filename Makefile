@@ -47,9 +47,10 @@ lint: deps
 	@for f in $(PHP_FILES); do $(PHP) -l $$f >/dev/null || exit 1; done; echo "php -l: $(words $(PHP_FILES)) files clean"
 
 # MODEL_CASES: cases of the model-based property test (src/lock/tests/model.rs);
-# SEMAPHORE_MODEL_CASES: of the semaphores' (src/lock/tests/semaphore.rs).
+# SEMAPHORE_MODEL_CASES: of the semaphores' (src/lock/tests/semaphore.rs);
+# QUORUM_MODEL_CASES: of the quorum's (src/lock/tests/quorum_model.rs).
 cargo-test: deps
-	MODEL_CASES=$${MODEL_CASES:-2000} SEMAPHORE_MODEL_CASES=$${SEMAPHORE_MODEL_CASES:-500} $(CARGO_ENV) $(CARGO) test
+	MODEL_CASES=$${MODEL_CASES:-2000} SEMAPHORE_MODEL_CASES=$${SEMAPHORE_MODEL_CASES:-500} QUORUM_MODEL_CASES=$${QUORUM_MODEL_CASES:-300} $(CARGO_ENV) $(CARGO) test
 
 php-test: build
 	scripts/with-redis.sh $(PHP_EXT) /usr/bin/phpunit -c php-tests/phpunit.xml
@@ -74,8 +75,8 @@ soak: build
 
 bench: build deps-bench
 	scripts/with-redis.sh sh -c '$(PHP_EXT) bench/run.php && $(PHP_EXT) bench/tls.php && $(PHP_EXT) bench/cluster.php \
-		&& $(PHP_EXT) bench/replicas.php && $(PHP_EXT) bench/contention.php && $(PHP_EXT) bench/semaphore.php && $(PHP_EXT) bench/waiters.php \
-		&& $(PHP_EXT) bench/failover.php && REDIS_LOCK_SO=$(CURDIR)/$(EXT) $(PHP) bench/fpm.php \
+		&& $(PHP_EXT) bench/replicas.php && $(PHP_EXT) bench/contention.php && $(PHP_EXT) bench/semaphore.php && $(PHP_EXT) bench/rwlock.php && $(PHP_EXT) bench/waiters.php \
+		&& $(PHP_EXT) bench/failover.php && $(PHP_EXT) bench/quorum.php && REDIS_LOCK_SO=$(CURDIR)/$(EXT) $(PHP) bench/fpm.php \
 		&& $(PHP) bench/plots.php'
 
 install: build

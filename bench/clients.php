@@ -103,6 +103,84 @@ function bench_clients(): array
             };
         }
     }
+    // bench/quorum.php, against 5 redis-servers (their ports in BENCH_QUORUM_PORTS, comma
+    // separated; the host and port given are ignored): a Redlock quorum of the 5 and of one,
+    // by redis_lock, malkusch/lock's PHPRedisMutex and Symfony's CombinedStore.
+    $quorumPorts = array_map('intval', array_filter(explode(',', (string) getenv('BENCH_QUORUM_PORTS'))));
+    if ($quorumPorts !== []) {
+        foreach ([1, count($quorumPorts)] as $n) {
+            $ports = array_slice($quorumPorts, 0, $n);
+            $phpredis = static function () use ($ports): array {
+                return array_map(static function (int $port): Redis {
+                    $redis = new Redis();
+                    $redis->connect('127.0.0.1', $port, 1.0);
+                    return $redis;
+                }, $ports);
+            };
+            if (extension_loaded('redis_lock')) {
+                $clients["redis_lock, quorum($n)"] = static function () use ($ports, $n): callable {
+                    $dsns = array_map(static fn (int $p): string => "redis://127.0.0.1:$p", $ports);
+                    $lock = new RedisLock($n === 1 ? $dsns[0] : $dsns);
+                    $value = RedisLock::token();
+                    return static function () use ($lock, $value): void {
+                        if (!$lock->acquire(BENCH_KEY, $value, BENCH_TTL) || !$lock->release(BENCH_KEY, $value)) {
+                            throw new RuntimeException('redis_lock quorum cycle failed');
+                        }
+                    };
+                };
+                $clients["redis_lock lease, quorum($n)"] = static function () use ($ports, $n): callable {
+                    $dsns = array_map(static fn (int $p): string => "redis://127.0.0.1:$p", $ports);
+                    $lock = new RedisLock($n === 1 ? $dsns[0] : $dsns);
+                    return static function () use ($lock): void {
+                        if (!$lock->lock(BENCH_KEY, BENCH_TTL)?->release()) {
+                            throw new RuntimeException('redis_lock quorum lease cycle failed');
+                        }
+                    };
+                };
+            }
+            if (extension_loaded('redis_lock') && $n > 1) {
+                // The same engine, the same commands, one server after the other: what the
+                // fan-out saves over a sequential quorum client, with nothing else different.
+                $clients["redis_lock, $n servers one after the other"] = static function () use ($ports): callable {
+                    $locks = array_map(static fn (int $p): RedisLock => new RedisLock("redis://127.0.0.1:$p"), $ports);
+                    $value = RedisLock::token();
+                    return static function () use ($locks, $value): void {
+                        foreach ($locks as $lock) {
+                            $lock->acquire(BENCH_KEY, $value, BENCH_TTL) || throw new RuntimeException('sequential cycle failed');
+                        }
+                        foreach ($locks as $lock) {
+                            $lock->release(BENCH_KEY, $value) || throw new RuntimeException('sequential cycle failed');
+                        }
+                    };
+                };
+            }
+            if (extension_loaded('redis') && is_file('/usr/share/php/Malkusch/Lock/autoload.php')) {
+                $clients["malkusch PHPRedisMutex, $n server(s)"] = static function () use ($phpredis): callable {
+                    require_once '/usr/share/php/Malkusch/Lock/autoload.php';
+                    $apis = $phpredis();
+                    return static function () use ($apis): void {
+                        // As its users write it: a mutex per critical section.
+                        (new malkusch\lock\mutex\PHPRedisMutex($apis, BENCH_KEY, BENCH_TTL))->synchronized(static fn () => null);
+                    };
+                };
+            }
+            if (extension_loaded('redis') && is_file('/usr/share/php/Symfony/Component/Lock/autoload.php')) {
+                $clients["Symfony CombinedStore(ConsensusStrategy), $n RedisStore(s)"] = static function () use ($phpredis): callable {
+                    require_once '/usr/share/php/Symfony/Component/Lock/autoload.php';
+                    $stores = array_map(static fn (Redis $r) => new Symfony\Component\Lock\Store\RedisStore($r), $phpredis());
+                    $store = new Symfony\Component\Lock\Store\CombinedStore($stores, new Symfony\Component\Lock\Strategy\ConsensusStrategy());
+                    $factory = new Symfony\Component\Lock\LockFactory($store);
+                    return static function () use ($factory): void {
+                        $lock = $factory->createLock(BENCH_KEY, BENCH_TTL, false);
+                        if (!$lock->acquire()) {
+                            throw new RuntimeException('Symfony CombinedStore cycle failed');
+                        }
+                        $lock->release();
+                    };
+                };
+            }
+        }
+    }
     // TLS peers, against the TLS port of bench/tls.php's server (BENCH_TLS_PORT, its CA in
     // BENCH_TLS_CA); the host and port given are ignored. Both verify the server's chain and name;
     // a long connect timeout, for the handshake under callgrind.

@@ -56,7 +56,24 @@ class RedisLock
      * port 6379 by default, database 0 only; over TLS to every node: `rediss+cluster://`), and
      * for tests
      * `memory://` or `memory://NAME`: an in-process backend with the same semantics, no server
-     * needed, one process only (see {@see RedisLockMemory}). Percent-encode special characters
+     * needed, one process only (see {@see RedisLockMemory}).
+     *
+     * An array of DSNs is a Redlock quorum of independent deployments (each element any of the
+     * forms above but `memory://`; 3 or 5 of them): a lock is held while a majority of them
+     * hold it, taken within its validity time (TTL − elapsed − clock drift of TTL × 1 % + 2 ms)
+     * by writing to every member at once and collecting the replies under one deadline. The
+     * options apply to every member. A quorum lease has no fencing token
+     * ({@see RedisLockLease::fence()} throws), there are no shared leases, no `replicas`
+     * option, and waits retry with a random 20–80 ms pause instead of queueing in FIFO order;
+     * `isLocked()`/`ttl()` answer for the majority. An empty array, a `memory://` element or
+     * the same server twice is a `ValueError`, an element that is not a string a `TypeError`.
+     * See README.md, "Redlock quorum", for its safety caveats.
+     *
+     * ```php
+     * $lock = new RedisLock(['redis://10.0.0.1', 'redis://10.0.0.2', 'redis://10.0.0.3']);
+     * ```
+     *
+     * Percent-encode special characters
      * in the user name and password. The password is never shown in messages, traces (the
      * parameter is `#[\SensitiveParameter]`), `var_dump()` or `phpinfo()`.
      *
@@ -115,12 +132,12 @@ class RedisLock
      * Connections are shared between objects of the same server (address, user, password,
      * database, `ssl` settings); each call uses its own object's timeouts.
      *
-     * @param string $dsn where Redis listens
+     * @param string|list<string> $dsn where Redis listens, or a quorum of independent servers
      * @param array{connectTimeout?: int|float, readTimeout?: int|float, prefix?: string, database?: int, leaseTtl?: int|float, maxLifetime?: int|float, strict?: bool, replicas?: int, replicaTimeout?: int|float, ssl?: array{cafile?: string, local_cert?: string, local_pk?: string, passphrase?: string, verify_peer?: bool, verify_peer_name?: bool, peer_name?: string}} $options
      * @throws ValueError for a malformed DSN, an unknown option or an out-of-range value
-     * @throws TypeError for an option of the wrong type
+     * @throws TypeError for an option of the wrong type, or a quorum element that is no string
      */
-    public function __construct(#[\SensitiveParameter] string $dsn = 'redis://127.0.0.1:6379', #[\SensitiveParameter] array $options = []) {}
+    public function __construct(#[\SensitiveParameter] string|array $dsn = 'redis://127.0.0.1:6379', #[\SensitiveParameter] array $options = []) {}
 
     /**
      * Takes the lock `$key` for `$value` for at most `$expireTime` seconds, in one round trip
@@ -351,6 +368,7 @@ class RedisLock
      * @throws RedisLockConnectionException when Redis cannot be reached
      * @throws RedisLockTimeoutException when Redis does not answer within `readTimeout`
      * @throws RedisLockServerException when Redis answers with an error
+     * @throws RedisLockException on a Redlock quorum (shared leases need a single server)
      */
     public function lockShared(string $key, ?float $ttl = null, float $wait = 0.0, ?string $token = null): ?RedisLockLease {}
 
@@ -502,10 +520,11 @@ class RedisLock
     /**
      * What `var_dump()` and `print_r()` show: the DSN with user and password masked, the
      * endpoint, prefix, database and timeouts (seconds), and with the `replicas` option
-     * `replicas` and `replicaTimeout`; only `state` for an object whose constructor was not
-     * called. Never throws.
+     * `replicas` and `replicaTimeout`; for a quorum, every member's masked DSN in `dsn`, and
+     * `quorum` (members) and `majority` instead of `endpoint`; only `state` for an object whose
+     * constructor was not called. Never throws.
      *
-     * @return array{dsn: string, endpoint: string, prefix: string, database: int, connectTimeout: float, readTimeout: float, replicas?: int, replicaTimeout?: float}|array{state: string}
+     * @return array{dsn: string, endpoint?: string, quorum?: int, majority?: int, prefix: string, database: int, connectTimeout: float, readTimeout: float, replicas?: int, replicaTimeout?: float}|array{state: string}
      */
     public function __debugInfo(): array {}
 }

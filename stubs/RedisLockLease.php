@@ -48,6 +48,12 @@ final class RedisLockLease
      * persistence), as long as the server's clock does not step back. 0 for a shared lease
      * ({@see RedisLock::lockShared()}): readers get no fence; 0 for a semaphore permit
      * ({@see RedisLock::permit()}): N holders at once have no single order a fence could keep.
+     *
+     * A lease on a Redlock quorum (`new RedisLock([...])`) has none: independent servers cannot
+     * hand out one strictly increasing number, which needs a single authority ordering every
+     * holder (Kleppmann's critique of Redlock).
+     *
+     * @throws RedisLockException on a quorum lease, saying so
      */
     public function fence(): int {}
 
@@ -91,7 +97,8 @@ final class RedisLockLease
      * @return bool true if this lease is now a shared one; false if it was lost (strict mode:
      *         an exception then)
      * @throws RedisLockLostException in strict mode, if the lease was lost
-     * @throws RedisLockException for a semaphore permit
+     * @throws RedisLockException for a semaphore permit, or on a Redlock quorum lease (no
+     *         shared leases there)
      */
     public function demote(): bool {}
 
@@ -167,9 +174,9 @@ final class RedisLockLease
      * What `var_dump()` shows: key, the token's first 8 characters, fence, whether the watchdog
      * renews it, its status (`held`, `released`, `lost`, `detached`, or `abandoned`: its
      * release at request end failed and it was left to its TTL), and `atRisk`
-     * ({@see RedisLockLease::isAtRisk()}).
+     * ({@see RedisLockLease::isAtRisk()}); on a quorum, `fence` is null and `quorum` true.
      *
-     * @return array{key: string, token: string, fence: int, watchdog: bool, status: string, atRisk: bool}
+     * @return array{key: string, token: string, fence: int|null, quorum?: bool, shared: bool, watchdog: bool, status: string, atRisk: bool}
      */
     public function __debugInfo(): array {}
 }

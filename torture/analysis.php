@@ -197,6 +197,30 @@ function torture_analyse(array $records, array $ledger, array $chaos, array $pro
         sprintf('%d permits (%d confirmed held), at most %d at once', count($permits), count($confirmed), $peak),
         $peak <= 2 && count($confirmed) > 0];
 
+    // 8c. Never a writer of the read-write lock beside anyone: of the turns confirmed held at
+    // release (release() true), no write overlaps another turn (from just after the call
+    // returned to just before release() was called), and readers did overlap each other.
+    $turns = array_values(array_filter(array_map(static fn ($r) => $r['rw'] ?? null, $records)));
+    $rwConfirmed = array_values(array_filter($turns, static fn ($t) => $t['released'] === true));
+    usort($rwConfirmed, static fn ($a, $b) => $a['t_acq'] <=> $b['t_acq']);
+    $beside = [];
+    $readersTogether = 0;
+    foreach ($rwConfirmed as $i => $a) {
+        for ($j = $i + 1; $j < count($rwConfirmed) && $rwConfirmed[$j]['t_acq'] < $a['t_rel']; $j++) {
+            if ($a['write'] || $rwConfirmed[$j]['write']) {
+                $beside[] = sprintf('%s at %.3f beside %s at %.3f', $a['write'] ? 'writer' : 'reader', $a['t_acq'],
+                    $rwConfirmed[$j]['write'] ? 'writer' : 'reader', $rwConfirmed[$j]['t_acq']);
+            } else {
+                $readersTogether++;
+            }
+        }
+    }
+    $writes = count(array_filter($rwConfirmed, static fn ($t) => $t['write']));
+    $checks[] = ['never a writer of the read-write lock beside anyone',
+        $beside ? count($beside) . ' overlaps: ' . implode('; ', array_slice($beside, 0, 3))
+            : sprintf('%d turns (%d confirmed held, %d writes), %d reader pairs overlapped', count($turns), count($rwConfirmed), $writes, $readersTogether),
+        !$beside && $writes > 0 && count($rwConfirmed) > $writes];
+
     // 9. The work went on.
     $checks[] = ['work went on under chaos', count($sections) . ' sections completed', count($accepted) > 0 && count($sections) > 0];
 

@@ -37,8 +37,53 @@ $progress = static fn (string $state) => file_put_contents("$dir/progress-$id", 
 // no more than SEM_PERMITS permits confirmed held (release() true) ever overlap.
 const SEM_NAME = 'torture-semaphore';
 const SEM_PERMITS = 2;
+// A read-write lock, taken in one iteration of four (one in five of those as the writer): the
+// analysis checks that no writer confirmed held (release() true) ever overlaps anyone.
+const RW_NAME = 'torture-rw';
 
 while (microtime(true) < $end) {
+    if (random_int(0, 3) === 1) {
+        $write = random_int(0, 4) === 0;
+        $progress($write ? 'waiting to write' : 'waiting to read');
+        $t0 = microtime(true);
+        try {
+            $rw = $sabotage ? new class () {
+                public function release(): bool
+                {
+                    return true;
+                }
+            } : ($write
+                ? $lock->lock(RW_NAME, $watchdog ? null : LEASE_TTL, WAIT)
+                : $lock->lockShared(RW_NAME, $watchdog ? null : LEASE_TTL, WAIT));
+        } catch (RedisLockException $e) {
+            $record(['error' => get_class($e), 'during' => $write ? 'lock (rw)' : 'lockShared', 't' => microtime(true)]);
+            usleep(50_000);
+            continue;
+        } catch (Throwable $e) {
+            $record(['violation' => get_class($e) . ': ' . $e->getMessage(), 't' => microtime(true)]);
+            continue;
+        }
+        $t1 = microtime(true);
+        if ($t1 - $t0 > DEADLINE) {
+            $record(['overran' => $t1 - $t0, 't0' => $t0, 't1' => $t1]);
+        }
+        if ($rw === null) {
+            continue;
+        }
+        $progress($write ? 'writing' : 'reading');
+        $held = ['write' => $write, 't_call' => $t0, 't_acq' => $t1];
+        usleep(random_int(5_000, 40_000)); // the work
+        $held['t_rel'] = microtime(true);
+        try {
+            $held['released'] = $rw->release();
+        } catch (RedisLockException $e) {
+            $held['released'] = 'error';
+            $record(['error' => get_class($e), 'during' => 'release (rw)', 't' => microtime(true)]);
+        }
+        $record(['rw' => $held]);
+        unset($rw);
+        continue;
+    }
     if (random_int(0, 3) === 0) {
         $progress('waiting for a permit');
         $t0 = microtime(true);

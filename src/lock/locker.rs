@@ -23,6 +23,8 @@ use crate::lock::net::connection::Timeouts;
 use crate::lock::net::registry::Resend;
 use crate::lock::options::{Config, LeaseConfig, php_float};
 use crate::lock::protocol::resp::{self, Reply};
+use crate::lock::quorum::Quorum;
+use crate::lock::quorum::lease::jitter as quorum_jitter;
 use crate::lock::replicas::{self, Acked, ReplicaAck};
 use crate::lock::scripts::documents::{ACQUIRE_SCRIPT, RELEASE_SCRIPT};
 use crate::lock::scripts::{Keys, int_reply};
@@ -97,12 +99,26 @@ impl Locker {
     /// A locker for `config`. Shares the connection of every other locker of the same server
     /// (address, credentials, database); does no I/O. Errors if the prefix is reserved.
     pub fn new(config: Config) -> Result<Locker> {
-        Locker::with_topology(Topology::for_endpoint(&config.endpoint, false), config)
+        Locker::with_topology(Locker::topology(&config, false), config)
     }
 
     /// A locker with a connection of its own (not shared with other lockers). No I/O.
     pub fn unshared(config: Config) -> Result<Locker> {
-        Locker::with_topology(Topology::for_endpoint(&config.endpoint, true), config)
+        Locker::with_topology(Locker::topology(&config, true), config)
+    }
+
+    /// The deployment `config` describes: a quorum of its members, or its one endpoint.
+    fn topology(config: &Config, private: bool) -> Topology {
+        if config.members.is_empty() {
+            Topology::for_endpoint(&config.endpoint, private)
+        } else {
+            Topology::quorum(&config.members, private)
+        }
+    }
+
+    /// The quorum this locker runs on, if it is one ([`crate::lock::quorum`]).
+    pub fn quorum(&self) -> Option<&Quorum> {
+        self.client.topology().as_quorum()
     }
 
     fn with_topology(topology: Topology, config: Config) -> Result<Locker> {
@@ -156,6 +172,16 @@ impl Locker {
 
     fn acquire_ms(&self, key: &[u8], value: &[u8], ms: u64) -> Result<bool> {
         let topology = self.client.topology();
+        if let Some(quorum) = topology.as_quorum() {
+            return quorum.acquire(
+                self.client.timeouts(),
+                &self.prefix,
+                key,
+                value,
+                ms,
+                "acquire",
+            );
+        }
         if topology.has_direct()
             && let Some(direct) = with_joined(&[&self.prefix, key], |full| {
                 topology.direct_acquire(full, value, ms)
@@ -272,7 +298,15 @@ impl Locker {
                 return Ok(false);
             }
             attempt += 1;
-            std::thread::sleep(interval);
+            // On a quorum, a random part of the interval (up to half) is left out, so that
+            // contenders that split the members apart do not collide again in step.
+            let pause = match self.quorum() {
+                Some(_) => {
+                    interval.mul_f64(1.0 - (quorum_jitter().as_millis() % 51) as f64 / 100.0)
+                }
+                None => interval,
+            };
+            std::thread::sleep(pause);
         }
     }
 
@@ -283,6 +317,9 @@ impl Locker {
     pub fn release(&self, key: &[u8], value: &[u8]) -> Result<bool> {
         check_lock_name(&self.prefix, key)?;
         check_value(value, "value")?;
+        if let Some(quorum) = self.quorum() {
+            return quorum.release(self.client.timeouts(), &self.prefix, key, value);
+        }
         let slot = slot_of(&self.prefix, key);
         let tag = slot_tag(slot);
         let topology = self.client.topology();

@@ -19,6 +19,8 @@
 //!   ([`lease::request`]).
 //! - [`memory`]: `memory://`, an in-process server for tests that runs the engine's scripts in
 //!   Rust behind the same RESP interface as a socket.
+//! - [`quorum`]: a Redlock quorum over independent deployments: parallel fan-out, majority,
+//!   validity time.
 //! - [`error`]: the engine's errors.
 
 pub mod error;
@@ -29,6 +31,7 @@ pub mod memory;
 pub mod net;
 pub mod options;
 pub mod protocol;
+pub mod quorum;
 pub mod replicas;
 pub mod scripts;
 pub mod topology;

@@ -131,6 +131,11 @@ impl RedisServer {
         }
     }
 
+    /// Pid of the server process, if it runs.
+    pub fn pid_if_running(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     /// Pid of the server process.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("server running").id()
@@ -185,6 +190,12 @@ pub struct Proxy {
 impl Proxy {
     /// Starts a proxy to `127.0.0.1:upstream` on a free port (threads run until the test ends).
     pub fn start(upstream: u16) -> Proxy {
+        Self::start_delayed(upstream, Duration::ZERO)
+    }
+
+    /// [`Proxy::start`], holding every chunk of the server's replies for `delay` before passing
+    /// it on: a server a network round trip of `delay` away.
+    pub fn start_delayed(upstream: u16, delay: Duration) -> Proxy {
         use std::io::{Read, Write};
         use std::sync::atomic::Ordering;
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -218,6 +229,9 @@ impl Proxy {
                         }
                         if flag.swap(false, Ordering::AcqRel) {
                             break; // the reply is lost
+                        }
+                        if !delay.is_zero() {
+                            std::thread::sleep(delay);
                         }
                         if c_out.write_all(&buf[..n]).is_err() {
                             break;

@@ -24,6 +24,7 @@ const Z_EXPECTED_STRING: u32 = 4;
 const Z_EXPECTED_STRING_OR_NULL: u32 = 5;
 const Z_EXPECTED_ARRAY: u32 = 6;
 const Z_EXPECTED_DOUBLE: u32 = 20;
+const Z_EXPECTED_ARRAY_OR_STRING: u32 = 24;
 
 unsafe extern "C" {
     fn zend_parse_arg_str_slow(arg: *mut zval, dest: *mut *mut zend_string, num: u32) -> bool;
@@ -147,6 +148,81 @@ wrapper!(
     /// An `array` parameter.
     ArrayArg, DataType::Array
 );
+wrapper!(
+    /// The constructor's `string|array $dsn` (declared `string` here; [`super::tweaks`] adds
+    /// `array` to its type once the class is registered).
+    DsnArg, DataType::String
+);
+
+/// What `$dsn` names: one deployment, or a quorum of independent ones.
+pub enum Dsn<'a> {
+    /// One DSN.
+    One(&'a [u8]),
+    /// An array of DSNs, in order.
+    Quorum(Vec<Vec<u8>>),
+}
+
+impl<'a> DsnArg<'a> {
+    /// The DSN (argument `num`): a string (coerced as PHP would), or an array whose every
+    /// element is a string (any other element is a `TypeError` naming its key; keys are
+    /// otherwise ignored).
+    pub fn dsn(self, num: u32) -> PhpResult<Dsn<'a>> {
+        let zval = match self {
+            DsnArg::Given(zval) => zval,
+            DsnArg::Default(ArgDefault::Str(s)) => return Ok(Dsn::One(s.as_bytes())),
+            DsnArg::Default(_) => return Err(bad_default(num)),
+        };
+        if let Some(array) = zval.array() {
+            let mut dsns = Vec::with_capacity(array.len());
+            let mut entries = array.iter();
+            while let Some((key, value)) = entries.next_zval() {
+                let value = value.dereference();
+                match value.binary_slice::<u8>() {
+                    Some(bytes) if value.is_string() => dsns.push(bytes.to_vec()),
+                    _ => {
+                        let key = match (key.long(), key.binary_slice::<u8>()) {
+                            (Some(n), _) => n.to_string(),
+                            (None, Some(bytes)) => {
+                                format!("\"{}\"", String::from_utf8_lossy(bytes))
+                            }
+                            (None, None) => String::from("?"),
+                        };
+                        return Err(PhpException::new(
+                            format!(
+                                "RedisLock::__construct(): Argument #{num} ($dsn) must be a \
+                                 string or an array of strings, {} given at key {key}",
+                                value_type_name(value)
+                            ),
+                            0,
+                            ce::type_error(),
+                        ));
+                    }
+                }
+            }
+            return Ok(Dsn::Quorum(dsns));
+        }
+        if zval.is_string() {
+            return Ok(Dsn::One(zval.binary_slice::<u8>().unwrap_or_default()));
+        }
+        let mut dest: *mut zend_string = std::ptr::null_mut();
+        // SAFETY: as in `str_bytes`.
+        if unsafe { zend_parse_arg_str_slow(zval, &mut dest, num) } {
+            Ok(Dsn::One(zval.binary_slice::<u8>().unwrap_or_default()))
+        } else {
+            Err(wrong_type(zval, num, Z_EXPECTED_ARRAY_OR_STRING))
+        }
+    }
+}
+
+/// PHP's name of a value's type, as `get_debug_type()` says it for scalars.
+fn value_type_name(zval: &Zval) -> &'static str {
+    match zval.get_type() {
+        DataType::Long => "int",
+        DataType::Double => "float",
+        DataType::True | DataType::False | DataType::Bool => "bool",
+        _ => type_name(zval),
+    }
+}
 
 /// A default that does not fit the parameter's type: a bug in a method declaration.
 fn bad_default(num: u32) -> PhpException {

@@ -42,9 +42,18 @@ impl RedisLockLease {
         Binary::from(self.lease.token().to_vec())
     }
 
-    /// The fencing token.
-    pub fn fence(&self) -> i64 {
-        self.lease.fence()
+    /// The fencing token. A quorum lease has none: a `RedisLockException` says why.
+    pub fn fence(&self) -> PhpResult<i64> {
+        if self.lease.quorum().is_some() {
+            return Err(crate::lock::quorum::unsupported(
+                "fence(): a lease on a Redlock quorum has no fencing token: independent \
+                 servers cannot hand out one strictly increasing number (a fence needs a single \
+                 authority that orders every holder; see Kleppmann's critique of Redlock). Use \
+                 one Redis deployment (with the replicas option) where fences matter",
+            )
+            .into());
+        }
+        Ok(self.lease.fence())
     }
 
     /// True for a shared (read) lease, from `lockShared()`.
@@ -116,7 +125,12 @@ impl RedisLockLease {
             "token",
             format!("{}…", quote_key(&token[..token.len().min(8)])),
         )?;
-        info.insert("fence", self.lease.fence())?;
+        if self.lease.quorum().is_some() {
+            info.insert("fence", ())?;
+            info.insert("quorum", true)?;
+        } else {
+            info.insert("fence", self.lease.fence())?;
+        }
         info.insert("shared", self.lease.is_shared())?;
         if self.lease.is_permit() {
             info.insert("permits", i64::from(self.lease.grant.permits))?;

@@ -16,7 +16,7 @@ use ext_php_rs::types::{ZendCallable, ZendClassObject, Zval};
 use ext_php_rs::zend::{BailoutGuard, ClassEntry, ExecutorGlobals};
 
 use super::args::{
-    ArgDefault, ArrayArg, FloatArg, IntArg, NullableFloatArg, NullableStrArg, StrArg,
+    ArgDefault, ArrayArg, Dsn, DsnArg, FloatArg, IntArg, NullableFloatArg, NullableStrArg, StrArg,
 };
 use super::errors;
 use super::lease::RedisLockLease;
@@ -99,17 +99,40 @@ impl RedisLock {
 
     /// Validates the DSN and options; does no network I/O.
     #[php(defaults(dsn = ArgDefault::Str(DEFAULT_DSN), options = ArgDefault::EmptyArray))]
-    pub fn __construct(dsn: StrArg, options: ArrayArg) -> PhpResult<Self> {
-        let dsn = dsn.bytes(1)?;
+    pub fn __construct(dsn: DsnArg, options: ArrayArg) -> PhpResult<Self> {
+        let dsn = dsn.dsn(1)?;
         let options = options.options(2)?;
-        let dsn = std::str::from_utf8(dsn)
-            .map_err(|_| Error::invalid("invalid DSN: it is not valid UTF-8"))?;
-        let config = Config::parse(
-            dsn,
-            options
-                .iter()
-                .map(|(name, value)| (name.as_str(), value.clone())),
-        )?;
+        let config = match dsn {
+            Dsn::One(dsn) => {
+                let dsn = std::str::from_utf8(dsn)
+                    .map_err(|_| Error::invalid("invalid DSN: it is not valid UTF-8"))?;
+                Config::parse(
+                    dsn,
+                    options
+                        .iter()
+                        .map(|(name, value)| (name.as_str(), value.clone())),
+                )?
+            }
+            Dsn::Quorum(dsns) => {
+                let dsns = dsns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, dsn)| {
+                        std::str::from_utf8(dsn).map_err(|_| {
+                            Error::invalid(format!(
+                                "quorum member #{}: invalid DSN: it is not valid UTF-8",
+                                i + 1
+                            ))
+                        })
+                    })
+                    .collect::<Result<Vec<&str>, Error>>()?;
+                let options: Vec<(&str, crate::lock::OptionValue)> = options
+                    .iter()
+                    .map(|(name, value)| (name.as_str(), value.clone()))
+                    .collect();
+                Config::parse_quorum(&dsns, &options)?
+            }
+        };
         Ok(RedisLock {
             locker: Some(Locker::new(config)?),
         })
@@ -314,7 +337,12 @@ impl RedisLock {
         let endpoint = locker.client().topology().endpoint();
         let timeouts = locker.client().timeouts();
         info.insert("dsn", locker.masked_dsn())?;
-        info.insert("endpoint", endpoint.describe())?;
+        if let Some(quorum) = locker.quorum() {
+            info.insert("quorum", quorum.members().len() as i64)?;
+            info.insert("majority", quorum.majority() as i64)?;
+        } else {
+            info.insert("endpoint", endpoint.describe())?;
+        }
         if let Address::Tls { tls, .. }
         | Address::Sentinel(SentinelAddress { tls: Some(tls), .. }) = &endpoint.address
         {

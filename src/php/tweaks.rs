@@ -1,5 +1,6 @@
 //! Adjustments to the registered classes that ext-php-rs cannot express:
 //!
+//! - `RedisLock::__construct`'s `$dsn` is `string|array` (an array of DSNs is a quorum).
 //! - `RedisLock::__construct`'s `$dsn` and `$options` parameters are `#[\SensitiveParameter]`
 //!   (PHP 8.2), so a stack trace through the constructor shows
 //!   `Object(SensitiveParameterValue)` instead of a DSN that may hold a password or options
@@ -57,6 +58,7 @@ pub fn apply_once() {
         return;
     }
     mark_dsn_sensitive();
+    accept_dsn_arrays();
     make_lease_constructor_private();
     initialise_new_objects();
 }
@@ -97,6 +99,26 @@ fn make_lease_constructor_private() {
         unsafe {
             let flags = &mut (*ctor).common.fn_flags;
             *flags = (*flags & !ZEND_ACC_PPP_MASK) | ZEND_ACC_PRIVATE;
+        }
+    }
+}
+
+/// `MAY_BE_ARRAY` (`1 << IS_ARRAY`).
+const MAY_BE_ARRAY: u32 = 1 << 7;
+
+/// `RedisLock::__construct(string|array $dsn, ...)`: an array of DSNs is a quorum.
+/// ext-php-rs declares one type per parameter; the second is added to the arginfo here.
+fn accept_dsn_arrays() {
+    let ctor = RedisLock::get_metadata().ce().constructor;
+    if ctor.is_null() {
+        return;
+    }
+    // SAFETY: the constructor of our own internal class, alive until module shutdown; its
+    // `arg_info` points at its first parameter (`$dsn`), whose type mask gains one bit.
+    unsafe {
+        let info = (*ctor).internal_function.arg_info;
+        if !info.is_null() && (*ctor).internal_function.num_args >= 1 {
+            (*info).type_.type_mask |= MAY_BE_ARRAY;
         }
     }
 }

@@ -102,6 +102,14 @@ impl Locker {
             None => (self.lease_config().lease_ttl, true),
         };
         let wait = wait_duration(wait_seconds, "wait")?;
+        if self.quorum().is_some() {
+            return Err(crate::lock::quorum::unsupported(
+                "lockMany: multi-key locks are not available on a quorum: taking several keys \
+                 all or none in one script, with a fence per key, needs a single authority per \
+                 key (a server, Sentinel's master or a Redis Cluster); lock the keys one by one \
+                 with lock() in a fixed order instead",
+            ));
+        }
         let deadline = Instant::now() + wait;
         let token = crate::lock::token().into_bytes();
         let many = Many {

@@ -75,8 +75,9 @@ pub fn release_request_leases() -> usize {
         .iter()
         .filter_map(Weak::upgrade)
         .filter(|s| s.is_owner_process() && s.status() == Status::Held)
-        .partition(|s| s.grant.unsure);
-    // Rare (their wait met a fault): released one by one, with their tombstones.
+        .partition(|s| s.grant.unsure || s.quorum().is_some());
+    // Rare (their wait met a fault): released one by one, with their tombstones. A quorum's
+    // leases too: each release fans out to the quorum's members.
     for state in &unsure {
         crate::lock::lease::state::release_quietly(state);
     }

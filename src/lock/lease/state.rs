@@ -18,6 +18,7 @@ use crate::lock::lease::{ALIVE_WINDOW, CLAIM_WINDOW, TOMBSTONE};
 use crate::lock::net::registry::Resend;
 use crate::lock::options::LeaseConfig;
 use crate::lock::protocol::resp;
+use crate::lock::quorum::Quorum;
 use crate::lock::replicas::{Acked, ReplicaAck};
 use crate::lock::scripts::lease::{
     EXTEND_SCRIPT, LEASE_ABANDON_SCRIPT, LEASE_RELEASE_SCRIPT, OWNER_STATE_SCRIPT,
@@ -237,6 +238,12 @@ impl LeaseState {
         Ok(())
     }
 
+    /// The quorum this lease's lock is held on, if it is one ([`crate::lock::quorum`]): its
+    /// extend, owner state and release then go to a majority.
+    pub fn quorum(&self) -> Option<&Quorum> {
+        self.grant.client.topology().as_quorum()
+    }
+
     /// True while this is a shared (read) lease.
     pub fn is_shared(&self) -> bool {
         self.kind() == Kind::Shared
@@ -371,6 +378,11 @@ impl LeaseState {
         if self.is_shared() {
             return self.still_held("demote");
         }
+        if self.quorum().is_some() {
+            return Err(crate::lock::quorum::unsupported(
+                "demote: shared leases are not available on a quorum",
+            ));
+        }
         let grant = &self.grant;
         let all = grant.keys.all();
         let claim = claim_window_arg();
@@ -444,6 +456,15 @@ impl LeaseState {
     fn owner_state(&self) -> Result<Option<Duration>> {
         if self.status() != Status::Held {
             return Ok(None);
+        }
+        if let Some(quorum) = self.quorum() {
+            let state = quorum
+                .lease_owner_state(self.grant.client.timeouts(), self)
+                .map_err(|e| e.context("isHeld"))?;
+            if state.is_none() {
+                self.leave_held(Status::Lost);
+            }
+            return Ok(state);
         }
         let keys = self.grant.own_keys(self.kind());
         let reply = self
@@ -591,6 +612,9 @@ pub fn open_breaker(client: &Client, route: Route<'_>) {
 /// replicas (see [`crate::lock::replicas`]).
 pub(super) fn release(state: &LeaseState) -> Result<bool> {
     let grant = &state.grant;
+    if let Some(quorum) = state.quorum() {
+        return quorum.lease_release(grant.client.timeouts(), state);
+    }
     if grant.unsure {
         let resend = Resend::ProvesOnly(|&released| released, "release");
         return abandon(
@@ -631,6 +655,11 @@ pub(super) fn claim_window_arg() -> String {
 /// a `WAIT` in the same write when the lease asks for replicas. Returns whether it still held
 /// the lock, and WAIT's outcome (see [`ReplicaAck::read`]).
 pub fn extend(client: &Client, state: &LeaseState, ttl_ms: u64) -> Result<(bool, Acked)> {
+    if let Some(quorum) = client.topology().as_quorum() {
+        return quorum
+            .lease_extend(client.timeouts(), state, ttl_ms)
+            .map(|held| (held, None));
+    }
     let mut digits = [0u8; 20];
     let ttl = resp::decimal(&mut digits, ttl_ms);
     let keys = state.grant.own_keys(state.kind());

@@ -511,6 +511,23 @@ impl Locker {
             None => (self.lease_config().lease_ttl, true),
         };
         let wait = wait_duration(wait_seconds, "wait")?;
+        if let Some(quorum) = self.quorum() {
+            match kind {
+                Kind::Shared => {
+                    return Err(crate::lock::quorum::unsupported(
+                        "lockShared: shared leases are not available on a quorum: readers and \
+                         writers share one queue and one readers set, which need a single server",
+                    ));
+                }
+                Kind::Permit => {
+                    return Err(crate::lock::quorum::unsupported(
+                        "permit: semaphores are not available on a quorum: the permits and their \
+                         queue need a single server",
+                    ));
+                }
+                Kind::Exclusive => return quorum.lock(self, key, token, ttl, watchdog, wait),
+            }
+        }
         let waiter = if kind == Kind::Permit {
             let keys = LockKeys::semaphore(self.prefix(), key)?;
             Waiter::new(self, keys, token, ttl).for_permit(key, permits)
@@ -552,6 +569,9 @@ impl Locker {
     /// `detach()`) gives back a shared lease. `Err(Lost)` if `token` holds neither the lock nor
     /// a share of it.
     pub fn restore(&self, key: &[u8], token: &[u8]) -> Result<Lease> {
+        if let Some(quorum) = self.quorum() {
+            return quorum.restore(self, key, token);
+        }
         check_value(token, "token")?;
         let keys = LockKeys::new(self.prefix(), key)?;
         let all = keys.all();
@@ -625,6 +645,9 @@ impl Locker {
 
     fn pttl(&self, key: &[u8], what: &'static str) -> Result<i64> {
         check_lock_name(self.prefix(), key)?;
+        if let Some(quorum) = self.quorum() {
+            return quorum.majority_pttl(self.client().timeouts(), self.prefix(), key, what);
+        }
         self.client()
             .run(Route::Key(self.prefix(), key), |conn| {
                 let buf = conn.command_buffer();
@@ -642,6 +665,9 @@ impl Locker {
     /// deleted. For operators: the holder's lease reports lost on its next call.
     pub fn force_release(&self, key: &[u8]) -> Result<bool> {
         let keys = LockKeys::new(self.prefix(), key)?;
+        if let Some(quorum) = self.quorum() {
+            return quorum.force_release(self.client().timeouts(), &keys);
+        }
         let all = keys.all();
         let mut digits = [0u8; 20];
         let nudge = resp::decimal(&mut digits, ALIVE_WINDOW.as_millis() as u64);

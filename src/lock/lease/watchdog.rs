@@ -324,6 +324,16 @@ fn renew(client: &Client, leases: &[(u64, Arc<LeaseState>)]) -> Vec<Renewal> {
     let todo: Vec<usize> = (0..leases.len())
         .filter(|&i| outcomes[i].is_none())
         .collect();
+    if client.topology().as_quorum().is_some() {
+        // A quorum's renewals fan out to its members one lease at a time.
+        for &i in &todo {
+            outcomes[i] = Some(renew_alone(client, &leases[i].1));
+        }
+        return outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(Renewal::RetrySoon))
+            .collect();
+    }
     let ttls: Vec<String> = todo
         .iter()
         .map(|&i| leases[i].1.grant.ttl.as_millis().to_string())

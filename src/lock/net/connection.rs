@@ -89,6 +89,36 @@ impl Stream {
         }
     }
 
+    /// The socket's descriptor, for `poll(2)` (`None` for an in-process memory link).
+    fn fd(&self) -> Option<RawFd> {
+        match self {
+            Stream::Tcp(s) => Some(s.as_raw_fd()),
+            Stream::Unix(s) => Some(s.as_raw_fd()),
+            Stream::Tls(s) => Some(s.fd()),
+            Stream::Memory(_) => None,
+        }
+    }
+
+    /// Reads what has arrived without blocking: `WouldBlock` when nothing has. Over TLS,
+    /// plaintext rustls already holds comes first. A memory link reads as usual (it answers
+    /// within the call that sent the command).
+    fn read_nonblocking(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let fd = match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+            Stream::Tls(s) => return s.read_nonblocking(buf),
+            Stream::Memory(link) => return link.read(buf),
+        };
+        // SAFETY: a valid, open descriptor owned by `self`; `buf` is writable for its length;
+        // MSG_DONTWAIT makes this one call non-blocking without changing the socket.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
     /// False when the peer is known to have closed the connection (or sent bytes nobody asked
     /// for): one non-blocking `recv(MSG_PEEK)` on a socket.
     fn peer_is_quiet(&self) -> bool {
@@ -442,6 +472,94 @@ impl Connection {
         }
         self.wbuf.clear();
         Ok(())
+    }
+
+    /// The socket's descriptor, to wait for a reply with `poll(2)` beside other connections'
+    /// (`None` for a memory link). Mind [`Connection::poll_reply`]: bytes may already wait in
+    /// this connection's buffer (or in the TLS layer), where `poll` does not see them.
+    pub fn raw_fd(&self) -> Option<RawFd> {
+        self.stream.fd()
+    }
+
+    /// One reply if a whole one has arrived, without blocking: `Ok(None)` when it has not yet.
+    /// Parses what is buffered first, then reads what the socket (and the TLS layer) holds,
+    /// until the reply is whole or nothing more is there. Errors as [`Connection::read_reply`]
+    /// (an error reply is an [`ErrorKind::Server`] error and the connection stays usable).
+    pub fn poll_reply<R>(&mut self, f: impl FnOnce(Reply<'_>) -> R) -> Result<Option<R>> {
+        loop {
+            match resp::parse(&self.rbuf[self.rstart..self.rend]) {
+                Ok(Some((reply, used))) => {
+                    if self.asking_replies > 0 {
+                        // The reply to an `ASKING` sent before the command: dropped.
+                        self.asking_replies -= 1;
+                        self.consume(used);
+                        continue;
+                    }
+                    let result = match reply {
+                        Reply::Error(message) => {
+                            self.redirected |= is_redirect(message);
+                            Err(Error::server(
+                                String::from_utf8_lossy(message),
+                                self.name.as_str(),
+                            ))
+                        }
+                        other => Ok(f(other)),
+                    };
+                    self.consume(used);
+                    return result.map(Some);
+                }
+                Ok(None) => {}
+                Err(resp::ProtocolError(why)) => {
+                    return Err(Error::new(
+                        ErrorKind::Protocol,
+                        format!("Redis at {} sent an invalid reply: {why}", self.name),
+                    ));
+                }
+            }
+            if self.rend == self.rbuf.len() {
+                if self.rstart > 0 {
+                    self.rbuf.copy_within(self.rstart..self.rend, 0);
+                    self.rend -= self.rstart;
+                    self.rstart = 0;
+                } else {
+                    let bigger = self.rbuf.len() * 2;
+                    self.rbuf.resize(bigger, 0);
+                }
+            }
+            match self.stream.read_nonblocking(&mut self.rbuf[self.rend..]) {
+                Ok(0) => {
+                    return Err(Error::new(
+                        ErrorKind::Connection,
+                        format!(
+                            "connection to Redis at {} was closed by the server",
+                            self.name
+                        ),
+                    ));
+                }
+                Ok(n) => self.rend += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.io_error(e, "waiting for a reply", self.read_timeout)),
+            }
+        }
+    }
+
+    fn consume(&mut self, used: usize) {
+        self.rstart += used;
+        if self.rstart == self.rend {
+            self.rstart = 0;
+            self.rend = 0;
+        }
+    }
+
+    /// The error of a reply that did not come by a caller's own deadline (`waited`): the
+    /// command may or may not have taken effect, and the connection must be dropped.
+    pub fn deadline_error(&self, waited: Duration) -> Error {
+        self.io_error(
+            io::Error::from(io::ErrorKind::TimedOut),
+            "waiting for a reply",
+            waited,
+        )
     }
 
     /// Reads one reply and hands it to `f`. An error reply becomes an [`ErrorKind::Server`]

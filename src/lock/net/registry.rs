@@ -173,6 +173,11 @@ impl Shared {
         self.slot().as_ref().is_some_and(|c| c.pid() == pid)
     }
 
+    /// Whether this process has a connection open here (not checked for liveness).
+    pub fn has_connection(&self) -> bool {
+        self.is_connected(crate::lock::net::pid::current())
+    }
+
     /// Whether `SET key value NX GET` must be replaced by a script on this server.
     pub fn legacy_set(&self) -> bool {
         self.legacy_set.load(Ordering::Relaxed)
@@ -252,6 +257,58 @@ impl Shared {
                 Err(e)
             }
         }
+    }
+}
+
+/// This process's connection to one server, held (locked) by one caller that writes a command
+/// now and reads its reply later, beside other servers' (a quorum's fan-out,
+/// [`crate::lock::quorum`]). Nothing is ever resent on it: a reply that does not come by the
+/// caller's deadline is an unknown outcome, and the caller must [`Checkout::discard`] the
+/// connection, so that the late reply is never read as the answer to a later command.
+pub struct Checkout<'a> {
+    slot: MutexGuard<'a, Option<Connection>>,
+}
+
+impl Checkout<'_> {
+    /// The connection.
+    pub fn conn(&mut self) -> &mut Connection {
+        self.slot
+            .as_mut()
+            .expect("a checkout holds a connection until discarded")
+    }
+
+    /// Drops the connection (a command is unanswered on it, or it failed): the next user opens
+    /// a fresh one.
+    pub fn discard(&mut self) {
+        *self.slot = None;
+    }
+
+    /// Whether [`Checkout::discard`] was called.
+    pub fn is_discarded(&self) -> bool {
+        self.slot.is_none()
+    }
+}
+
+impl Shared {
+    /// Locks this process's connection for one caller, connecting first if needed (by the same
+    /// rules as [`Shared::run`]: never a forked parent's socket, never one the server closed),
+    /// with `timeouts`.
+    pub fn checkout(&self, timeouts: Timeouts) -> Result<Checkout<'_>> {
+        let mut slot = self.slot();
+        let pid = crate::lock::net::pid::current();
+        let reused = slot
+            .as_mut()
+            .is_some_and(|conn| conn.pid() == pid && conn.is_reusable());
+        if !reused {
+            *slot = None;
+            *slot = Some(self.open(timeouts)?);
+        }
+        let conn = slot
+            .as_mut()
+            .expect("connection was just checked or opened");
+        conn.set_read_timeout(timeouts.read);
+        conn.raise_epoch(self.epoch.load(Ordering::Relaxed));
+        Ok(Checkout { slot })
     }
 }
 

@@ -204,6 +204,27 @@ impl TlsStream {
         }
     }
 
+    /// Reads decrypted bytes without blocking: what rustls holds already, else what the socket
+    /// holds now; `WouldBlock` when neither has any, `Ok(0)` when the server ended the session.
+    pub fn read_nonblocking(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.conn.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) => return Err(e),
+            }
+            self.socket.nonblocking = true;
+            let got = self.conn.read_tls(&mut self.socket);
+            self.socket.nonblocking = false;
+            if got? == 0 {
+                return Ok(0);
+            }
+            self.socket.begin(self.write_timeout);
+            self.process()?;
+        }
+    }
+
     /// Processes the records received; a TLS error (an alert from the server, a bad record)
     /// becomes an error `TLS: <reason>`, after our alert is sent.
     fn process(&mut self) -> io::Result<()> {

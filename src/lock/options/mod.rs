@@ -259,6 +259,9 @@ pub struct Config {
     /// How many replicas must acknowledge each write that grants or extends a lock (options
     /// `replicas`, `replicaTimeout`); `None`: none (`replicas` 0, the default).
     pub replicas: Option<ReplicaAck>,
+    /// A Redlock quorum's members (see [`crate::lock::quorum`]), each with its masked DSN;
+    /// empty for one deployment. `endpoint` is then the first member's.
+    pub members: Vec<(Endpoint, String)>,
 }
 
 /// How leases behave (options `leaseTtl`, `maxLifetime`, `strict`).
@@ -298,6 +301,7 @@ impl Config {
             masked_dsn,
             lease: LeaseConfig::default(),
             replicas: None,
+            members: Vec::new(),
         };
         let mut replicas = 0;
         let mut replica_timeout = DEFAULT_REPLICA_TIMEOUT;
@@ -309,6 +313,80 @@ impl Config {
             }
         }
         config.replicas = config.replica_ack(replicas, replica_timeout)?;
+        Ok(config)
+    }
+
+    /// A Redlock quorum of the independent deployments `dsns` (see [`crate::lock::quorum`]),
+    /// each parsed with the same `options`.
+    ///
+    /// Errors ([`ErrorKind::InvalidArgument`]): no DSN; a `memory://` member (an in-process
+    /// space is no independent server, and its replies are not read from a socket); the same
+    /// server, credentials and database twice (two votes of one server would make a minority
+    /// look like a majority); `replicas` above 0 (replica acknowledgement is the single-authority
+    /// alternative to a quorum; see the README). A member's own DSN errors name its position.
+    pub fn parse_quorum(dsns: &[&str], options: &[(&str, OptionValue)]) -> Result<Config> {
+        if dsns.is_empty() {
+            return Err(Error::invalid(
+                "a quorum needs at least one DSN (an array of 3 or 5 independent servers), \
+                 an empty array given",
+            ));
+        }
+        if dsns.len() > crate::lock::quorum::MAX_MEMBERS {
+            return Err(Error::invalid(format!(
+                "a quorum has at most {} members, {} given",
+                crate::lock::quorum::MAX_MEMBERS,
+                dsns.len()
+            )));
+        }
+        let mut members: Vec<(Endpoint, String)> = Vec::with_capacity(dsns.len());
+        let mut first: Option<Config> = None;
+        for (i, dsn) in dsns.iter().enumerate() {
+            let config = Config::parse(dsn, options.iter().cloned()).map_err(|e| {
+                Error::new(
+                    e.kind(),
+                    format!("quorum member #{}: {}", i + 1, e.message()),
+                )
+            })?;
+            if let Address::Memory(_) = config.endpoint.address {
+                return Err(Error::invalid(format!(
+                    "quorum member #{}: memory:// cannot be a quorum member: a quorum needs \
+                     independent Redis servers",
+                    i + 1
+                )));
+            }
+            if config.replicas.is_some() {
+                return Err(Error::invalid(
+                    "option \"replicas\" is not available on a quorum: each member is an \
+                     independent server whose majority is the safety; replica acknowledgement is \
+                     for a single master with replicas",
+                ));
+            }
+            let key = crate::lock::net::registry::ServerKey::of(&config.endpoint);
+            if let Some(j) = members
+                .iter()
+                .position(|(e, _)| crate::lock::net::registry::ServerKey::of(e) == key)
+            {
+                return Err(Error::invalid(format!(
+                    "quorum member #{} is the same server as member #{} ({}): each member must \
+                     be an independent server",
+                    i + 1,
+                    j + 1,
+                    config.masked_dsn
+                )));
+            }
+            members.push((config.endpoint.clone(), config.masked_dsn.clone()));
+            first.get_or_insert(config);
+        }
+        let mut config = first.expect("at least one member");
+        config.masked_dsn = format!(
+            "[{}]",
+            members
+                .iter()
+                .map(|(_, m)| m.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        config.members = members;
         Ok(config)
     }
 

@@ -15,6 +15,7 @@ use crate::lock::replicas::{self, Acked, ReplicaAck};
 pub mod documents;
 pub mod lease;
 pub mod many;
+pub mod quorum;
 pub mod semaphore;
 pub mod shared;
 
@@ -145,6 +146,22 @@ impl LuaScript {
             args,
             epoch,
         );
+    }
+
+    /// Encodes a call of the script into `buf`: by EVALSHA, or by EVAL with the whole body when
+    /// `by_body` (after the server answered NOSCRIPT). For a fan-out that encodes a command once
+    /// and writes it to several connections before reading any reply. Not for fenced scripts
+    /// (their last argument depends on the connection).
+    pub fn encode_into(&self, buf: &mut Vec<u8>, keys: Keys<'_>, args: &[&[u8]], by_body: bool) {
+        debug_assert!(
+            !self.fenced,
+            "a fenced script's call depends on its connection"
+        );
+        if by_body {
+            Self::encode(buf, &self.eval_head(), keys, args, None);
+        } else {
+            Self::encode(buf, self.evalsha_head(), keys, args, None);
+        }
     }
 
     /// Reads the reply of a [`LuaScript::pipelined`] call; on NOSCRIPT, runs it again by EVAL.

@@ -9,6 +9,8 @@ mod many;
 mod memory;
 mod model;
 mod pool;
+mod quorum;
+mod quorum_model;
 mod replicas;
 mod scripts;
 mod semaphore;

@@ -19,6 +19,7 @@ use crate::lock::memory::{Direct, DirectError};
 use crate::lock::net::connection::{Connection, Timeouts};
 use crate::lock::net::registry::{self, Resend, ServerKey, Shared};
 use crate::lock::options::{Address, Endpoint, SentinelAddress};
+use crate::lock::quorum::Quorum;
 
 pub use cluster::Cluster;
 pub use sentinel::Sentinel;
@@ -52,6 +53,9 @@ enum Shape {
     /// An in-process `memory://` space: a single server reached through a [`crate::lock::memory::Link`],
     /// plus direct calls for the documents' two hot operations.
     Memory(Single, Direct),
+    /// A Redlock quorum of independent deployments ([`crate::lock::quorum`]): its operations
+    /// fan out to every member through [`Topology::quorum`], never through [`Topology::run`].
+    Quorum(Box<Quorum>),
 }
 
 /// A deployment: where each slot's commands go, and over which connections.
@@ -69,6 +73,8 @@ pub enum TopologyKey {
     Sentinel(SentinelAddress, ServerKey),
     /// A cluster: its seeds, credentials (and TLS settings).
     Cluster(ServerKey),
+    /// A quorum: its members' keys, in order.
+    Quorum(Vec<TopologyKey>),
 }
 
 impl Topology {
@@ -103,10 +109,46 @@ impl Topology {
         Topology { shape }
     }
 
+    /// A Redlock quorum of `members` (each with its masked DSN), each over the process
+    /// registry's connections, or connections of its own when `private`. No I/O.
+    pub fn quorum(members: &[(Endpoint, String)], private: bool) -> Topology {
+        let members = members
+            .iter()
+            .map(|(endpoint, name)| (Topology::for_endpoint(endpoint, private), name.clone()))
+            .collect();
+        Topology {
+            shape: Shape::Quorum(Box::new(Quorum::new(members))),
+        }
+    }
+
+    /// The quorum, when this deployment is one. The operations that a quorum runs differently
+    /// (by fan-out and majority) ask this once, at their top.
+    pub fn as_quorum(&self) -> Option<&Quorum> {
+        match &self.shape {
+            Shape::Quorum(q) => Some(q),
+            _ => None,
+        }
+    }
+
+    /// The connection state of the server that serves `route` now, when it is known without
+    /// I/O (one server; Sentinel's confirmed master; the cluster map's master of the slot):
+    /// what a quorum's fan-out writes to directly. `None`: go through [`Topology::run`].
+    pub fn known_node(&self, route: Route<'_>) -> Option<Arc<Shared>> {
+        match &self.shape {
+            Shape::Single(s) => Some(Arc::clone(s.shared())),
+            Shape::Sentinel(s) => s.cached_master(),
+            Shape::Cluster(c) => c.cached_master(route.slot()),
+            Shape::Memory(..) | Shape::Quorum(_) => None,
+        }
+    }
+
     /// The same deployment over connections of its own, shared with nobody (for a background
     /// thread). No I/O.
     pub fn detached(&self) -> Topology {
         match &self.shape {
+            Shape::Quorum(q) => Topology {
+                shape: Shape::Quorum(Box::new(q.detached())),
+            },
             Shape::Single(s) => Topology {
                 shape: Shape::Single(s.detached()),
             },
@@ -128,6 +170,7 @@ impl Topology {
                 TopologyKey::Sentinel(s.address().clone(), ServerKey::of(s.endpoint()))
             }
             Shape::Cluster(c) => TopologyKey::Cluster(ServerKey::of(c.endpoint())),
+            Shape::Quorum(q) => TopologyKey::Quorum(q.keys()),
         }
     }
 
@@ -138,6 +181,7 @@ impl Topology {
             Shape::Single(s) | Shape::Memory(s, _) => s.shared().endpoint(),
             Shape::Sentinel(s) => s.endpoint(),
             Shape::Cluster(c) => c.endpoint(),
+            Shape::Quorum(q) => q.first_endpoint(),
         }
     }
 
@@ -151,6 +195,7 @@ impl Topology {
             }
             Shape::Sentinel(s) => s.connection_id(),
             Shape::Cluster(c) => c.connection_id(route.slot()),
+            Shape::Quorum(q) => (&**q as *const Quorum).cast(),
         }
     }
 
@@ -163,6 +208,7 @@ impl Topology {
             }
             Shape::Sentinel(s) => s.legacy_set(),
             Shape::Cluster(c) => c.legacy_set(),
+            Shape::Quorum(_) => false,
         }
     }
 
@@ -175,6 +221,7 @@ impl Topology {
             }
             Shape::Sentinel(s) => s.set_legacy_set(),
             Shape::Cluster(c) => c.set_legacy_set(),
+            Shape::Quorum(_) => {}
         }
     }
 
@@ -182,8 +229,8 @@ impl Topology {
     /// together (a multi-key lock takes each run in one script call, see
     /// [`crate::lock::scripts::many`]): one run of all of them on a single server (and
     /// behind Sentinel, and on `memory://`); on a Redis Cluster, one run per slot (a script's
-    /// keys must share a slot there). Returned as ranges of indexes into `slots`, in order,
-    /// covering it; empty for no keys.
+    /// keys must share a slot there); on a quorum, each key alone. Returned as ranges of
+    /// indexes into `slots`, in order, covering it; empty for no keys.
     pub fn atomic_groups(&self, slots: &[u16]) -> Vec<std::ops::Range<usize>> {
         if slots.is_empty() {
             return Vec::new();
@@ -192,6 +239,8 @@ impl Topology {
             Shape::Single(_) | Shape::Memory(..) | Shape::Sentinel(_) => {
                 std::iter::once(0..slots.len()).collect()
             }
+            // No script reaches the members together (and `lockMany` is refused there).
+            Shape::Quorum(_) => (0..slots.len()).map(|i| i..i + 1).collect(),
             Shape::Cluster(_) => {
                 let mut groups = Vec::new();
                 let mut start = 0;
@@ -224,6 +273,7 @@ impl Topology {
             }
             Shape::Sentinel(s) => s.run(timeouts, resend, op),
             Shape::Cluster(c) => c.run(route.slot(), timeouts, resend, op),
+            Shape::Quorum(_) => Err(crate::lock::quorum::not_on_quorum()),
         }
     }
 }

@@ -509,6 +509,19 @@ impl Sentinel {
         }
     }
 
+    /// The master's connection state when a sentinel confirmed it recently (no I/O), else
+    /// `None` (then [`Sentinel::run`] finds it).
+    pub fn cached_master(&self) -> Option<Arc<Shared>> {
+        let (host, port, confirmed) = lock(&self.discovery.master).clone()?;
+        if confirmed.elapsed() >= REVALIDATE {
+            return None;
+        }
+        lock(&self.current)
+            .as_ref()
+            .filter(|(_, h, p)| *h == host && *p == port)
+            .map(|(shared, _, _)| Arc::clone(shared))
+    }
+
     /// Identifies the connection (the current master's state, or this object).
     pub fn connection_id(&self) -> *const () {
         (self as *const Sentinel).cast()

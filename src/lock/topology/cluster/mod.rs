@@ -328,7 +328,7 @@ impl Cluster {
 
     /// The master serving `slot` in the cached map, if there is one and it is not stale.
     #[inline]
-    fn cached_master(&self, slot: u16) -> Option<Arc<Shared>> {
+    pub fn cached_master(&self, slot: u16) -> Option<Arc<Shared>> {
         if self.state.stale.load(Ordering::Relaxed) {
             return None;
         }
