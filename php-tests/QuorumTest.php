@@ -281,6 +281,12 @@ final class QuorumTest extends TestCase
         } catch (\RedisLockException $e) {
             $this->assertStringContainsString('not available on a quorum', $e->getMessage());
         }
+        try {
+            $lock->lockMany(['m1', 'm2'], 5);
+            $this->fail('no multi-key locks on a quorum');
+        } catch (\RedisLockException $e) {
+            $this->assertStringContainsString('multi-key locks are not available on a quorum', $e->getMessage());
+        }
         $this->assertTrue($lease->extend(10));
         $this->assertGreaterThan(9.5, $lease->remaining());
         $this->assertTrue($lease->release());

@@ -275,6 +275,53 @@ class RedisLock
     public function lock(string $key, ?float $ttl = null, float $wait = 0.0, ?string $token = null): ?RedisLockLease {}
 
     /**
+     * Exclusive leases on several keys at once, all or none, held by one token: a caller that
+     * gets the multi-lease holds every key; one that gets null holds none of them.
+     *
+     * The keys are taken in one global order (by Redis Cluster hash slot, then by name), so
+     * two callers locking overlapping sets never deadlock, with each other or with `lock()`
+     * callers. Keys that one script can reach together are taken in one round trip, atomically:
+     * all keys on a single server, behind Sentinel and on `memory://`; the keys of one hash
+     * slot on a Redis Cluster (use a `{tag}` to put keys in one slot). A key is free for it
+     * only when nobody holds it (no writer, no reader) and nobody is queued for it: it never
+     * jumps ahead of `lock()` callers already waiting. With `$wait`, keys found busy are
+     * waited for one by one in that order, in line with the other waiters, holding the keys
+     * already taken; if the wait ends first, every key taken is released and the result is
+     * null. Each key gets its full TTL when the call returns.
+     *
+     * Each key has its own fence ({@see RedisLockMultiLease::fences()}). A watchdog lease
+     * (`$ttl` null) renews every key; every key is released by
+     * {@see RedisLockMultiLease::release()}, when the object is destroyed, or at the end of the
+     * request, like `lock()`'s leases.
+     *
+     * ```php
+     * $lease = $lock->lockMany(['account:7', 'account:9'], wait: 5)
+     *     ?? throw new RuntimeException('busy');
+     * try {
+     *     $fences = $lease->fences();                   // ['account:7' => ..., 'account:9' => ...]
+     *     // move money from account 7 to account 9
+     * } finally {
+     *     $lease->release();
+     * }
+     * ```
+     *
+     * @param list<string> $keys the locks' names: 1 to 64, distinct (values are used, keys ignored)
+     * @param float|null $ttl seconds, kept to the millisecond; null for watchdog leases
+     * @param float $wait seconds to wait for all of them; 0 for a single attempt
+     * @return RedisLockMultiLease|null null if not every key was free by the end of the wait
+     *         (then none is held)
+     * @throws ValueError for an empty array, more than 64 keys, a key given twice, an empty or
+     *         reserved key, or a ttl or wait out of range
+     * @throws TypeError for a value that is not a string
+     * @throws RedisLockConnectionException when Redis cannot be reached
+     * @throws RedisLockTimeoutException when Redis does not answer within `readTimeout`
+     * @throws RedisLockServerException when Redis answers with an error
+     * @throws RedisLockReplicationException with the `replicas` option, when fewer replicas
+     *         acknowledged the write that took the keys: they have been released again
+     */
+    public function lockMany(array $keys, ?float $ttl = null, float $wait = 0.0): ?RedisLockMultiLease {}
+
+    /**
      * Takes a shared (read) lease on `$key`: many readers hold one together, never while a
      * writer holds `$key` with {@see RedisLock::lock()} (the same key space: `lock('k')`
      * excludes and is excluded by `lockShared('k')`). Fair with writers: readers and writers

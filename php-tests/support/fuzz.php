@@ -85,6 +85,17 @@ function arg(string $kind): mixed
     }
     return match ($kind) {
         'key' => pick(['fuzz:a', 'fuzz:b', '{fuzz}:c', fuzz_string()]),
+        'keys' => pick([
+            ['fuzz:a', 'fuzz:b'],
+            ['{fuzz}:c', 'fuzz:a', 'fuzz:b'],
+            ['fuzz:a', 'fuzz:a'],
+            [],
+            ['fuzz:a', fuzz_string()],
+            ['k' => 'fuzz:b', 7 => fuzz_value()],
+            array_map(static fn ($i) => "fuzz:$i", range(1, mt_rand(60, 70))),
+            [fuzz_value(), fuzz_value()],
+            [['fuzz:a']],
+        ]),
         'value' => pick(['v1', 'v2', fuzz_string()]),
         'ttl' => pick([0.05, 0.5, 2, fuzz_number()]),
         'wait' => pick([0, 0.01, 0.05, fuzz_number()]),
@@ -109,12 +120,14 @@ $uninitialised = (new ReflectionClass(RedisLock::class))->newInstanceWithoutCons
 const NOT_INITIALISED = 'RedisLock object is not initialised: RedisLock::__construct() was not called'
     . ' (a subclass that defines __construct() must call parent::__construct())';
 $leases = [];
+$multis = [];
 $methods = [
     'new' => ['dsn', 'options'],
     'acquire' => ['key', 'value', 'ttl'],
     'retryAcquire' => ['key', 'value', 'ttl', 'retries', 'wait'],
     'release' => ['key', 'value'],
     'lock' => ['key', 'ttl', 'wait', 'value'],
+    'lockMany' => ['keys', 'ttl', 'wait'],
     'synchronized' => ['key', 'callable', 'ttl', 'wait'],
     'restore' => ['key', 'value'],
     'isLocked' => ['key'],
@@ -128,6 +141,12 @@ $methods = [
     'lease.detach' => [],
     'lease.key' => [],
     'lease.fence' => [],
+    'multi.extend' => ['ttl'],
+    'multi.isHeld' => [],
+    'multi.release' => [],
+    'multi.keys' => [],
+    'multi.fences' => [],
+    'multi.token' => [],
     'memory.advanceClock' => ['wait', 'space'],
     'memory.reset' => ['space'],
 ];
@@ -147,15 +166,20 @@ for ($i = 0; $i < (int) $calls; $i++) {
             'token' => RedisLock::token(),
             'memory.advanceClock' => RedisLockMemory::advanceClock(...$args),
             'memory.reset' => RedisLockMemory::reset(...$args),
-            default => str_starts_with($method, 'lease.')
-                ? ($leases ? $leases[array_rand($leases)]->{substr($method, 6)}(...$args) : null)
-                : $target->{$method}(...$args),
+            default => match (true) {
+                str_starts_with($method, 'lease.') => $leases ? $leases[array_rand($leases)]->{substr($method, 6)}(...$args) : null,
+                str_starts_with($method, 'multi.') => $multis ? $multis[array_rand($multis)]->{substr($method, 6)}(...$args) : null,
+                default => $target->{$method}(...$args),
+            },
         };
         if ($result instanceof RedisLockLease) {
             $leases[] = $result;
         }
+        if ($result instanceof RedisLockMultiLease) {
+            $multis[] = $result;
+        }
         $outcome = 'returned';
-        if ($target === $uninitialised && !in_array($method, ['new', 'token'], true) && !str_starts_with($method, 'lease.') && !str_starts_with($method, 'memory.')) {
+        if ($target === $uninitialised && !in_array($method, ['new', 'token'], true) && !str_starts_with($method, 'lease.') && !str_starts_with($method, 'multi.') && !str_starts_with($method, 'memory.')) {
             $findings[] = sprintf('%s(%s) on an uninitialised object returned', $method, substr(var_export($args, true), 0, 300));
         }
     } catch (TypeError | ValueError | RedisLockException | FuzzCallbackException $e) {
@@ -174,7 +198,11 @@ for ($i = 0; $i < (int) $calls; $i++) {
     if (count($leases) > 8) {
         $leases = [];
     }
-    $keys = array_filter([$args[0] ?? null, 'fuzz:a', 'fuzz:b', '{fuzz}:c'], static fn ($k) => is_string($k) && $k !== '');
+    if (count($multis) > 4) {
+        $multis = [];
+    }
+    $used = is_array($args[0] ?? null) ? array_values($args[0]) : [$args[0] ?? null];
+    $keys = array_filter([...$used, 'fuzz:a', 'fuzz:b', '{fuzz}:c'], static fn ($k) => is_string($k) && $k !== '');
     foreach ($keys as $key) {
         $cleanup->forceRelease($key);
     }

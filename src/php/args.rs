@@ -31,6 +31,8 @@ unsafe extern "C" {
     fn zend_parse_arg_double_slow(arg: *mut zval, dest: *mut f64, num: u32) -> bool;
     fn zend_parse_arg_long_slow(arg: *mut zval, dest: *mut zend_long, num: u32) -> bool;
     fn zend_wrong_parameter_type_error(num: u32, expected: u32, arg: *mut zval);
+    fn zend_argument_type_error(num: u32, format: *const std::ffi::c_char, ...);
+    fn zend_zval_type_name(arg: *const zval) -> *const std::ffi::c_char;
 }
 
 /// Throws PHP's standard "Argument #n ($name) must be of type T, U given" and returns the
@@ -346,6 +348,40 @@ impl ArrayArg<'_> {
             return Err(wrong_type(zval, num, Z_EXPECTED_ARRAY));
         };
         Ok(options(array))
+    }
+}
+
+impl ArrayArg<'_> {
+    /// A list of names (argument `num`): each value a string (an int counts as its decimal
+    /// text, as PHP turns numeric array keys into ints); anything else is a `TypeError`.
+    pub fn strings(self, num: u32) -> PhpResult<Vec<Vec<u8>>> {
+        let ArrayArg::Given(zval) = self else {
+            return Err(bad_default(num));
+        };
+        let Some(array) = zval.array() else {
+            return Err(wrong_type(zval, num, Z_EXPECTED_ARRAY));
+        };
+        let mut names = Vec::with_capacity(array.len());
+        for value in array.values() {
+            let value = value.dereference();
+            if let Some(bytes) = value.binary_slice::<u8>() {
+                names.push(bytes.to_vec());
+            } else if let Some(n) = value.long() {
+                names.push(n.to_string().into_bytes());
+            } else {
+                // SAFETY: as in `wrong_type`; the format takes one C string, the type's name
+                // (a static string of the engine's).
+                unsafe {
+                    zend_argument_type_error(
+                        num,
+                        c"must contain only strings, %s given".as_ptr(),
+                        zend_zval_type_name(value),
+                    )
+                };
+                return Err(PhpException::new(String::new(), 0, ce::type_error()));
+            }
+        }
+        Ok(names)
     }
 }
 

@@ -4,6 +4,7 @@ mod args;
 mod errors;
 mod lease;
 mod memory;
+mod multi_lease;
 mod redis_lock;
 mod tweaks;
 
@@ -99,5 +100,6 @@ pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
         .info_function(info)
         .class::<RedisLock>()
         .class::<lease::RedisLockLease>()
+        .class::<multi_lease::RedisLockMultiLease>()
         .class::<memory::RedisLockMemory>()
 }

@@ -20,6 +20,7 @@ use super::args::{
 };
 use super::errors;
 use super::lease::RedisLockLease;
+use super::multi_lease::RedisLockMultiLease;
 use crate::lock::error::quote_key;
 use crate::lock::options::{Address, DEFAULT_DSN, SentinelAddress, php_float};
 use crate::lock::{self, Config, Error, ErrorKind, Locker};
@@ -182,6 +183,25 @@ impl RedisLock {
         Ok(locker
             .lock_as(key, token, ttl, wait)?
             .map(RedisLockLease::new))
+    }
+
+    /// Exclusive leases on every key of `keys` (1 to 64 distinct names), all or none, held by
+    /// one token: `ttl` seconds, or `null` for watchdog leases; waits up to `wait` seconds.
+    /// `null` if they were not all taken when the wait ended (then none is held).
+    #[php(defaults(ttl = ArgDefault::Null, wait = ArgDefault::Float(0.0)))]
+    pub fn lock_many(
+        &self,
+        keys: ArrayArg,
+        ttl: NullableFloatArg,
+        wait: FloatArg,
+    ) -> PhpResult<Option<RedisLockMultiLease>> {
+        let locker = self.locker()?;
+        let keys = keys.strings(1)?;
+        let (ttl, wait) = (ttl.float(2)?, wait.float(3)?);
+        let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        Ok(locker
+            .lock_many(&keys, ttl, wait)?
+            .map(RedisLockMultiLease::new))
     }
 
     /// A shared (read) lease on `key`: held together with other readers, never while a writer

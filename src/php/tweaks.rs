@@ -7,7 +7,8 @@
 //!   that may hold the `ssl` passphrase.
 //! - `RedisLockLease::__construct` is private: leases come from `RedisLock::lock()` and
 //!   `restore()`, and `new RedisLockLease()` fails as for any class with a private
-//!   constructor (ext-php-rs registers a public one that throws). So is
+//!   constructor (ext-php-rs registers a public one that throws). So are
+//!   `RedisLockMultiLease::__construct` (from `RedisLock::lockMany()`) and
 //!   `RedisLockMemory::__construct` (static methods only).
 //! - New `RedisLock` objects (and subclasses') are made by [`redis_lock::create_object`], so
 //!   that one whose constructor never ran throws our `\Error` instead of ext-php-rs's bare
@@ -28,6 +29,7 @@ use ext_php_rs::types::ZendStr;
 use super::RedisLock;
 use super::lease::RedisLockLease;
 use super::memory::RedisLockMemory;
+use super::multi_lease::RedisLockMultiLease;
 use super::redis_lock;
 
 /// `ZEND_ATTRIBUTE_PERSISTENT`: the attribute lives as long as the internal function.
@@ -86,6 +88,7 @@ fn initialise_new_objects() {
 fn make_lease_constructor_private() {
     for ctor in [
         RedisLockLease::get_metadata().ce().constructor,
+        RedisLockMultiLease::get_metadata().ce().constructor,
         RedisLockMemory::get_metadata().ce().constructor,
     ] {
         if ctor.is_null() {

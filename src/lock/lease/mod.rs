@@ -6,8 +6,10 @@
 //! - [`watchdog`]: the background thread that renews watchdog leases.
 //! - [`request`]: the leases of the current PHP request, released together at its end.
 //! - [`handle`]: [`handle::Lease`], the handle that ties a lease to the three above.
+//! - [`many`]: multi-key locks ([`many::MultiLease`]), all or none over several keys.
 
 pub mod handle;
+pub mod many;
 pub mod request;
 pub mod state;
 pub mod waiting;
@@ -16,6 +18,7 @@ pub mod watchdog;
 use std::time::Duration;
 
 pub use handle::Lease;
+pub use many::MultiLease;
 pub use state::{Grant, Kind, LeaseState, Status};
 
 /// How often a waiter refreshes its place in the queue.

@@ -2,7 +2,7 @@
 //! `redis::Script` on first use and runs it by EVALSHA, falling back to EVAL on NOSCRIPT.
 //!
 //! The scripts themselves: the documents' API in [`documents`], leases in [`lease`], shared
-//! (read) leases in [`shared`], semaphores in [`semaphore`].
+//! (read) leases in [`shared`], semaphores in [`semaphore`], multi-key locks in [`many`].
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -14,6 +14,7 @@ use crate::lock::replicas::{self, Acked, ReplicaAck};
 
 pub mod documents;
 pub mod lease;
+pub mod many;
 pub mod quorum;
 pub mod semaphore;
 pub mod shared;
@@ -369,9 +370,10 @@ fn read_wait(conn: &mut Connection, deadline: Instant, ack: Option<&ReplicaAck>)
 }
 
 /// Every script, for tests that load each into a real server.
-pub fn all() -> [&'static LuaScript; 17] {
+pub fn all() -> [&'static LuaScript; 18] {
     use documents::*;
     use lease::*;
+    use many::*;
     use semaphore::*;
     use shared::*;
     [
@@ -392,6 +394,7 @@ pub fn all() -> [&'static LuaScript; 17] {
         &PERMIT_ACQUIRE_SCRIPT,
         &PERMIT_CANCEL_SCRIPT,
         &PERMITS_HELD_SCRIPT,
+        &LOCK_MANY_SCRIPT,
     ]
 }
 

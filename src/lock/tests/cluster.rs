@@ -34,7 +34,7 @@ pub(super) fn migrate_slot(set: &ClusterSet, slot: u16, from: usize, to: usize) 
     finish_migration(set, slot, to);
 }
 
-fn start_migration(set: &ClusterSet, slot: u16, from: usize, to: usize) {
+pub(super) fn start_migration(set: &ClusterSet, slot: u16, from: usize, to: usize) {
     let s = slot.to_string();
     let (from_id, to_id) = (set.id(from), set.id(to));
     let _: () = q(
@@ -48,7 +48,13 @@ fn start_migration(set: &ClusterSet, slot: u16, from: usize, to: usize) {
 }
 
 /// MIGRATEs up to `limit` keys of `slot`; returns how many moved.
-fn migrate_keys(set: &ClusterSet, slot: u16, from: usize, to: usize, limit: usize) -> usize {
+pub(super) fn migrate_keys(
+    set: &ClusterSet,
+    slot: u16,
+    from: usize,
+    to: usize,
+    limit: usize,
+) -> usize {
     let s = slot.to_string();
     let keys: Vec<String> = q(
         &mut set.nodes[from].client(),
@@ -67,7 +73,7 @@ fn migrate_keys(set: &ClusterSet, slot: u16, from: usize, to: usize, limit: usiz
     moved
 }
 
-fn finish_migration(set: &ClusterSet, slot: u16, to: usize) {
+pub(super) fn finish_migration(set: &ClusterSet, slot: u16, to: usize) {
     let s = slot.to_string();
     let to_id = set.id(to);
     for i in 0..set.nodes.len() {

@@ -5,6 +5,7 @@ mod cluster_tls;
 mod faults;
 mod leases;
 mod locker;
+mod many;
 mod memory;
 mod model;
 mod pool;

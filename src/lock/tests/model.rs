@@ -4,7 +4,8 @@
 //! against a real redis-server and checked after every step against a reference model of who
 //! holds what, with which fence:
 //!
-//! - at most one holder per lock name, and Redis agrees with the model on who it is;
+//! - at most one holder per lock name (also for `lockMany()`'s keys, taken all or none), and
+//!   Redis agrees with the model on who it is;
 //! - fences strictly increase per lock name, across every way of acquiring (lock, hand-over,
 //!   claim, restore of an `acquire()` lock);
 //! - every call answers as the model says (true/false, lease/none, held/busy);
@@ -53,6 +54,8 @@ enum Op {
     },
     /// `lock()` without waiting.
     Lock { client: usize, name: usize },
+    /// `lockMany()` without waiting, over some of the names (repeats allowed: refused).
+    LockMany { client: usize, names: Vec<usize> },
     /// A waiter joins the queue (one attempt with queueing).
     Queue { client: usize, name: usize },
     /// A queued waiter wakes (BLPOP with the claim attempt pipelined behind it).
@@ -86,6 +89,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (c.clone(), n.clone(), any::<bool>())
             .prop_map(|(client, name, stranger)| Op::DocRelease { client, name, stranger }),
         3 => (c.clone(), n.clone()).prop_map(|(client, name)| Op::Lock { client, name }),
+        2 => (c.clone(), proptest::collection::vec(n.clone(), 1..4))
+            .prop_map(|(client, names)| Op::LockMany { client, names }),
         3 => (c.clone(), n.clone()).prop_map(|(client, name)| Op::Queue { client, name }),
         3 => i.clone().prop_map(|waiter| Op::Poll { waiter }),
         1 => i.clone().prop_map(|waiter| Op::Cancel { waiter }),
@@ -406,6 +411,33 @@ impl<'a> Run<'a> {
                     self.leases.push(lease);
                     self.lease_lock.push(lock.clone());
                     self.model(&lock).holder = Some(Holder::Lease(self.leases.len() - 1));
+                }
+            }
+            Op::LockMany { client, ref names } => {
+                let keys: Vec<&[u8]> = names.iter().map(|&n| self.names[n].as_slice()).collect();
+                let got = self.lockers[client].lock_many(&keys, Some(10.0), 0.0);
+                let mut locks: Vec<Vec<u8>> = names.iter().map(|&n| self.full(client, n)).collect();
+                let valid = names.iter().all(|&n| self.valid(client, n));
+                locks.sort();
+                locks.dedup();
+                if !valid || locks.len() < names.len() {
+                    return expect_refused(got);
+                }
+                let free = locks.iter().all(|lock| {
+                    let model = self.model(lock);
+                    model.holder.is_none() && model.queue.is_empty()
+                });
+                let got = got.map_err(unexpected)?;
+                check_eq(got.is_some(), free, "lockMany")?;
+                if let Some(many) = got {
+                    for lease in many.into_leases() {
+                        let lock = lease.grant.keys.lock.clone();
+                        prop_assert!(locks.contains(&lock), "a lease on a key not asked for");
+                        self.fence(&lock, lease.fence(), "lockMany")?;
+                        self.leases.push(lease);
+                        self.lease_lock.push(lock.clone());
+                        self.model(&lock).holder = Some(Holder::Lease(self.leases.len() - 1));
+                    }
                 }
             }
             Op::Queue { client, name } => {

@@ -426,7 +426,7 @@ fn a_wait_retries_until_the_holder_releases() {
 }
 
 #[test]
-fn shared_leases_demote_and_semaphores_are_refused_on_a_quorum() {
+fn shared_leases_demote_semaphores_and_multi_key_locks_are_refused_on_a_quorum() {
     let servers = servers(3);
     let l = quorum(&servers);
     let err = l.lock_shared(b"k", Some(5.0), 0.0).err().expect("refused");
@@ -442,6 +442,19 @@ fn shared_leases_demote_and_semaphores_are_refused_on_a_quorum() {
     assert!(err.message().contains("semaphores"), "{}", err.message());
     let err = l.permits_held(b"s").expect_err("refused");
     assert_eq!(err.kind(), ErrorKind::Unsupported);
+    let err = l
+        .lock_many(&[b"m1", b"m2"], Some(5.0), 0.0)
+        .err()
+        .expect("refused");
+    assert_eq!(err.kind(), ErrorKind::Unsupported);
+    assert!(err.message().contains("multi-key"), "{}", err.message());
+    assert!(
+        l.lock_many(&[b"m1", b"m1"], Some(5.0), 0.0)
+            .err()
+            .expect("refused")
+            .is_invalid_argument(),
+        "bad arguments first"
+    );
     for server in &servers {
         let keys: Vec<String> = crate::lock::testing::q(&mut server.client(), &["KEYS", "*sem*"]);
         assert!(keys.is_empty(), "nothing of a semaphore written: {keys:?}");

@@ -225,6 +225,36 @@ impl Topology {
         }
     }
 
+    /// Which runs of consecutive keys, given their hash slots in order, one script may touch
+    /// together (a multi-key lock takes each run in one script call, see
+    /// [`crate::lock::scripts::many`]): one run of all of them on a single server (and
+    /// behind Sentinel, and on `memory://`); on a Redis Cluster, one run per slot (a script's
+    /// keys must share a slot there); on a quorum, each key alone. Returned as ranges of
+    /// indexes into `slots`, in order, covering it; empty for no keys.
+    pub fn atomic_groups(&self, slots: &[u16]) -> Vec<std::ops::Range<usize>> {
+        if slots.is_empty() {
+            return Vec::new();
+        }
+        match &self.shape {
+            Shape::Single(_) | Shape::Memory(..) | Shape::Sentinel(_) => {
+                std::iter::once(0..slots.len()).collect()
+            }
+            // No script reaches the members together (and `lockMany` is refused there).
+            Shape::Quorum(_) => (0..slots.len()).map(|i| i..i + 1).collect(),
+            Shape::Cluster(_) => {
+                let mut groups = Vec::new();
+                let mut start = 0;
+                for i in 1..=slots.len() {
+                    if i == slots.len() || slots[i] != slots[start] {
+                        groups.push(start..i);
+                        start = i;
+                    }
+                }
+                groups
+            }
+        }
+    }
+
     /// Runs `op` on the connection that serves `route`, with `timeouts`; a resent reply proves
     /// what `resend` says (see [`crate::lock::net::registry`]).
     pub fn run<R>(
