@@ -75,7 +75,7 @@ soak: build
 
 bench: build deps-bench
 	scripts/with-redis.sh sh -c '$(PHP_EXT) bench/run.php && $(PHP_EXT) bench/tls.php && $(PHP_EXT) bench/cluster.php \
-		&& $(PHP_EXT) bench/replicas.php && $(PHP_EXT) bench/contention.php && $(PHP_EXT) bench/semaphore.php && $(PHP_EXT) bench/rwlock.php && $(PHP_EXT) bench/waiters.php \
+		&& $(PHP_EXT) bench/replicas.php && $(PHP_EXT) bench/contention.php && $(PHP_EXT) bench/semaphore.php && $(PHP_EXT) bench/rwlock.php && $(PHP_EXT) bench/many.php && $(PHP_EXT) bench/waiters.php \
 		&& $(PHP_EXT) bench/failover.php && $(PHP_EXT) bench/quorum.php && REDIS_LOCK_SO=$(CURDIR)/$(EXT) $(PHP) bench/fpm.php \
 		&& $(PHP) bench/plots.php'
 
