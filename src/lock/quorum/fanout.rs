@@ -248,11 +248,15 @@ impl Quorum {
             outcomes[i] = Some(Outcome::Failed(no_time(&self.members[i].name)));
             return;
         }
-        // The connection keeps the call's read timeout (a write blocks at most that long, and
-        // an unchanged timeout costs no system call); the deadline is poll's.
+        // A connect's setup round trip (AUTH, SELECT, a TLS PING) is bounded as the connect
+        // is: a stopped member that accepts the TCP connect but never answers must not hold
+        // the call past its deadline (or past its share of it). Once checked out, the
+        // connection keeps the call's read timeout (a write blocks at most that long, and an
+        // unchanged timeout costs no system call); the deadline is poll's.
+        let connect = timeouts.connect.min(left);
         let bounded = Timeouts {
-            connect: timeouts.connect.min(left),
-            read: timeouts.read,
+            connect,
+            read: timeouts.read.min(connect),
         };
         let member = &self.members[i];
         let connecting = !node.has_connection();
@@ -291,6 +295,7 @@ impl Quorum {
             }
             Ok(mut checkout) => {
                 let conn = checkout.conn();
+                conn.set_read_timeout(timeouts.read);
                 conn.command_buffer().extend_from_slice(template);
                 match conn.send() {
                     Ok(()) => pending.push(Pending {
