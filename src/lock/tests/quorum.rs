@@ -761,3 +761,36 @@ fn a_stopped_member_whose_handshake_needs_a_round_trip_does_not_overrun_the_dead
     );
     assert!(held.unwrap(), "2 of 3 answered within the validity time");
 }
+
+/// A Sentinel member whose master is another member's server is one server, not two: its
+/// grant must never count twice, on the first call (the Sentinel member served on its cold
+/// path, then its `value already held` redo) as on later ones (refused as "the same server").
+#[test]
+fn a_sentinel_member_naming_another_members_server_never_counts_twice() {
+    use crate::lock::testing::SentinelSet;
+    let sentinel = SentinelSet::start(0, 1);
+    let other = RedisServer::start();
+    // The third member is held by someone else: only the shared server can grant.
+    let _: () = q(
+        &mut other.client(),
+        &["SET", "k", "someone-else", "PX", "10000"],
+    );
+    let dsns = [
+        sentinel.dsn(""),
+        format!("redis://127.0.0.1:{}", sentinel.master_port()),
+        other.dsn(),
+    ];
+    let dsns: Vec<&str> = dsns.iter().map(String::as_str).collect();
+    let options = vec![
+        ("connectTimeout", OptionValue::Float(2.0)),
+        ("readTimeout", OptionValue::Float(1.0)),
+    ];
+    let l = Locker::unshared(Config::parse_quorum(&dsns, &options).unwrap()).unwrap();
+    for i in 0..3 {
+        let r = l.acquire(b"k", b"v", 5.0);
+        assert!(
+            !matches!(r, Ok(true)),
+            "call {i}: one server counted as a majority of 3: {r:?}"
+        );
+    }
+}
