@@ -197,8 +197,11 @@ impl Quorum {
         drop(nodes);
         // The cold path, one member at a time, after every checkout is released (a member's
         // topology may lock a connection the fan-out held).
-        for i in cold {
+        for &i in &cold {
             outcomes[i] = Some(self.run_one(i, route, timeouts, deadline, cmd));
+        }
+        if !cold.is_empty() {
+            self.refuse_doubles(route, &cold, &mut outcomes);
         }
         outcomes
             .into_iter()
@@ -234,7 +237,7 @@ impl Quorum {
         if let Some(p) = pending.iter().find(|p| {
             nodes[p.member]
                 .as_ref()
-                .is_some_and(|s| Arc::ptr_eq(s, node))
+                .is_some_and(|s| same_server(s, node))
         }) {
             outcomes[i] = Some(Outcome::Failed(Error::invalid(format!(
                 "quorum member {} reached the same server as member {}: each member must be \
@@ -248,11 +251,15 @@ impl Quorum {
             outcomes[i] = Some(Outcome::Failed(no_time(&self.members[i].name)));
             return;
         }
-        // The connection keeps the call's read timeout (a write blocks at most that long, and
-        // an unchanged timeout costs no system call); the deadline is poll's.
+        // A connect's setup round trip (AUTH, SELECT, a TLS PING) is bounded as the connect
+        // is: a stopped member that accepts the TCP connect but never answers must not hold
+        // the call past its deadline (or past its share of it). Once checked out, the
+        // connection keeps the call's read timeout (a write blocks at most that long, and an
+        // unchanged timeout costs no system call); the deadline is poll's.
+        let connect = timeouts.connect.min(left);
         let bounded = Timeouts {
-            connect: timeouts.connect.min(left),
-            read: timeouts.read,
+            connect,
+            read: timeouts.read.min(connect),
         };
         let member = &self.members[i];
         let connecting = !node.has_connection();
@@ -291,6 +298,7 @@ impl Quorum {
             }
             Ok(mut checkout) => {
                 let conn = checkout.conn();
+                conn.set_read_timeout(timeouts.read);
                 conn.command_buffer().extend_from_slice(template);
                 match conn.send() {
                     Ok(()) => pending.push(Pending {
@@ -304,6 +312,38 @@ impl Quorum {
                         outcomes[i] = Some(Outcome::Unknown(e));
                     }
                 }
+            }
+        }
+    }
+
+    /// A member served on the cold path (a Sentinel master or a cluster node it discovered)
+    /// that reached the same server as another member is that member's server, not another
+    /// vote: its outcome becomes a failure, as on the parallel path ([`Quorum::start`]). Of two
+    /// cold members on one server, the later one. No I/O (the nodes are cached now).
+    fn refuse_doubles<T>(
+        &self,
+        route: Route<'_>,
+        cold: &[usize],
+        outcomes: &mut [Option<Outcome<T>>],
+    ) {
+        let nodes: Vec<Option<Arc<Shared>>> = self
+            .members
+            .iter()
+            .map(|m| m.topology.known_node(route))
+            .collect();
+        for &i in cold {
+            let Some(node) = &nodes[i] else { continue };
+            let twin = (0..nodes.len()).find(|&j| {
+                j != i
+                    && (j < i || !cold.contains(&j))
+                    && nodes[j].as_ref().is_some_and(|s| same_server(s, node))
+            });
+            if let Some(j) = twin {
+                outcomes[i] = Some(Outcome::Failed(Error::invalid(format!(
+                    "quorum member {} reached the same server as member {}: each member must \
+                     be an independent server",
+                    self.members[i].name, self.members[j].name
+                ))));
             }
         }
     }
@@ -480,6 +520,30 @@ fn collect<T>(
         for (p, fd) in pending.iter_mut().zip(&fds[..count]) {
             p.ready = fd.revents != 0;
         }
+    }
+}
+
+/// Whether two nodes are one server: one connection, or one address (a Sentinel's master
+/// has a connection of its own, with its own options, even when another member names the same
+/// host and port).
+fn same_server(a: &Arc<Shared>, b: &Arc<Shared>) -> bool {
+    use crate::lock::options::Address;
+    if Arc::ptr_eq(a, b) {
+        return true;
+    }
+    match (&a.endpoint().address, &b.endpoint().address) {
+        (
+            Address::Tcp { host: h1, port: p1 }
+            | Address::Tls {
+                host: h1, port: p1, ..
+            },
+            Address::Tcp { host: h2, port: p2 }
+            | Address::Tls {
+                host: h2, port: p2, ..
+            },
+        ) => p1 == p2 && h1.eq_ignore_ascii_case(h2),
+        (Address::Unix(x), Address::Unix(y)) => x == y,
+        _ => false,
     }
 }
 

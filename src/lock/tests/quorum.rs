@@ -745,3 +745,65 @@ fn a_quorum_of_five_distant_servers_costs_the_round_trips_of_one() {
         "quorum(5) {five:?} against one server {one:?}"
     );
 }
+
+/// A member that must be connected during the fan-out (the first call of a process, or after
+/// its connection was dropped) and whose connection setup needs a round trip (a database other
+/// than 0: `SELECT`; a password: `AUTH`) must not hold the call past its deadline when it
+/// does not answer: the handshake's read is bounded by what is left, as the replies' poll is.
+#[test]
+fn a_stopped_member_whose_handshake_needs_a_round_trip_does_not_overrun_the_deadline() {
+    let servers = servers(3);
+    let dsns: Vec<String> = servers.iter().map(|s| format!("{}/1", s.dsn())).collect();
+    let dsns: Vec<&str> = dsns.iter().map(String::as_str).collect();
+    let options = vec![
+        ("connectTimeout", OptionValue::Float(0.5)),
+        ("readTimeout", OptionValue::Float(3.0)),
+    ];
+    let l = Locker::unshared(Config::parse_quorum(&dsns, &options).unwrap()).unwrap();
+    // Stopped before the first call: the kernel still accepts its TCP connect, but nobody
+    // answers the SELECT.
+    servers[0].signal("STOP");
+    let start = Instant::now();
+    // 300 ms TTL: the acquire's deadline is 300 - 5 = 295 ms, not the 3 s readTimeout.
+    let held = l.acquire(b"k", b"v", 0.3);
+    let took = start.elapsed();
+    servers[0].signal("CONT");
+    assert!(
+        took < Duration::from_millis(800),
+        "{took:?}: a handshake read past the deadline ({held:?})"
+    );
+    assert!(held.unwrap(), "2 of 3 answered within the validity time");
+}
+
+/// A Sentinel member whose master is another member's server is one server, not two: its
+/// grant must never count twice, on the first call (the Sentinel member served on its cold
+/// path, then its `value already held` redo) as on later ones (refused as "the same server").
+#[test]
+fn a_sentinel_member_naming_another_members_server_never_counts_twice() {
+    use crate::lock::testing::SentinelSet;
+    let sentinel = SentinelSet::start(0, 1);
+    let other = RedisServer::start();
+    // The third member is held by someone else: only the shared server can grant.
+    let _: () = q(
+        &mut other.client(),
+        &["SET", "k", "someone-else", "PX", "10000"],
+    );
+    let dsns = [
+        sentinel.dsn(""),
+        format!("redis://127.0.0.1:{}", sentinel.master_port()),
+        other.dsn(),
+    ];
+    let dsns: Vec<&str> = dsns.iter().map(String::as_str).collect();
+    let options = vec![
+        ("connectTimeout", OptionValue::Float(2.0)),
+        ("readTimeout", OptionValue::Float(1.0)),
+    ];
+    let l = Locker::unshared(Config::parse_quorum(&dsns, &options).unwrap()).unwrap();
+    for i in 0..3 {
+        let r = l.acquire(b"k", b"v", 5.0);
+        assert!(
+            !matches!(r, Ok(true)),
+            "call {i}: one server counted as a majority of 3: {r:?}"
+        );
+    }
+}
