@@ -221,6 +221,25 @@ function torture_analyse(array $records, array $ledger, array $chaos, array $pro
             : sprintf('%d turns (%d confirmed held, %d writes), %d reader pairs overlapped', count($turns), count($rwConfirmed), $writes, $readersTogether),
         !$beside && $writes > 0 && count($rwConfirmed) > $writes];
 
+    // 8d. Never two holders of a key of a multi-key lock: of the turns confirmed held at
+    // release (release() true: every key was still held), no two that share a key overlap.
+    $many = array_values(array_filter(array_map(static fn ($r) => $r['many'] ?? null, $records)));
+    $manyConfirmed = array_values(array_filter($many, static fn ($t) => $t['released'] === true));
+    usort($manyConfirmed, static fn ($a, $b) => $a['t_acq'] <=> $b['t_acq']);
+    $clashes = [];
+    foreach ($manyConfirmed as $i => $a) {
+        for ($j = $i + 1; $j < count($manyConfirmed) && $manyConfirmed[$j]['t_acq'] < $a['t_rel']; $j++) {
+            $shared = array_intersect($a['keys'], $manyConfirmed[$j]['keys']);
+            if ($shared !== []) {
+                $clashes[] = sprintf('%s held twice at %.3f', implode('+', $shared), $manyConfirmed[$j]['t_acq']);
+            }
+        }
+    }
+    $checks[] = ['never two holders of a key of a multi-key lock',
+        $clashes ? count($clashes) . ' overlaps: ' . implode('; ', array_slice($clashes, 0, 3))
+            : sprintf('%d multi-key turns (%d confirmed held)', count($many), count($manyConfirmed)),
+        !$clashes && count($manyConfirmed) > 0];
+
     // 9. The work went on.
     $checks[] = ['work went on under chaos', count($sections) . ' sections completed', count($accepted) > 0 && count($sections) > 0];
 

@@ -41,7 +41,54 @@ const SEM_PERMITS = 2;
 // analysis checks that no writer confirmed held (release() true) ever overlaps anyone.
 const RW_NAME = 'torture-rw';
 
+// Multi-key locks, taken in one iteration of six: two or three of these keys at once, all or
+// none; the analysis checks that no two turns confirmed held (release() true) sharing a key
+// ever overlap.
+const MANY_KEYS = ['torture-many:a', 'torture-many:b', 'torture-many:c'];
+
 while (microtime(true) < $end) {
+    if (random_int(0, 5) === 0) {
+        $set = MANY_KEYS;
+        shuffle($set);
+        $set = array_slice($set, 0, random_int(2, 3));
+        $progress('waiting for ' . implode('+', $set));
+        $t0 = microtime(true);
+        try {
+            $many = $sabotage ? new class () {
+                public function release(): bool
+                {
+                    return true;
+                }
+            } : $lock->lockMany($set, $watchdog ? null : LEASE_TTL, WAIT);
+        } catch (RedisLockException $e) {
+            $record(['error' => get_class($e), 'during' => 'lockMany', 't' => microtime(true)]);
+            usleep(50_000);
+            continue;
+        } catch (Throwable $e) {
+            $record(['violation' => get_class($e) . ': ' . $e->getMessage(), 't' => microtime(true)]);
+            continue;
+        }
+        $t1 = microtime(true);
+        if ($t1 - $t0 > DEADLINE) {
+            $record(['overran' => $t1 - $t0, 't0' => $t0, 't1' => $t1]);
+        }
+        if ($many === null) {
+            continue;
+        }
+        $progress('holding ' . implode('+', $set));
+        $held = ['keys' => $set, 't_call' => $t0, 't_acq' => $t1];
+        usleep(random_int(5_000, 40_000)); // the work
+        $held['t_rel'] = microtime(true);
+        try {
+            $held['released'] = $many->release();
+        } catch (RedisLockException $e) {
+            $held['released'] = 'error';
+            $record(['error' => get_class($e), 'during' => 'release (many)', 't' => microtime(true)]);
+        }
+        $record(['many' => $held]);
+        unset($many);
+        continue;
+    }
     if (random_int(0, 3) === 1) {
         $write = random_int(0, 4) === 0;
         $progress($write ? 'waiting to write' : 'waiting to read');
