@@ -109,7 +109,8 @@ return {0, earliest(), -1}
 );
 
 /// A waiter gives up: leaves the queue, and lets in whoever the free permits allow. If a permit
-/// was handed to it meanwhile (with the same permit count), it claims it instead.
+/// was handed to it meanwhile (with the same permit count), it claims it instead, and still lets
+/// in whoever permits freed meanwhile (expired) allow.
 ///
 /// KEYS: all six. ARGV[1] token, ARGV[2] its TTL ms, ARGV[3] wake-list prefix, ARGV[4] claim
 /// window ms, ARGV[5] permit count.
@@ -127,6 +128,7 @@ local share = redis.call('ZSCORE', KEYS[6], ARGV[1])
 if share and tonumber(share) > now_ms() and (stored == nil or stored == n) then
   use_permits(n)
   add_reader(ARGV[1], ARGV[2])
+  admit_permits(n, ARGV[3], ARGV[4])
   return {1, 0}
 end
 release_permit(ARGV[1], ARGV[3], ARGV[4], n)
