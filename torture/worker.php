@@ -46,128 +46,70 @@ const RW_NAME = 'torture-rw';
 // ever overlap.
 const MANY_KEYS = ['torture-many:a', 'torture-many:b', 'torture-many:c'];
 
+// One turn on a lock kind that has no fence (semaphore, read-write, multi-key): take it with
+// $take (a stand-in that locks nothing under SABOTAGE), hold it a while, release it, and record
+// under $kind the times and whether release() confirmed it held ($held's other fields as given).
+// $during names the call in error records ("release ($what)" for the release).
+$turn = static function (string $kind, array $held, string $waiting, string $holding, string $during, string $what, callable $take)
+    use ($sabotage, $progress, $record): void {
+    $progress($waiting);
+    $t0 = microtime(true);
+    try {
+        $lease = $sabotage ? new class () {
+            public function release(): bool
+            {
+                return true;
+            }
+        } : $take();
+    } catch (RedisLockException $e) {
+        $record(['error' => get_class($e), 'during' => $during, 't' => microtime(true)]);
+        usleep(50_000);
+        return;
+    } catch (Throwable $e) {
+        $record(['violation' => get_class($e) . ': ' . $e->getMessage(), 't' => microtime(true)]);
+        return;
+    }
+    $t1 = microtime(true);
+    if ($t1 - $t0 > DEADLINE) {
+        $record(['overran' => $t1 - $t0, 't0' => $t0, 't1' => $t1]);
+    }
+    if ($lease === null) {
+        return;
+    }
+    $progress($holding);
+    $held += ['t_call' => $t0, 't_acq' => $t1];
+    usleep(random_int(5_000, 40_000)); // the work
+    $held['t_rel'] = microtime(true);
+    try {
+        $held['released'] = $lease->release();
+    } catch (RedisLockException $e) {
+        $held['released'] = 'error';
+        $record(['error' => get_class($e), 'during' => $what === '' ? 'release' : "release ($what)", 't' => microtime(true)]);
+    }
+    $record([$kind => $held]);
+};
+$ttl = $watchdog ? null : LEASE_TTL;
+
 while (microtime(true) < $end) {
     if (random_int(0, 5) === 0) {
         $set = MANY_KEYS;
         shuffle($set);
         $set = array_slice($set, 0, random_int(2, 3));
-        $progress('waiting for ' . implode('+', $set));
-        $t0 = microtime(true);
-        try {
-            $many = $sabotage ? new class () {
-                public function release(): bool
-                {
-                    return true;
-                }
-            } : $lock->lockMany($set, $watchdog ? null : LEASE_TTL, WAIT);
-        } catch (RedisLockException $e) {
-            $record(['error' => get_class($e), 'during' => 'lockMany', 't' => microtime(true)]);
-            usleep(50_000);
-            continue;
-        } catch (Throwable $e) {
-            $record(['violation' => get_class($e) . ': ' . $e->getMessage(), 't' => microtime(true)]);
-            continue;
-        }
-        $t1 = microtime(true);
-        if ($t1 - $t0 > DEADLINE) {
-            $record(['overran' => $t1 - $t0, 't0' => $t0, 't1' => $t1]);
-        }
-        if ($many === null) {
-            continue;
-        }
-        $progress('holding ' . implode('+', $set));
-        $held = ['keys' => $set, 't_call' => $t0, 't_acq' => $t1];
-        usleep(random_int(5_000, 40_000)); // the work
-        $held['t_rel'] = microtime(true);
-        try {
-            $held['released'] = $many->release();
-        } catch (RedisLockException $e) {
-            $held['released'] = 'error';
-            $record(['error' => get_class($e), 'during' => 'release (many)', 't' => microtime(true)]);
-        }
-        $record(['many' => $held]);
-        unset($many);
+        $on = implode('+', $set);
+        $turn('many', ['keys' => $set], "waiting for $on", "holding $on", 'lockMany', 'many',
+            static fn () => $lock->lockMany($set, $ttl, WAIT));
         continue;
     }
     if (random_int(0, 3) === 1) {
         $write = random_int(0, 4) === 0;
-        $progress($write ? 'waiting to write' : 'waiting to read');
-        $t0 = microtime(true);
-        try {
-            $rw = $sabotage ? new class () {
-                public function release(): bool
-                {
-                    return true;
-                }
-            } : ($write
-                ? $lock->lock(RW_NAME, $watchdog ? null : LEASE_TTL, WAIT)
-                : $lock->lockShared(RW_NAME, $watchdog ? null : LEASE_TTL, WAIT));
-        } catch (RedisLockException $e) {
-            $record(['error' => get_class($e), 'during' => $write ? 'lock (rw)' : 'lockShared', 't' => microtime(true)]);
-            usleep(50_000);
-            continue;
-        } catch (Throwable $e) {
-            $record(['violation' => get_class($e) . ': ' . $e->getMessage(), 't' => microtime(true)]);
-            continue;
-        }
-        $t1 = microtime(true);
-        if ($t1 - $t0 > DEADLINE) {
-            $record(['overran' => $t1 - $t0, 't0' => $t0, 't1' => $t1]);
-        }
-        if ($rw === null) {
-            continue;
-        }
-        $progress($write ? 'writing' : 'reading');
-        $held = ['write' => $write, 't_call' => $t0, 't_acq' => $t1];
-        usleep(random_int(5_000, 40_000)); // the work
-        $held['t_rel'] = microtime(true);
-        try {
-            $held['released'] = $rw->release();
-        } catch (RedisLockException $e) {
-            $held['released'] = 'error';
-            $record(['error' => get_class($e), 'during' => 'release (rw)', 't' => microtime(true)]);
-        }
-        $record(['rw' => $held]);
-        unset($rw);
+        $turn('rw', ['write' => $write], $write ? 'waiting to write' : 'waiting to read', $write ? 'writing' : 'reading',
+            $write ? 'lock (rw)' : 'lockShared', 'rw',
+            static fn () => $write ? $lock->lock(RW_NAME, $ttl, WAIT) : $lock->lockShared(RW_NAME, $ttl, WAIT));
         continue;
     }
     if (random_int(0, 3) === 0) {
-        $progress('waiting for a permit');
-        $t0 = microtime(true);
-        try {
-            $permit = $sabotage ? new class () {
-                public function release(): bool
-                {
-                    return true;
-                }
-            } : $lock->permit(SEM_NAME, SEM_PERMITS, $watchdog ? null : LEASE_TTL, WAIT);
-        } catch (RedisLockException $e) {
-            $record(['error' => get_class($e), 'during' => 'permit', 't' => microtime(true)]);
-            usleep(50_000);
-            continue;
-        } catch (Throwable $e) {
-            $record(['violation' => get_class($e) . ': ' . $e->getMessage(), 't' => microtime(true)]);
-            continue;
-        }
-        $t1 = microtime(true);
-        if ($t1 - $t0 > DEADLINE) {
-            $record(['overran' => $t1 - $t0, 't0' => $t0, 't1' => $t1]);
-        }
-        if ($permit === null) {
-            continue;
-        }
-        $progress('holding a permit');
-        $held = ['t_call' => $t0, 't_acq' => $t1];
-        usleep(random_int(5_000, 40_000)); // the work
-        $held['t_rel'] = microtime(true);
-        try {
-            $held['released'] = $permit->release();
-        } catch (RedisLockException $e) {
-            $held['released'] = 'error';
-            $record(['error' => get_class($e), 'during' => 'release', 't' => microtime(true)]);
-        }
-        $record(['permit' => $held]);
-        unset($permit);
+        $turn('permit', [], 'waiting for a permit', 'holding a permit', 'permit', '',
+            static fn () => $lock->permit(SEM_NAME, SEM_PERMITS, $ttl, WAIT));
         continue;
     }
     $key = $keys[array_rand($keys)];
