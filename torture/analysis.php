@@ -29,8 +29,11 @@ function torture_analyse(array $records, array $ledger, array $chaos, array $pro
     foreach ($ledger as $e) {
         $ledgerAt["{$e['op']}|{$e['key']}|{$e['fence']}"] = $e;
     }
-    $faultDuring = static function (float $t0, float $t1, int $pid) use ($chaos): bool {
-        foreach ($chaos as [$type, $c0, $c1, $cpid]) {
+    // Faults of the quorum's members touch only the quorum: they excuse nothing on server 0.
+    $isMember = static fn (array $c): bool => str_starts_with($c[0], 'member-');
+    $onServer = array_values(array_filter($chaos, static fn ($c) => !$isMember($c)));
+    $faultDuring = static function (float $t0, float $t1, int $pid) use ($onServer): bool {
+        foreach ($onServer as [$type, $c0, $c1, $cpid]) {
             $overlaps = $c0 <= $t1 && $c1 >= $t0;
             if ($overlaps && (!in_array($type, ['stop', 'kill9', 'killwaiter'], true) || $cpid === $pid)) {
                 return true;
@@ -147,8 +150,8 @@ function torture_analyse(array $records, array $ledger, array $chaos, array $pro
     // 8. A lock never sat free for long while a live worker waited for it: a holder or a waiter
     // killed in line costs at most its TTL or claim window (1 s here), not more. Server faults
     // (restart, wipe, stall, eviction, killed connections) excuse a gap.
-    $serverFault = static function (float $t0, float $t1) use ($chaos): bool {
-        foreach ($chaos as [$type, $c0, $c1]) {
+    $serverFault = static function (float $t0, float $t1) use ($onServer): bool {
+        foreach ($onServer as [$type, $c0, $c1]) {
             if (!in_array($type, ['stop', 'kill9', 'killwaiter'], true) && $c0 <= $t1 + 1.0 && $c1 >= $t0 - 1.0) {
                 return true;
             }
@@ -239,6 +242,33 @@ function torture_analyse(array $records, array $ledger, array $chaos, array $pro
         $clashes ? count($clashes) . ' overlaps: ' . implode('; ', array_slice($clashes, 0, 3))
             : sprintf('%d multi-key turns (%d confirmed held)', count($many), count($manyConfirmed)),
         !$clashes && count($manyConfirmed) > 0];
+
+    // 8e. Never two holders of the Redlock quorum's lock: of the turns confirmed held at release
+    // (release() true: a majority still held it for this turn, so it held it on those members
+    // throughout), no two overlap, though one member at a time was stopped, down, stalled or
+    // disconnected (and holders stopped past their TTL, whose release() then says false).
+    $quorum = array_values(array_filter(array_map(static fn ($r) => $r['quorum'] ?? null, $records)));
+    $quorumConfirmed = array_values(array_filter($quorum, static fn ($t) => $t['released'] === true));
+    usort($quorumConfirmed, static fn ($a, $b) => $a['t_acq'] <=> $b['t_acq']);
+    $twice = [];
+    foreach ($quorumConfirmed as $i => $a) {
+        for ($j = $i + 1; $j < count($quorumConfirmed) && $quorumConfirmed[$j]['t_acq'] < $a['t_rel']; $j++) {
+            $twice[] = sprintf('held at %.3f and at %.3f', $a['t_acq'], $quorumConfirmed[$j]['t_acq']);
+        }
+    }
+    $memberFaults = array_values(array_filter($chaos, static fn ($c) => in_array($c[0], ['member-stop', 'member-down'], true)));
+    $underFault = count(array_filter($quorumConfirmed, static function ($t) use ($memberFaults): bool {
+        foreach ($memberFaults as [, $c0, $c1]) {
+            if ($c0 <= $t['t_rel'] && $c1 >= $t['t_call']) {
+                return true;
+            }
+        }
+        return false;
+    }));
+    $checks[] = ['never two holders of the Redlock quorum lock (3 servers)',
+        $twice ? count($twice) . ' overlaps: ' . implode('; ', array_slice($twice, 0, 3))
+            : sprintf('%d quorum turns (%d confirmed held, %d with a member stopped or down)', count($quorum), count($quorumConfirmed), $underFault),
+        !$twice && count($quorumConfirmed) > 0];
 
     // 9. The work went on.
     $checks[] = ['work went on under chaos', count($sections) . ' sections completed', count($accepted) > 0 && count($sections) > 0];

@@ -7,12 +7,15 @@
  * file), wipes it (kill -9, then start without its data: every fence counter lost) and makes it
  * evict (maxmemory with allkeys-lru, filled with junk: lock keys and counters are evicted). The
  * lock names include pairs that shared keys under the old naming scheme (`N` and `{N}`, `{T}:a`
- * and `{T}:a:fence`). Then the invariants are checked and printed as a table, ending with one
- * line: "N passed, M failed".
+ * and `{T}:a:fence`). Workers also take a semaphore, a read-write lock, multi-key locks (on that
+ * server) and a Redlock quorum lock over 3 more servers, one of which at a time the chaos loop
+ * stops (SIGSTOP), takes down (kill -9, started again from its append-only file), stalls or
+ * disconnects. Then the invariants are checked and printed as a table, ending with one line:
+ * "N passed, M failed".
  *
  * Environment: WORKERS (16), SECONDS (60), SEED (random), SABOTAGE=1 (workers skip the lock:
  * the run must then fail, which shows the checks can).
- * Needs no REDIS_URL: it runs its own redis-server (AOF, fsync always) on a free port.
+ * Needs no REDIS_URL: it runs its own redis-servers (AOF, fsync always) on free ports.
  */
 
 declare(strict_types=1);
@@ -29,15 +32,24 @@ $dir = sys_get_temp_dir() . '/redis-lock-torture-' . getmypid();
 @mkdir($dir);
 const LEASE_TTL = 1.0;
 
-// ---- the server ---------------------------------------------------------------------------
-$port = (static function (): int {
+// ---- the servers --------------------------------------------------------------------------
+// Server 0 holds the fenced keys, the semaphore, the read-write and the multi-key locks; servers
+// 1..QUORUM are the members of a Redlock quorum (torture-quorum), each with its own data.
+const QUORUM = 3;
+$freePort = static function (): int {
     $s = stream_socket_server('tcp://127.0.0.1:0');
     $name = stream_socket_get_name($s, false);
     fclose($s);
     return (int) substr(strrchr($name, ':'), 1);
-})();
-$serverPid = null;
-$startServer = static function (bool $wipe = false) use ($port, $dir, &$serverPid): void {
+};
+$servers = []; // i => ['port', 'dir', 'pid']
+for ($i = 0; $i <= QUORUM; $i++) {
+    $servers[$i] = ['port' => $freePort(), 'dir' => $i === 0 ? $dir : "$dir/member-$i", 'pid' => null];
+    @mkdir($servers[$i]['dir']);
+}
+$port = $servers[0]['port'];
+$startServer = static function (int $i = 0, bool $wipe = false) use (&$servers): void {
+    ['port' => $port, 'dir' => $dir] = $servers[$i];
     if ($wipe) {
         exec('rm -rf ' . escapeshellarg("$dir/appendonlydir") . ' ' . escapeshellarg("$dir/appendonly.aof"));
     }
@@ -53,7 +65,7 @@ $startServer = static function (bool $wipe = false) use ($port, $dir, &$serverPi
             try {
                 $r = new Redis();
                 if (@$r->connect('127.0.0.1', $port, 0.2) && $r->ping()) {
-                    $serverPid = $pid;
+                    $servers[$i]['pid'] = $pid;
                     return;
                 }
             } catch (Throwable) {
@@ -62,27 +74,32 @@ $startServer = static function (bool $wipe = false) use ($port, $dir, &$serverPi
         }
         usleep(10_000);
     }
-    throw new RuntimeException('redis-server did not start');
+    throw new RuntimeException("redis-server $i did not start");
 };
 $isAlive = static function (int $pid): bool {
     $stat = @file_get_contents("/proc/$pid/stat");
     return $stat !== false && substr(ltrim(substr($stat, strrpos($stat, ')') + 1)), 0, 1) !== 'Z';
 };
-$killServer = static function () use (&$serverPid, $isAlive): void {
-    if ($serverPid) {
-        posix_kill($serverPid, SIGKILL);
+$killServer = static function (int $i = 0) use (&$servers, $isAlive): void {
+    $pid = $servers[$i]['pid'];
+    if ($pid) {
+        posix_kill($pid, SIGCONT); // a stopped server dies all the same; be sure
+        posix_kill($pid, SIGKILL);
         $deadline = microtime(true) + 5;
-        while ($isAlive($serverPid) && microtime(true) < $deadline) {
+        while ($isAlive($pid) && microtime(true) < $deadline) {
             usleep(5_000);
         }
-        $serverPid = null;
+        $servers[$i]['pid'] = null;
     }
 };
-$startServer();
+foreach (array_keys($servers) as $i) {
+    $startServer($i);
+}
 $dsn = "redis://127.0.0.1:$port";
-$admin = static function () use ($port): Redis {
+$members = implode(' ', array_map(static fn ($s) => "redis://127.0.0.1:{$s['port']}", array_slice($servers, 1)));
+$admin = static function (int $i = 0) use (&$servers): Redis {
     $r = new Redis();
-    $r->connect('127.0.0.1', $port, 1.0);
+    $r->connect('127.0.0.1', $servers[$i]['port'], 1.0);
     return $r;
 };
 
@@ -95,9 +112,9 @@ $keys = implode(',', $lockNames);
 $end = microtime(true) + $seconds;
 $procs = [];   // id => ['proc', 'pid', 'exit' => null|array]
 $nextId = 0;
-$spawn = static function () use (&$procs, &$nextId, $so, $dsn, $keys, &$end, $dir): void {
+$spawn = static function () use (&$procs, &$nextId, $so, $dsn, $keys, &$end, $dir, $members): void {
     $id = $nextId++;
-    $cmd = [PHP_BINARY, '-d', "extension=$so", __DIR__ . '/worker.php', $dsn, $keys, (string) $id, (string) $end, $dir];
+    $cmd = [PHP_BINARY, '-d', "extension=$so", __DIR__ . '/worker.php', $dsn, $keys, (string) $id, (string) $end, $dir, $members];
     $proc = proc_open($cmd, [1 => ['file', "$dir/stdout-$id", 'w'], 2 => ['file', "$dir/stderr-$id", 'w']], $pipes);
     $procs[$id] = ['proc' => $proc, 'pid' => proc_get_status($proc)['pid'], 'exit' => null, 'killed' => false, 'hung' => false];
 };
@@ -129,7 +146,11 @@ $holders = static function () use (&$procs, $dir): array {
 $events = []; // each: [type, t0, t1, pid|null]
 $stopped = []; // pid => [id, t_stop]
 $actions = ['kill9' => 3, 'killwaiter' => 3, 'stop' => 3, 'clientkill' => 2, 'debugsleep' => 2, 'restart' => 1,
-    'wipe' => 1, 'evict' => 1];
+    'wipe' => 1, 'evict' => 1, 'member-stop' => 2, 'member-down' => 2, 'member-clientkill' => 1, 'member-sleep' => 1];
+// One member of the quorum at a time is stopped (SIGSTOP) or down (kill -9, started again from
+// its append-only file later), for 0.3 to 1.5 s: a majority stays. (A member is never wiped: a
+// member that forgets its locks breaks Redlock, see the README's safety caveats.)
+$memberFault = null; // ['type', 'i', 't0', 'until']
 $waiters = static function () use (&$procs, $dir): array {
     $found = [];
     foreach ($procs as $id => $w) {
@@ -151,6 +172,20 @@ while (microtime(true) < $end) {
             $events[] = ['stop', $t, microtime(true), $pid];
             unset($stopped[$pid]);
         }
+    }
+    if ($memberFault !== null && $now >= $memberFault['until']) {
+        ['type' => $type, 'i' => $i, 't0' => $t] = $memberFault;
+        try {
+            if ($type === 'member-stop') {
+                posix_kill($servers[$i]['pid'], SIGCONT);
+            } else {
+                $startServer($i);
+            }
+        } catch (Throwable $e) {
+            fwrite(STDERR, "chaos $type (ending) failed: {$e->getMessage()}\n");
+        }
+        $events[] = [$type, $t, microtime(true), null];
+        $memberFault = null;
     }
     if ($now >= $next && $now < $end - 1.5) {
         $pick = mt_rand(1, array_sum($actions));
@@ -193,7 +228,7 @@ while (microtime(true) < $end) {
                     break;
                 case 'wipe':
                     $killServer();
-                    $startServer(true);
+                    $startServer(0, true);
                     $events[] = ['wipe', $t0, microtime(true), null];
                     break;
                 case 'evict':
@@ -227,6 +262,32 @@ while (microtime(true) < $end) {
                     $admin()->rawCommand('DEBUG', 'SLEEP', '0.4');
                     $events[] = ['debugsleep', $t0, microtime(true), null];
                     break;
+                case 'member-stop':
+                case 'member-down':
+                    if ($memberFault !== null) {
+                        break;
+                    }
+                    $i = mt_rand(1, QUORUM);
+                    if ($action === 'member-stop') {
+                        posix_kill($servers[$i]['pid'], SIGSTOP);
+                    } else {
+                        $killServer($i);
+                    }
+                    $memberFault = ['type' => $action, 'i' => $i, 't0' => $t0, 'until' => $t0 + mt_rand(300, 1500) / 1000];
+                    break;
+                case 'member-clientkill':
+                case 'member-sleep':
+                    if ($memberFault !== null) {
+                        break;
+                    }
+                    $r = $admin(mt_rand(1, QUORUM));
+                    if ($action === 'member-clientkill') {
+                        $r->rawCommand('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+                    } else {
+                        $r->rawCommand('DEBUG', 'SLEEP', '0.4');
+                    }
+                    $events[] = [$action, $t0, microtime(true), null];
+                    break;
                 case 'restart':
                     $killServer();
                     usleep(100_000); // down for a moment
@@ -244,6 +305,11 @@ while (microtime(true) < $end) {
 foreach ($stopped as $pid => [$id, $t]) {
     posix_kill($pid, SIGCONT);
     $events[] = ['stop', $t, microtime(true), $pid];
+}
+if ($memberFault !== null) {
+    $memberFault['type'] === 'member-stop' ? posix_kill($servers[$memberFault['i']]['pid'], SIGCONT) : $startServer($memberFault['i']);
+    $events[] = [$memberFault['type'], $memberFault['t0'], microtime(true), null];
+    $memberFault = null;
 }
 
 // ---- wind down: every worker must finish on its own -----------------------------------------
@@ -278,9 +344,11 @@ foreach ($procs as $id => $w) {
 }
 file_put_contents("$dir/chaos.json", json_encode($events));
 $report = torture_analyse($records, Ledger::events($dir), $events, $procs, $stderr);
-$killServer();
-printf("Torture: %d workers (%d spawned), %.0f s, %d keys, lease TTL %.1f s, seed %d, redis-server 127.0.0.1:%d (AOF, fsync always)\n\n",
-    $workers, count($procs), $seconds, $keyCount, LEASE_TTL, $seed, $port);
+foreach (array_keys($servers) as $i) {
+    $killServer($i);
+}
+printf("Torture: %d workers (%d spawned), %.0f s, %d keys, lease TTL %.1f s, seed %d, redis-server 127.0.0.1:%d "
+    . "and a quorum of %d (AOF, fsync always)\n\n", $workers, count($procs), $seconds, $keyCount, LEASE_TTL, $seed, $port, QUORUM);
 echo $report['text'];
 if ($report['failed'] === 0) {
     exec('rm -rf ' . escapeshellarg($dir));

@@ -5,13 +5,14 @@
  * exception by class, and every call that overran its deadline. Run by torture/run.php.
  *
  * Usage: php -d extension=... worker.php <dsn> <keys,comma,separated> <worker id> <end time> <dir>
+ *        <quorum member DSNs, space separated>
  */
 
 declare(strict_types=1);
 
 require __DIR__ . '/Ledger.php';
 
-[, $dsn, $keys, $id, $end, $dir] = $argv;
+[, $dsn, $keys, $id, $end, $dir, $members] = $argv;
 $id = (int) $id;
 $end = (float) $end;
 $keys = explode(',', $keys);
@@ -26,6 +27,8 @@ $watchdog = $id % 2 === 0; // half the workers use watchdog leases, half a fixed
 // SABOTAGE=1 proves the checks can fail: no mutual exclusion at all, just fences.
 $sabotage = (bool) getenv('SABOTAGE');
 $lock = new RedisLock($dsn, ['connectTimeout' => 0.5, 'readTimeout' => 1.0, 'leaseTtl' => LEASE_TTL]);
+// The Redlock quorum: short timeouts, so a stopped member costs a quarter of the validity time.
+$quorum = new RedisLock(explode(' ', $members), ['connectTimeout' => 0.25, 'readTimeout' => 0.25, 'leaseTtl' => LEASE_TTL]);
 $out = fopen("$dir/worker-$id.jsonl", 'a');
 $record = static function (array $row) use ($out, $id): void {
     fwrite($out, json_encode(['worker' => $id, 'pid' => getmypid()] + $row) . "\n");
@@ -46,7 +49,11 @@ const RW_NAME = 'torture-rw';
 // ever overlap.
 const MANY_KEYS = ['torture-many:a', 'torture-many:b', 'torture-many:c'];
 
-// One turn on a lock kind that has no fence (semaphore, read-write, multi-key): take it with
+// A lock on the Redlock quorum, taken in one iteration of six of the others: the analysis checks
+// that no two turns confirmed held (release() true: a majority still held it) ever overlap.
+const QUORUM_NAME = 'torture-quorum';
+
+// One turn on a lock kind that has no fence (semaphore, read-write, multi-key, quorum): take it with
 // $take (a stand-in that locks nothing under SABOTAGE), hold it a while, release it, and record
 // under $kind the times and whether release() confirmed it held ($held's other fields as given).
 // $during names the call in error records ("release ($what)" for the release).
@@ -98,6 +105,11 @@ while (microtime(true) < $end) {
         $on = implode('+', $set);
         $turn('many', ['keys' => $set], "waiting for $on", "holding $on", 'lockMany', 'many',
             static fn () => $lock->lockMany($set, $ttl, WAIT));
+        continue;
+    }
+    if (random_int(0, 5) === 0) {
+        $turn('quorum', [], 'waiting for the quorum', 'holding the quorum', 'lock (quorum)', 'quorum',
+            static fn () => $quorum->lock(QUORUM_NAME, $ttl, WAIT));
         continue;
     }
     if (random_int(0, 3) === 1) {
