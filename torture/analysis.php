@@ -7,6 +7,29 @@
 declare(strict_types=1);
 
 /**
+ * The turns recorded under $kind (a lock kind without a fence: permit, rw, many, quorum), those
+ * confirmed held at release (release() true: held from the grant to the release), and every
+ * pair of confirmed turns that overlapped (from just after the call returned to just before
+ * release() was called: inside the real holds), the earlier-acquired first.
+ *
+ * @param list<array<string, mixed>> $records
+ * @return array{list<array<string, mixed>>, list<array<string, mixed>>, list<array{array<string, mixed>, array<string, mixed>}>}
+ */
+function torture_turns(array $records, string $kind): array
+{
+    $turns = array_values(array_filter(array_map(static fn ($r) => $r[$kind] ?? null, $records)));
+    $confirmed = array_values(array_filter($turns, static fn ($t) => $t['released'] === true));
+    usort($confirmed, static fn ($a, $b) => $a['t_acq'] <=> $b['t_acq']);
+    $pairs = [];
+    foreach ($confirmed as $i => $a) {
+        for ($j = $i + 1; $j < count($confirmed) && $confirmed[$j]['t_acq'] < $a['t_rel']; $j++) {
+            $pairs[] = [$a, $confirmed[$j]];
+        }
+    }
+    return [$turns, $confirmed, $pairs];
+}
+
+/**
  * @param list<array<string, mixed>> $records  worker records (sections, errors, overruns, violations)
  * @param list<array<string, mixed>> $ledger   ledger decisions
  * @param list<array{string, float, float, ?int}> $chaos  [type, t0, t1, pid]
@@ -183,8 +206,7 @@ function torture_analyse(array $records, array $ledger, array $chaos, array $pro
     // held at release (release() true: a permit that expired never comes back, so it was held
     // from its grant to its release), at most 2 overlap (from just after permit() returned to
     // just before release() was called: inside the real hold), faults or not.
-    $permits = array_values(array_filter(array_map(static fn ($r) => $r['permit'] ?? null, $records)));
-    $confirmed = array_filter($permits, static fn ($p) => $p['released'] === true);
+    [$permits, $confirmed] = torture_turns($records, 'permit');
     $events = [];
     foreach ($confirmed as $p) {
         $events[] = [$p['t_acq'], 1];
@@ -203,19 +225,15 @@ function torture_analyse(array $records, array $ledger, array $chaos, array $pro
     // 8c. Never a writer of the read-write lock beside anyone: of the turns confirmed held at
     // release (release() true), no write overlaps another turn (from just after the call
     // returned to just before release() was called), and readers did overlap each other.
-    $turns = array_values(array_filter(array_map(static fn ($r) => $r['rw'] ?? null, $records)));
-    $rwConfirmed = array_values(array_filter($turns, static fn ($t) => $t['released'] === true));
-    usort($rwConfirmed, static fn ($a, $b) => $a['t_acq'] <=> $b['t_acq']);
+    [$turns, $rwConfirmed, $pairs] = torture_turns($records, 'rw');
     $beside = [];
     $readersTogether = 0;
-    foreach ($rwConfirmed as $i => $a) {
-        for ($j = $i + 1; $j < count($rwConfirmed) && $rwConfirmed[$j]['t_acq'] < $a['t_rel']; $j++) {
-            if ($a['write'] || $rwConfirmed[$j]['write']) {
-                $beside[] = sprintf('%s at %.3f beside %s at %.3f', $a['write'] ? 'writer' : 'reader', $a['t_acq'],
-                    $rwConfirmed[$j]['write'] ? 'writer' : 'reader', $rwConfirmed[$j]['t_acq']);
-            } else {
-                $readersTogether++;
-            }
+    foreach ($pairs as [$a, $b]) {
+        if ($a['write'] || $b['write']) {
+            $beside[] = sprintf('%s at %.3f beside %s at %.3f', $a['write'] ? 'writer' : 'reader', $a['t_acq'],
+                $b['write'] ? 'writer' : 'reader', $b['t_acq']);
+        } else {
+            $readersTogether++;
         }
     }
     $writes = count(array_filter($rwConfirmed, static fn ($t) => $t['write']));
@@ -226,16 +244,12 @@ function torture_analyse(array $records, array $ledger, array $chaos, array $pro
 
     // 8d. Never two holders of a key of a multi-key lock: of the turns confirmed held at
     // release (release() true: every key was still held), no two that share a key overlap.
-    $many = array_values(array_filter(array_map(static fn ($r) => $r['many'] ?? null, $records)));
-    $manyConfirmed = array_values(array_filter($many, static fn ($t) => $t['released'] === true));
-    usort($manyConfirmed, static fn ($a, $b) => $a['t_acq'] <=> $b['t_acq']);
+    [$many, $manyConfirmed, $pairs] = torture_turns($records, 'many');
     $clashes = [];
-    foreach ($manyConfirmed as $i => $a) {
-        for ($j = $i + 1; $j < count($manyConfirmed) && $manyConfirmed[$j]['t_acq'] < $a['t_rel']; $j++) {
-            $shared = array_intersect($a['keys'], $manyConfirmed[$j]['keys']);
-            if ($shared !== []) {
-                $clashes[] = sprintf('%s held twice at %.3f', implode('+', $shared), $manyConfirmed[$j]['t_acq']);
-            }
+    foreach ($pairs as [$a, $b]) {
+        $shared = array_intersect($a['keys'], $b['keys']);
+        if ($shared !== []) {
+            $clashes[] = sprintf('%s held twice at %.3f', implode('+', $shared), $b['t_acq']);
         }
     }
     $checks[] = ['never two holders of a key of a multi-key lock',
@@ -247,15 +261,8 @@ function torture_analyse(array $records, array $ledger, array $chaos, array $pro
     // (release() true: a majority still held it for this turn, so it held it on those members
     // throughout), no two overlap, though one member at a time was stopped, down, stalled or
     // disconnected (and holders stopped past their TTL, whose release() then says false).
-    $quorum = array_values(array_filter(array_map(static fn ($r) => $r['quorum'] ?? null, $records)));
-    $quorumConfirmed = array_values(array_filter($quorum, static fn ($t) => $t['released'] === true));
-    usort($quorumConfirmed, static fn ($a, $b) => $a['t_acq'] <=> $b['t_acq']);
-    $twice = [];
-    foreach ($quorumConfirmed as $i => $a) {
-        for ($j = $i + 1; $j < count($quorumConfirmed) && $quorumConfirmed[$j]['t_acq'] < $a['t_rel']; $j++) {
-            $twice[] = sprintf('held at %.3f and at %.3f', $a['t_acq'], $quorumConfirmed[$j]['t_acq']);
-        }
-    }
+    [$quorum, $quorumConfirmed, $pairs] = torture_turns($records, 'quorum');
+    $twice = array_map(static fn ($p) => sprintf('held at %.3f and at %.3f', $p[0]['t_acq'], $p[1]['t_acq']), $pairs);
     $memberFaults = array_values(array_filter($chaos, static fn ($c) => in_array($c[0], ['member-stop', 'member-down'], true)));
     $underFault = count(array_filter($quorumConfirmed, static function ($t) use ($memberFaults): bool {
         foreach ($memberFaults as [, $c0, $c1]) {
