@@ -271,6 +271,36 @@ function median(array $xs): float
     return $n % 2 ? $xs[intdiv($n, 2)] : ($xs[$n / 2 - 1] + $xs[$n / 2]) / 2;
 }
 
+/** The `$p` quantile of `$xs` (0 ≤ p ≤ 1; the nearest rank at or below), 0.0 for none. */
+function percentile(array $xs, float $p): float
+{
+    if ($xs === []) {
+        return 0.0;
+    }
+    sort($xs);
+    return $xs[min(count($xs) - 1, (int) floor($p * count($xs)))];
+}
+
+/** Holds for $ms milliseconds, as a critical section's work would: sleeps most of it, spins the rest. */
+function hold(float $ms): void
+{
+    $until = hrtime(true) + (int) ($ms * 1e6);
+    $sleep = (int) ($ms * 1000) - 200;
+    if ($sleep > 0) {
+        usleep($sleep);
+    }
+    while (hrtime(true) < $until) {
+    }
+}
+
+/** Where the benchmarks write their reports: bench/results, or $BENCH_RESULTS (the smoke test's scratch folder). */
+function bench_results(): string
+{
+    $dir = getenv('BENCH_RESULTS') ?: __DIR__ . '/results';
+    @mkdir($dir, 0777, true);
+    return $dir;
+}
+
 /** A free TCP port on loopback. */
 function free_port(): int
 {

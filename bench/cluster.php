@@ -85,6 +85,5 @@ if (isset($ir['redis_lock (cluster)'])) {
 }
 $report = implode("\n", $lines) . "\n";
 echo $report;
-@mkdir(__DIR__ . '/results');
-file_put_contents(__DIR__ . '/results/cluster.md', $report);
-file_put_contents(__DIR__ . '/results/cluster.json', json_encode(['wall_us' => $wall, 'instructions' => $ir], JSON_PRETTY_PRINT));
+file_put_contents(bench_results() . '/cluster.md', $report);
+file_put_contents(bench_results() . '/cluster.json', json_encode(['wall_us' => $wall, 'instructions' => $ir], JSON_PRETTY_PRINT));

@@ -25,6 +25,8 @@
 
 declare(strict_types=1);
 
+require __DIR__ . '/clients.php';
+
 $url = parse_url(getenv('REDIS_URL') ?: 'redis://127.0.0.1:6379');
 [$host, $port] = [$url['host'], (int) ($url['port'] ?? 6379)];
 $workers = (int) (getenv('WORKERS') ?: 8);
@@ -139,18 +141,6 @@ function contenders(): array
     return $list;
 }
 
-/** Holds for exactly $ms milliseconds: sleeps most of it, spins the rest. */
-function hold(float $ms): void
-{
-    $until = hrtime(true) + (int) ($ms * 1e6);
-    $sleep = (int) ($ms * 1000) - 200;
-    if ($sleep > 0) {
-        usleep($sleep);
-    }
-    while (hrtime(true) < $until) {
-    }
-}
-
 /**
  * Runs one contender; returns per-worker [turns, waits (s), client-side commands].
  *
@@ -259,12 +249,6 @@ function handoff_floor_us(string $host, int $port, int $n = 2000): float
     return $us;
 }
 
-function percentile(array $xs, float $p): float
-{
-    sort($xs);
-    return $xs[min(count($xs) - 1, (int) floor($p * count($xs)))];
-}
-
 $oracle = new Redis();
 $oracle->connect($host, $port);
 $rows = [];
@@ -319,7 +303,6 @@ foreach ($rows as $name => $r) {
 }
 $report = implode("\n", $lines) . "\n";
 echo $report;
-@mkdir(__DIR__ . '/results');
-file_put_contents(__DIR__ . '/results/contention.md', $report);
-file_put_contents(__DIR__ . '/results/contention.json', json_encode(['floor_us' => $floorUs, 'hold_ms' => $holdMs,
+file_put_contents(bench_results() . '/contention.md', $report);
+file_put_contents(bench_results() . '/contention.json', json_encode(['floor_us' => $floorUs, 'hold_ms' => $holdMs,
     'workers' => $workers, 'rows' => $rows], JSON_PRETTY_PRINT));

@@ -575,6 +575,5 @@ $lines[] = '- Locks: from the kill until the end of the first successful acquire
     . 'connectTimeout + readTimeout.';
 $report = implode("\n", $lines) . "\n";
 echo $report;
-@mkdir(__DIR__ . '/results');
-file_put_contents(__DIR__ . '/results/failover.md', $report);
-file_put_contents(__DIR__ . '/results/failover.json', json_encode($rows, JSON_PRETTY_PRINT));
+file_put_contents(bench_results() . '/failover.md', $report);
+file_put_contents(bench_results() . '/failover.json', json_encode($rows, JSON_PRETTY_PRINT));

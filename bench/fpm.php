@@ -11,6 +11,8 @@
 
 declare(strict_types=1);
 
+require __DIR__ . '/clients.php';
+
 $url = parse_url(getenv('REDIS_URL') ?: 'redis://127.0.0.1:6379');
 $redisUrl = sprintf('redis://%s:%d', $url['host'], $url['port'] ?? 6379);
 $levels = array_map('intval', explode(',', getenv('CONCURRENCY') ?: '1,8,32'));
@@ -177,6 +179,5 @@ $lines[] = '';
 $lines[] = 'Ratios are against phpredis connect() at the same concurrency.';
 $report = implode("\n", $lines) . "\n";
 echo $report;
-@mkdir(__DIR__ . '/results');
-file_put_contents(__DIR__ . '/results/fpm.md', $report);
-file_put_contents(__DIR__ . '/results/fpm.json', json_encode(['levels' => $levels, 'table' => $table], JSON_PRETTY_PRINT));
+file_put_contents(bench_results() . '/fpm.md', $report);
+file_put_contents(bench_results() . '/fpm.json', json_encode(['levels' => $levels, 'table' => $table], JSON_PRETTY_PRINT));

@@ -51,5 +51,4 @@ foreach ($medians as $name => $us) {
 }
 $table = implode("\n", $lines) . "\n";
 echo $table;
-@mkdir(__DIR__ . '/results');
-file_put_contents(__DIR__ . '/results/many.md', $table);
+file_put_contents(bench_results() . '/many.md', $table);

@@ -6,7 +6,9 @@
 
 declare(strict_types=1);
 
-$results = __DIR__ . '/results';
+require __DIR__ . '/clients.php';
+
+$results = bench_results();
 $gnuplot = trim((string) shell_exec('command -v gnuplot'));
 if ($gnuplot === '') {
     fwrite(STDERR, "gnuplot is missing (make deps-bench installs gnuplot-nox)\n");

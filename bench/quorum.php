@@ -13,20 +13,7 @@
 
 declare(strict_types=1);
 
-function free_port(): int
-{
-    $s = stream_socket_server('tcp://127.0.0.1:0');
-    $name = stream_socket_get_name($s, false);
-    fclose($s);
-    return (int) substr(strrchr($name, ':'), 1);
-}
-
-function median(array $xs): float
-{
-    sort($xs);
-    $n = count($xs);
-    return $n % 2 ? $xs[intdiv($n, 2)] : ($xs[$n / 2 - 1] + $xs[$n / 2]) / 2;
-}
+require __DIR__ . '/clients.php'; // bench_clients() reads BENCH_QUORUM_PORTS when called, below
 
 // ---- 5 servers ---------------------------------------------------------------------------------
 $dir = sys_get_temp_dir() . '/redis-lock-bench-quorum-' . getmypid();
@@ -66,7 +53,6 @@ foreach ($ports as $port) {
 }
 
 putenv('BENCH_QUORUM_PORTS=' . implode(',', $ports));
-require __DIR__ . '/clients.php';
 
 $rounds = (int) (getenv('ROUNDS') ?: 11);
 $cycles = (int) (getenv('CYCLES') ?: 1000);
@@ -151,6 +137,5 @@ $lines[] = 'quorum(1) is a plain one-server `RedisLock` (a string DSN); quorum(5
     . "process, $cgCycles cycles minus a run with 0 cycles (both after 200 warm-up cycles), divided by $cgCycles.";
 $report = implode("\n", $lines) . "\n";
 echo $report;
-@mkdir(__DIR__ . '/results');
-file_put_contents(__DIR__ . '/results/quorum.md', $report);
-file_put_contents(__DIR__ . '/results/quorum.json', json_encode(['wall_us' => $wall, 'instructions' => $ir], JSON_PRETTY_PRINT));
+file_put_contents(bench_results() . '/quorum.md', $report);
+file_put_contents(bench_results() . '/quorum.json', json_encode(['wall_us' => $wall, 'instructions' => $ir], JSON_PRETTY_PRINT));

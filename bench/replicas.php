@@ -104,6 +104,5 @@ $lines[] = 'Instructions: `valgrind --tool=callgrind` on the whole PHP process, 
     . "The master ran WAIT $waits times in all.";
 $report = implode("\n", $lines) . "\n";
 echo $report;
-@mkdir(__DIR__ . '/results');
-file_put_contents(__DIR__ . '/results/replicas.md', $report);
-file_put_contents(__DIR__ . '/results/replicas.json', json_encode(['wall_us' => $wall, 'instructions' => $ir], JSON_PRETTY_PRINT));
+file_put_contents(bench_results() . '/replicas.md', $report);
+file_put_contents(bench_results() . '/replicas.json', json_encode(['wall_us' => $wall, 'instructions' => $ir], JSON_PRETTY_PRINT));

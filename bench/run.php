@@ -105,6 +105,5 @@ $lines[] = 'Instructions: `valgrind --tool=callgrind` on the whole PHP process, 
     . ' cycles minus a run with 0 cycles (both after 200 warm-up cycles), divided by ' . $cgCycles . '.';
 $report = implode("\n", $lines) . "\n";
 echo $report;
-@mkdir(__DIR__ . '/results');
-file_put_contents(__DIR__ . '/results/cycle.md', $report);
-file_put_contents(__DIR__ . '/results/cycle.json', json_encode(['wall_us' => $wall, 'instructions' => $ir], JSON_PRETTY_PRINT));
+file_put_contents(bench_results() . '/cycle.md', $report);
+file_put_contents(bench_results() . '/cycle.json', json_encode(['wall_us' => $wall, 'instructions' => $ir], JSON_PRETTY_PRINT));

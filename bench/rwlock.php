@@ -21,6 +21,8 @@
 
 declare(strict_types=1);
 
+require __DIR__ . '/clients.php';
+
 $url = parse_url(getenv('REDIS_URL') ?: 'redis://127.0.0.1:6379');
 [$host, $port] = [$url['host'], (int) ($url['port'] ?? 6379)];
 $workers = (int) (getenv('WORKERS') ?: 8);
@@ -32,18 +34,6 @@ $runs = (int) (getenv('RUNS') ?: 3);
 foreach (['/usr/share/php/Symfony/Component/Lock/autoload.php', __DIR__ . '/../bridge/autoload.php'] as $autoload) {
     if (is_file($autoload)) {
         require_once $autoload;
-    }
-}
-
-/** Holds for $ms milliseconds: sleeps most of it, spins the rest. */
-function rw_hold(float $ms): void
-{
-    $until = hrtime(true) + (int) ($ms * 1e6);
-    $sleep = (int) ($ms * 1000) - 200;
-    if ($sleep > 0) {
-        usleep($sleep);
-    }
-    while (hrtime(true) < $until) {
     }
 }
 
@@ -122,7 +112,7 @@ function rw_run(string $name, callable $factory, string $host, int $port, int $w
                 $entered = null;
                 $got = $section($key, $write, static function () use (&$entered, &$spans, $holdMs, $write): void {
                     $entered = microtime(true);
-                    rw_hold($holdMs);
+                    hold($holdMs);
                     $spans[] = [$entered, microtime(true), $write];
                 });
                 $wait = ($entered ?? microtime(true)) - $t0;
@@ -181,22 +171,6 @@ function rw_overlaps(array $spans): array
     return [$bad, $peak];
 }
 
-function rw_pct(array $xs, float $p): float
-{
-    if ($xs === []) {
-        return 0.0;
-    }
-    sort($xs);
-    return $xs[min(count($xs) - 1, (int) floor($p * count($xs)))];
-}
-
-function rw_median(array $xs): float
-{
-    sort($xs);
-    $n = count($xs);
-    return $n % 2 ? $xs[intdiv($n, 2)] : ($xs[$n / 2 - 1] + $xs[$n / 2]) / 2;
-}
-
 $list = rw_contenders();
 $samples = [];
 for ($run = 0; $run < $runs; $run++) {
@@ -212,10 +186,10 @@ for ($run = 0; $run < $runs; $run++) {
         $samples[$name][] = [
             'ops' => (array_sum(array_column($results, 0)) + array_sum(array_column($results, 1))) / $seconds,
             'writes' => array_sum(array_column($results, 1)),
-            'r50' => rw_pct($readWaits, 0.5) * 1000,
-            'r99' => rw_pct($readWaits, 0.99) * 1000,
-            'w50' => rw_pct($writeWaits, 0.5) * 1000,
-            'w99' => rw_pct($writeWaits, 0.99) * 1000,
+            'r50' => percentile($readWaits, 0.5) * 1000,
+            'r99' => percentile($readWaits, 0.99) * 1000,
+            'w50' => percentile($writeWaits, 0.5) * 1000,
+            'w99' => percentile($writeWaits, 0.99) * 1000,
             'wmax' => ($writeWaits === [] ? 0 : max($writeWaits)) * 1000,
             'peak' => $peak,
             'bad' => $bad,
@@ -233,11 +207,10 @@ $lines[] = '';
 $lines[] = '| contender | sections/s | writes | read wait p50 | read p99 | write wait p50 | write p99 | longest write wait | most readers at once | overlaps |';
 $lines[] = '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
 foreach ($samples as $name => $runsOf) {
-    $m = static fn (string $k): float => rw_median(array_column($runsOf, $k));
+    $m = static fn (string $k): float => median(array_column($runsOf, $k));
     $lines[] = sprintf('| %s | %.0f | %.0f | %.1f | %.1f | %.1f | %.1f | %.0f | %.0f | %d |', $name, $m('ops'), $m('writes'),
         $m('r50'), $m('r99'), $m('w50'), $m('w99'), $m('wmax'), $m('peak'), max(array_column($runsOf, 'bad')));
 }
 $table = implode("\n", $lines) . "\n";
 echo $table;
-@mkdir(__DIR__ . '/results');
-file_put_contents(__DIR__ . '/results/rwlock.md', $table);
+file_put_contents(bench_results() . '/rwlock.md', $table);

@@ -19,6 +19,8 @@
 
 declare(strict_types=1);
 
+require __DIR__ . '/clients.php';
+
 $url = parse_url(getenv('REDIS_URL') ?: 'redis://127.0.0.1:6379');
 [$host, $port] = [$url['host'], (int) ($url['port'] ?? 6379)];
 $workers = (int) (getenv('WORKERS') ?: 8);
@@ -30,18 +32,6 @@ $runs = (int) (getenv('RUNS') ?: 3);
 foreach (['/usr/share/php/Illuminate/Support/autoload.php', '/usr/share/php/Illuminate/Redis/autoload.php'] as $autoload) {
     if (is_file($autoload)) {
         require_once $autoload;
-    }
-}
-
-/** Holds for exactly $ms milliseconds: sleeps most of it, spins the rest. */
-function hold(float $ms): void
-{
-    $until = hrtime(true) + (int) ($ms * 1e6);
-    $sleep = (int) ($ms * 1000) - 200;
-    if ($sleep > 0) {
-        usleep($sleep);
-    }
-    while (hrtime(true) < $until) {
     }
 }
 
@@ -156,19 +146,6 @@ function peak(array $spans): int
     return $peak;
 }
 
-function percentile(array $xs, float $p): float
-{
-    sort($xs);
-    return $xs[min(count($xs) - 1, (int) floor($p * count($xs)))];
-}
-
-function median(array $xs): float
-{
-    sort($xs);
-    $n = count($xs);
-    return $n % 2 ? $xs[intdiv($n, 2)] : ($xs[$n / 2 - 1] + $xs[$n / 2]) / 2;
-}
-
 $list = contenders($permits);
 $samples = [];
 for ($run = 0; $run < $runs; $run++) {
@@ -211,5 +188,4 @@ foreach ($samples as $name => $s) {
 }
 $report = implode("\n", $lines) . "\n";
 echo $report;
-@mkdir(__DIR__ . '/results');
-file_put_contents(__DIR__ . '/results/semaphore.md', $report);
+file_put_contents(bench_results() . '/semaphore.md', $report);

@@ -132,6 +132,5 @@ $lines[] = sprintf('A cycle on a new connection: redis_lock after the server clo
     . '`connect()`, the cycle. Median of %d.', $reconnects);
 $report = implode("\n", $lines) . "\n";
 echo $report;
-@mkdir(__DIR__ . '/results');
-file_put_contents(__DIR__ . '/results/tls.md', $report);
-file_put_contents(__DIR__ . '/results/tls.json', json_encode(['wall_us' => $wall, 'instructions' => $ir, 'new_connection_us' => $fresh], JSON_PRETTY_PRINT));
+file_put_contents(bench_results() . '/tls.md', $report);
+file_put_contents(bench_results() . '/tls.json', json_encode(['wall_us' => $wall, 'instructions' => $ir, 'new_connection_us' => $fresh], JSON_PRETTY_PRINT));

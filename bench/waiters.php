@@ -17,6 +17,8 @@
 
 declare(strict_types=1);
 
+require __DIR__ . '/clients.php';
+
 $url = parse_url(getenv('REDIS_URL') ?: 'redis://127.0.0.1:6379');
 [$host, $port] = [$url['host'], (int) ($url['port'] ?? 6379)];
 $dsn = "redis://$host:$port";
@@ -130,7 +132,6 @@ $lines[] = sprintf('%s distinct keys, each locked with `lock()` and released onc
     number_format($distinct), $took, $before['dbsize'], $after['dbsize'], $before['used_memory'] / 1048576, $after['used_memory'] / 1048576);
 $report = implode("\n", $lines) . "\n";
 echo $report;
-@mkdir(__DIR__ . '/results');
-file_put_contents(__DIR__ . '/results/waiters.md', $report);
-file_put_contents(__DIR__ . '/results/waiters.json', json_encode(['rows' => $rows, 'distinct_keys' => $distinct,
+file_put_contents(bench_results() . '/waiters.md', $report);
+file_put_contents(bench_results() . '/waiters.json', json_encode(['rows' => $rows, 'distinct_keys' => $distinct,
     'before' => $before, 'after' => $after, 'seconds' => $took], JSON_PRETTY_PRINT));
