@@ -37,6 +37,8 @@ use crate::lock::scripts::LuaScript;
 /// `int(n)` (a number as an exact decimal string; Lua's own conversion keeps 14 digits only),
 /// `now_ms()` / `now_us()` (the server clock), `next_fence()`, `claim(token, ttl)` (keep a lock
 /// that is already `token`'s, extending it and its fence to `ttl` ms; returns the fence),
+/// `leave_queue(member)` (out of the line and its heartbeats), `join_queue(me, window)` (into
+/// the line, or keep its place, with a heartbeat deadline `window` ms away; returns its rank),
 /// `first_live_waiter()` (the queue's first member whose heartbeat deadline has not passed,
 /// dropping stale ones on the way), `release_to_next(wake_prefix, claim_ms)` (hand the lock to
 /// the first live waiter for the claim window, or delete it) and `nudge(wake_prefix, member,
@@ -160,6 +162,18 @@ local function add_reader(token, ms)
   redis.call('PEXPIRE', KEYS[6], int(math.max(1, tonumber(last[2]) - now_ms() + 1)))
   mark_readers()
 end
+local function leave_queue(member)
+  redis.call('ZREM', KEYS[4], member)
+  redis.call('ZREM', KEYS[5], member)
+end
+local function join_queue(me, window)
+  time = time or redis.call('TIME')
+  redis.call('ZADD', KEYS[4], 'NX', time[1] .. string.format('%06d', tonumber(time[2])), me)
+  redis.call('ZADD', KEYS[5], int(now_ms() + window), me)
+  redis.call('PEXPIRE', KEYS[4], window * 2)
+  redis.call('PEXPIRE', KEYS[5], window * 2)
+  return redis.call('ZRANK', KEYS[4], me)
+end
 local function first_live_waiter()
   while true do
     local head = redis.call('ZRANGE', KEYS[4], 0, 0)[1]
@@ -170,8 +184,7 @@ local function first_live_waiter()
     if deadline and tonumber(deadline) > now_ms() then
       return head
     end
-    redis.call('ZREM', KEYS[4], head)
-    redis.call('ZREM', KEYS[5], head)
+    leave_queue(head)
   end
 end
 local function admit_readers(wake_prefix, claim_ms)
@@ -181,8 +194,7 @@ local function admit_readers(wake_prefix, claim_ms)
       return
     end
     local ttl, next = string.match(head, '^r(%d+):(.*)$')
-    redis.call('ZREM', KEYS[4], head)
-    redis.call('ZREM', KEYS[5], head)
+    leave_queue(head)
     local window = int(math.min(tonumber(ttl), tonumber(claim_ms)))
     add_reader(next, window)
     local wake = wake_prefix .. next
@@ -201,8 +213,7 @@ local function release_to_next(wake_prefix, claim_ms)
     return
   end
   local ttl, next = string.match(head, '^(%d+):(.*)$')
-  redis.call('ZREM', KEYS[4], head)
-  redis.call('ZREM', KEYS[5], head)
+  leave_queue(head)
   local window = int(math.min(tonumber(ttl), tonumber(claim_ms)))
   local fence = next_fence()
   set_fence(fence, next, window)
@@ -275,8 +286,7 @@ local function admit_permits(n, wake_prefix, claim_ms)
       break
     end
     local ttl, next = string.match(head, '^r(%d+):(.*)$')
-    redis.call('ZREM', KEYS[4], head)
-    redis.call('ZREM', KEYS[5], head)
+    leave_queue(head)
     if next then
       local window = int(math.min(tonumber(ttl), tonumber(claim_ms)))
       add_reader(next, window)
@@ -333,20 +343,15 @@ if holder == false or holder == MARKER then
     set_fence(fence, ARGV[1], ARGV[2])
     redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
     if head then
-      redis.call('ZREM', KEYS[4], me)
-      redis.call('ZREM', KEYS[5], me)
+      leave_queue(me)
     end
     return {1, fence}
   end
 end
 local window = tonumber(ARGV[3])
 if window > 0 then
-  time = time or redis.call('TIME')
-  redis.call('ZADD', KEYS[4], 'NX', time[1] .. string.format('%06d', tonumber(time[2])), me)
-  redis.call('ZADD', KEYS[5], int(now_ms() + window), me)
-  redis.call('PEXPIRE', KEYS[4], window * 2)
-  redis.call('PEXPIRE', KEYS[5], window * 2)
-  return {0, busy_pttl(), redis.call('ZRANK', KEYS[4], me)}
+  local rank = join_queue(me, window)
+  return {0, busy_pttl(), rank}
 end
 return {0, busy_pttl(), -1}
 "#
@@ -395,8 +400,7 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return {1, claim(ARGV[1], ARGV[2])}
 end
 local me = ARGV[2] .. ':' .. ARGV[1]
-redis.call('ZREM', KEYS[4], me)
-redis.call('ZREM', KEYS[5], me)
+leave_queue(me)
 after_leave(ARGV[3], ARGV[4])
 return {0}
 "#
@@ -422,21 +426,18 @@ redis.call('SET', ARGV[4] .. ARGV[1], 1, 'PX', ARGV[5])
 redis.call('DEL', ARGV[3] .. ARGV[1])
 if ARGV[7] == 'shared' then
   local me = 'r' .. ARGV[2] .. ':' .. ARGV[1]
-  redis.call('ZREM', KEYS[4], me)
-  redis.call('ZREM', KEYS[5], me)
+  leave_queue(me)
   local held = release_share(ARGV[1], ARGV[3], ARGV[6])
   after_leave(ARGV[3], ARGV[6])
   return held
 end
 if ARGV[7] == 'permit' then
   local me = 'r' .. ARGV[2] .. ':' .. ARGV[1]
-  redis.call('ZREM', KEYS[4], me)
-  redis.call('ZREM', KEYS[5], me)
+  leave_queue(me)
   return release_permit(ARGV[1], ARGV[3], ARGV[6], ARGV[8])
 end
 local me = ARGV[2] .. ':' .. ARGV[1]
-redis.call('ZREM', KEYS[4], me)
-redis.call('ZREM', KEYS[5], me)
+leave_queue(me)
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   release_to_next(ARGV[3], ARGV[6])
   return 1

@@ -75,8 +75,7 @@ end
 local me = 'r' .. ARGV[2] .. ':' .. ARGV[1]
 local stored = stored_permits()
 if stored and stored ~= n and live_readers() > 0 then
-  redis.call('ZREM', KEYS[4], me)
-  redis.call('ZREM', KEYS[5], me)
+  leave_queue(me)
   if redis.call('ZSCORE', KEYS[6], ARGV[1]) then
     release_permit(ARGV[1], ARGV[4], ARGV[7], stored)
   end
@@ -91,18 +90,13 @@ local share = redis.call('ZSCORE', KEYS[6], ARGV[1])
 if (share and tonumber(share) > now_ms()) or live_readers() < n then
   redis.call('DEL', ARGV[4] .. ARGV[1])
   add_reader(ARGV[1], ARGV[2])
-  redis.call('ZREM', KEYS[4], me)
-  redis.call('ZREM', KEYS[5], me)
+  leave_queue(me)
   return {1, 0}
 end
 local window = tonumber(ARGV[3])
 if window > 0 then
-  time = time or redis.call('TIME')
-  redis.call('ZADD', KEYS[4], 'NX', time[1] .. string.format('%06d', tonumber(time[2])), me)
-  redis.call('ZADD', KEYS[5], int(now_ms() + window), me)
-  redis.call('PEXPIRE', KEYS[4], window * 2)
-  redis.call('PEXPIRE', KEYS[5], window * 2)
-  return {0, earliest(), redis.call('ZRANK', KEYS[4], me)}
+  local rank = join_queue(me, window)
+  return {0, earliest(), rank}
 end
 return {0, earliest(), -1}
 "#
@@ -120,8 +114,7 @@ pub const PERMIT_CANCEL: &str = concat!(
     r#"
 redis.call('DEL', ARGV[3] .. ARGV[1])
 local me = 'r' .. ARGV[2] .. ':' .. ARGV[1]
-redis.call('ZREM', KEYS[4], me)
-redis.call('ZREM', KEYS[5], me)
+leave_queue(me)
 local n = tonumber(ARGV[5])
 local stored = stored_permits()
 local share = redis.call('ZSCORE', KEYS[6], ARGV[1])

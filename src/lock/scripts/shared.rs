@@ -98,18 +98,13 @@ local mine = share and tonumber(share) > now_ms()
 if mine or (free_of_writer() and not writer_ahead(me)) then
   redis.call('DEL', ARGV[4] .. ARGV[1])
   add_reader(ARGV[1], ARGV[2])
-  redis.call('ZREM', KEYS[4], me)
-  redis.call('ZREM', KEYS[5], me)
+  leave_queue(me)
   return {1, 0}
 end
 local window = tonumber(ARGV[3])
 if window > 0 then
-  time = time or redis.call('TIME')
-  redis.call('ZADD', KEYS[4], 'NX', time[1] .. string.format('%06d', tonumber(time[2])), me)
-  redis.call('ZADD', KEYS[5], int(now_ms() + window), me)
-  redis.call('PEXPIRE', KEYS[4], window * 2)
-  redis.call('PEXPIRE', KEYS[5], window * 2)
-  return {0, writer_pttl(), redis.call('ZRANK', KEYS[4], me)}
+  local rank = join_queue(me, window)
+  return {0, writer_pttl(), rank}
 end
 return {0, writer_pttl(), -1}
 "#
@@ -126,8 +121,7 @@ pub const SHARED_CANCEL: &str = concat!(
     r#"
 redis.call('DEL', ARGV[3] .. ARGV[1])
 local me = 'r' .. ARGV[2] .. ':' .. ARGV[1]
-redis.call('ZREM', KEYS[4], me)
-redis.call('ZREM', KEYS[5], me)
+leave_queue(me)
 local share = redis.call('ZSCORE', KEYS[6], ARGV[1])
 if share and tonumber(share) > now_ms() then
   add_reader(ARGV[1], ARGV[2])
@@ -167,8 +161,7 @@ if not share or tonumber(share) <= now_ms() then
     end
   end
   redis.call('ZREM', KEYS[6], ARGV[1])
-  redis.call('ZREM', KEYS[4], me)
-  redis.call('ZREM', KEYS[5], me)
+  leave_queue(me)
   if redis.call('GET', KEYS[1]) == ARGV[1] then
     release_to_next(ARGV[3], ARGV[4])
   end
@@ -177,8 +170,7 @@ end
 if free_of_writer() and live_readers() == 1 then
   local ttl = int(math.max(1, tonumber(share) - now_ms()))
   redis.call('ZREM', KEYS[6], ARGV[1])
-  redis.call('ZREM', KEYS[4], me)
-  redis.call('ZREM', KEYS[5], me)
+  leave_queue(me)
   redis.call('DEL', ARGV[3] .. ARGV[1])
   local fence = next_fence()
   set_fence(fence, ARGV[1], ttl)
@@ -206,8 +198,7 @@ pub const PROMOTE_CANCEL: &str = concat!(
     lease_functions!(),
     r#"
 local me = ARGV[3] .. ':' .. ARGV[1]
-redis.call('ZREM', KEYS[4], me)
-redis.call('ZREM', KEYS[5], me)
+leave_queue(me)
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   release_to_next(ARGV[2], ARGV[3])
 end
