@@ -132,25 +132,13 @@ final class SharedLockTest extends LockTestCase
      */
     public function testFourProcessesNeverLetAWriterInWithAnyoneElse(): void
     {
-        $state = tempnam(sys_get_temp_dir(), 'rw');
-        file_put_contents($state, '0 0 0 0');
+        $counters = Counters::start(4);
         $dsn = $this->dsn;
         $key = $this->key;
         $start = microtime(true) + 0.5;
         $end = $start + 2.0;
         // "readers writers violations max_readers", updated under flock.
-        $update = function (callable $change) use ($state): void {
-            $f = fopen($state, 'r+');
-            flock($f, LOCK_EX);
-            $values = array_map('intval', explode(' ', stream_get_contents($f)));
-            $values = $change($values);
-            ftruncate($f, 0);
-            rewind($f);
-            fwrite($f, implode(' ', $values));
-            fflush($f);
-            flock($f, LOCK_UN);
-            fclose($f);
-        };
+        $update = $counters->update(...);
         $turns = Processes::all(4, function (int $i) use ($dsn, $key, $start, $end, $update): array {
             $lock = new \RedisLock($dsn);
             $lock->isLocked('warm-up');
@@ -184,8 +172,8 @@ final class SharedLockTest extends LockTestCase
             }
             return [$reads, $writes];
         });
-        [$readers, $writers, $violations, $maxReaders] = array_map('intval', explode(' ', file_get_contents($state)));
-        unlink($state);
+        [$readers, $writers, $violations, $maxReaders] = $counters->values();
+        $counters->remove();
         $this->assertSame(0, $violations, 'a writer overlapped a reader or another writer');
         $this->assertSame([0, 0], [$readers, $writers], 'everyone left');
         $this->assertGreaterThan(1, $maxReaders, 'readers overlapped each other');
@@ -201,24 +189,12 @@ final class SharedLockTest extends LockTestCase
      */
     public function testFourProcessesMixingAcquireAndReadersNeverOverlap(): void
     {
-        $state = tempnam(sys_get_temp_dir(), 'rw');
-        file_put_contents($state, '0 0 0 0');
+        $counters = Counters::start(4);
         $dsn = $this->dsn;
         $key = $this->key;
         $start = microtime(true) + 0.5;
         $end = $start + 2.0;
-        $update = function (callable $change) use ($state): void {
-            $f = fopen($state, 'r+');
-            flock($f, LOCK_EX);
-            $values = array_map('intval', explode(' ', stream_get_contents($f)));
-            $values = $change($values);
-            ftruncate($f, 0);
-            rewind($f);
-            fwrite($f, implode(' ', $values));
-            fflush($f);
-            flock($f, LOCK_UN);
-            fclose($f);
-        };
+        $update = $counters->update(...);
         $turns = Processes::all(4, function (int $i) use ($dsn, $key, $start, $end, $update): array {
             $lock = new \RedisLock($dsn);
             $lock->isLocked('warm-up');
@@ -258,8 +234,8 @@ final class SharedLockTest extends LockTestCase
             }
             return [$reads, $writes];
         });
-        [$readers, $writers, $violations, $maxReaders] = array_map('intval', explode(' ', file_get_contents($state)));
-        unlink($state);
+        [$readers, $writers, $violations, $maxReaders] = $counters->values();
+        $counters->remove();
         $this->assertSame(0, $violations, 'an acquire() writer overlapped a reader or another writer');
         $this->assertSame([0, 0], [$readers, $writers], 'everyone left');
         $this->assertGreaterThan(5, array_sum(array_column($turns, 1)), 'writers got turns: ' . json_encode($turns));

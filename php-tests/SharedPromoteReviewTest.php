@@ -14,25 +14,13 @@ final class SharedPromoteReviewTest extends LockTestCase
 {
     public function testPromotingAndDemotingProcessesNeverLetAWriterInWithAnyoneElse(): void
     {
-        $state = tempnam(sys_get_temp_dir(), 'rw');
-        file_put_contents($state, '0 0 0 0 0');
+        $counters = Counters::start(5);
         $dsn = $this->dsn;
         $key = $this->key;
         $start = microtime(true) + 0.5;
         $end = $start + 2.0;
         // "readers writers violations promotions demotions", updated under flock.
-        $update = function (callable $change) use ($state): void {
-            $f = fopen($state, 'r+');
-            flock($f, LOCK_EX);
-            $values = array_map('intval', explode(' ', stream_get_contents($f)));
-            $values = $change($values);
-            ftruncate($f, 0);
-            rewind($f);
-            fwrite($f, implode(' ', $values));
-            fflush($f);
-            flock($f, LOCK_UN);
-            fclose($f);
-        };
+        $update = $counters->update(...);
         // A writer arrives: alone, or a violation. A reader arrives: no writer, or a violation.
         $writerIn = fn (array $v): array => [$v[0], $v[1] + 1, $v[2] + (($v[0] > 0 || $v[1] > 0) ? 1 : 0), $v[3], $v[4]];
         $writerOut = fn (array $v): array => [$v[0], $v[1] - 1, $v[2], $v[3], $v[4]];
@@ -77,8 +65,8 @@ final class SharedPromoteReviewTest extends LockTestCase
             }
             return [];
         });
-        [$readers, $writers, $violations, $promotions, $demotions] = array_map('intval', explode(' ', file_get_contents($state)));
-        unlink($state);
+        [$readers, $writers, $violations, $promotions, $demotions] = $counters->values();
+        $counters->remove();
         $this->assertSame(0, $violations, 'a writer overlapped a reader or another writer');
         $this->assertSame([0, 0], [$readers, $writers], 'everyone left');
         $this->assertGreaterThan(5, $promotions, 'promotions happened');

@@ -23,6 +23,7 @@ if (!getenv('REDIS_URL')) {
 
 require __DIR__ . '/support/RedisServer.php';
 require __DIR__ . '/support/Processes.php';
+require __DIR__ . '/support/Counters.php';
 require __DIR__ . '/support/RedisCluster.php';
 require __DIR__ . '/support/LockTestCase.php';
 require __DIR__ . '/support/LockContract.php';
