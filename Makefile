@@ -2,7 +2,7 @@
 #
 #   make demo     build, start a throwaway redis-server, run the flash-sale demo
 #   make test     lint, cargo test, PHPUnit, the framework bridges' tests (each against throwaway redis-servers),
-#                 and every benchmark once, tiny (bench-smoke)
+#                 every benchmark once, tiny (bench-smoke), and both demos (each exits non-zero if it fails)
 #   make demo-frameworks  the Laravel, Symfony and ThinkPHP examples (bridge/, examples/)
 #   make torture  the fault-injection suite (16 workers, 60 s of chaos)
 #   make memcheck valgrind memcheck; make soak: 1M cycles, memory must stay flat
@@ -40,7 +40,7 @@ demo-frameworks: build
 	REDIS_LOCK_SO=$(CURDIR)/$(EXT) scripts/with-redis.sh sh -c '$(PHP_EXT) examples/laravel_queue.php \
 		&& echo && $(PHP_EXT) examples/symfony_lock_factory.php && echo && $(PHP_EXT) examples/thinkphp_app.php'
 
-test: lint cargo-test php-test bridge-test bench-smoke
+test: lint cargo-test php-test bridge-test bench-smoke demo demo-frameworks
 
 lint: deps
 	$(CARGO) fmt --check

@@ -12,7 +12,7 @@ declare(strict_types=1);
 require __DIR__ . '/clients.php';
 
 [, $name, $cycles, $host, $port] = $argv;
-$factory = bench_clients()[$name] ?? exit("unknown client $name\n");
+$factory = bench_clients()[$name] ?? throw new InvalidArgumentException("unknown client $name");
 $fresh = ($argv[5] ?? '') === 'new-per-cycle';
 $cycle = $factory($host, (int) $port);
 for ($i = 0; $i < 200; $i++) {

@@ -54,7 +54,7 @@ for ($i = 1; $i <= $cycles; $i++) {
     }
 }
 for ($i = 1; $i <= $leaseCycles; $i++) {
-    $lease = $lock->lock('soak:lease', 10) ?? exit("lease $i failed\n");
+    $lease = $lock->lock('soak:lease', 10) ?? throw new RuntimeException("lease $i failed");
     $lease->release();
     if ($i % intdiv($leaseCycles, 2) === 0) {
         $sample('lease lock/release', $i, $t0);

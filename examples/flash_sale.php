@@ -58,7 +58,8 @@ function run_sale(string $dsn, string $mode): array
     for ($w = 1; $w <= WORKERS; $w++) {
         $pid = pcntl_fork();
         if ($pid === -1) {
-            exit("fork failed\n");
+            fwrite(STDERR, "fork failed\n");
+            exit(1); // exit("...") would print it and exit with status 0
         }
         if ($pid === 0) {
             $lock = new RedisLock($dsn);           // shares one connection per process
@@ -111,7 +112,8 @@ function run_sale(string $dsn, string $mode): array
     foreach ($children as $pid) {
         pcntl_waitpid($pid, $status);
         if (!pcntl_wifexited($status) || pcntl_wexitstatus($status) !== 0) {
-            exit("a worker failed (status $status)\n");
+            fwrite(STDERR, "a worker failed (status $status)\n");
+            exit(1);
         }
     }
     $seconds = microtime(true) - $start;
