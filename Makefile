@@ -87,9 +87,9 @@ bench: build deps-bench
 # The same steps, each as short as its knobs allow and without callgrind, writing to a scratch
 # folder (bench/results is left alone): shows that `make bench` runs, not how fast anything is.
 bench-smoke: build deps-bench
-	dir=$$(mktemp -d) && BENCH_RESULTS=$$dir ROUNDS=1 RUNS=1 CYCLES=20 SKIP_CALLGRIND=1 SECONDS=1 WORKERS=3 \
-		RECONNECTS=5 DISTINCT_KEYS=2000 CONCURRENCY=2 WARMUP=0.5 scripts/with-redis.sh sh -c '$(BENCH_STEPS)' \
-		&& ls $$dir && rm -rf $$dir
+	dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && BENCH_RESULTS=$$dir ROUNDS=1 RUNS=1 CYCLES=20 SKIP_CALLGRIND=1 \
+		SECONDS=1 WORKERS=3 RECONNECTS=5 DISTINCT_KEYS=2000 CONCURRENCY=2 WARMUP=0.5 \
+		scripts/with-redis.sh sh -c '$(BENCH_STEPS)' && ls $$dir
 
 install: build
 	PHP=$(PHP) PHP_CONFIG=$(PHP_CONFIG) scripts/install.sh

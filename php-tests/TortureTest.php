@@ -26,6 +26,11 @@ final class TortureTest extends TestCase
             $out .= stream_get_contents($pipes[1]);
             $err .= stream_get_contents($pipes[2]);
             if (microtime(true) > $deadline) {
+                // SIGTERM first: run.php then stops its redis-servers; SIGKILL if it lingers.
+                proc_terminate($proc, SIGTERM);
+                for ($i = 0; $i < 50 && proc_get_status($proc)['running']; $i++) {
+                    usleep(100_000);
+                }
                 proc_terminate($proc, SIGKILL);
                 throw new \RuntimeException("torture did not finish in $timeout s:\n$out");
             }

@@ -62,10 +62,10 @@ $startServer = static function (int $i = 0, bool $wipe = false) use (&$servers):
     while (microtime(true) < $deadline) {
         $pid = (int) @file_get_contents("$dir/redis.pid");
         if ($pid > 0) {
+            $servers[$i]['pid'] = $pid; // known from now on: stopped at the end even if it never answers
             try {
                 $r = new Redis();
                 if (@$r->connect('127.0.0.1', $port, 0.2) && $r->ping()) {
-                    $servers[$i]['pid'] = $pid;
                     return;
                 }
             } catch (Throwable) {
@@ -92,6 +92,18 @@ $killServer = static function (int $i = 0) use (&$servers, $isAlive): void {
         $servers[$i]['pid'] = null;
     }
 };
+// Whatever ends this script (an error, SIGTERM from a test that gave up on it), no server is
+// left running, or stopped.
+register_shutdown_function(static function () use (&$servers): void {
+    foreach ($servers as $server) {
+        if ($server['pid']) {
+            posix_kill($server['pid'], SIGCONT);
+            posix_kill($server['pid'], SIGKILL);
+        }
+    }
+});
+pcntl_async_signals(true);
+pcntl_signal(SIGTERM, static fn () => exit(2));
 foreach (array_keys($servers) as $i) {
     $startServer($i);
 }
@@ -146,7 +158,7 @@ $holders = static function () use (&$procs, $dir): array {
 $events = []; // each: [type, t0, t1, pid|null]
 $stopped = []; // pid => [id, t_stop]
 $actions = ['kill9' => 3, 'killwaiter' => 3, 'stop' => 3, 'clientkill' => 2, 'debugsleep' => 2, 'restart' => 1,
-    'wipe' => 1, 'evict' => 1, 'member-stop' => 2, 'member-down' => 2, 'member-clientkill' => 1, 'member-sleep' => 1];
+    'wipe' => 1, 'evict' => 1, 'member-stop' => 3, 'member-down' => 2, 'member-clientkill' => 1, 'member-sleep' => 1];
 // One member of the quorum at a time is stopped (SIGSTOP) or down (kill -9, started again from
 // its append-only file later), for 0.3 to 1.5 s: a majority stays. (A member is never wiped: a
 // member that forgets its locks breaks Redlock, see the README's safety caveats.)
@@ -181,11 +193,14 @@ while (microtime(true) < $end) {
             } else {
                 $startServer($i);
             }
+            $events[] = [$type, $t, microtime(true), null];
+            $memberFault = null;
         } catch (Throwable $e) {
+            // Not back: no other member is faulted meanwhile; try again in a while.
             fwrite(STDERR, "chaos $type (ending) failed: {$e->getMessage()}\n");
+            $killServer($i);
+            $memberFault['until'] = microtime(true) + 0.5;
         }
-        $events[] = [$type, $t, microtime(true), null];
-        $memberFault = null;
     }
     if ($now >= $next && $now < $end - 1.5) {
         $pick = mt_rand(1, array_sum($actions));
@@ -307,7 +322,11 @@ foreach ($stopped as $pid => [$id, $t]) {
     $events[] = ['stop', $t, microtime(true), $pid];
 }
 if ($memberFault !== null) {
-    $memberFault['type'] === 'member-stop' ? posix_kill($servers[$memberFault['i']]['pid'], SIGCONT) : $startServer($memberFault['i']);
+    try {
+        $memberFault['type'] === 'member-stop' ? posix_kill($servers[$memberFault['i']]['pid'], SIGCONT) : $startServer($memberFault['i']);
+    } catch (Throwable $e) {
+        fwrite(STDERR, "chaos {$memberFault['type']} (ending) failed: {$e->getMessage()}\n");
+    }
     $events[] = [$memberFault['type'], $memberFault['t0'], microtime(true), null];
     $memberFault = null;
 }
