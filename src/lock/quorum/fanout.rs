@@ -119,10 +119,13 @@ impl Quorum {
         // Encoded once, written to every member.
         let mut template = Vec::with_capacity(256);
         (cmd.encode)(&mut template, false);
-        // Members with a connection open first: their commands go out, and their replies are
-        // collected, before any member that must connect (the first call, or after its
-        // connection was dropped), whose connect may take up to the deadline: it must not
-        // hold back the others' replies (nor a NOSCRIPT resend among them).
+        // Members with a connection open first: their commands go out before any member that
+        // must connect (the first call, or after its connection was dropped) is connected,
+        // which may take its share of the deadline. Their replies wait in the kernel meanwhile
+        // and are collected with the others' below: collecting them first would let one
+        // connected member that does not answer (stopped, stalled) use up the whole deadline
+        // before the members to connect got their command, and a majority that was there
+        // would be reported missing.
         let mut connected: u64 = 0;
         for (i, node) in nodes.iter().enumerate() {
             if node.as_ref().is_some_and(|s| s.has_connection()) {
@@ -148,17 +151,6 @@ impl Quorum {
             }
         }
         if sent_later {
-            if !pending.is_empty() {
-                collect(
-                    self,
-                    &mut pending,
-                    &mut outcomes,
-                    &mut cold,
-                    started,
-                    deadline,
-                    cmd,
-                );
-            }
             // Connects are made one after the other: each gets an equal share of the time left
             // (at most the connect timeout), so that one unreachable member cannot use it all.
             let mut to_connect = n as u32 - connected.count_ones();

@@ -6,14 +6,21 @@
 //! and every call must have answered as the majority rules predict from the members' states:
 //! true/false where the members that answered decide it, an error (naming the dead members)
 //! where the failures decide it. `QUORUM_MODEL_CASES` sets the number of cases (default 40).
+//!
+//! A second test adds stopped members (SIGSTOP): a call finds its command unanswered at the
+//! deadline (an unknown outcome, then the member is left out for a while), which must count as
+//! a failure, never as a grant; on resumption the member runs what it had buffered (late
+//! writes) and is then emptied, as a revived one. `QUORUM_STOP_CASES` (default 25).
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
 
 use crate::lock::lease::{Lease, Status};
 use crate::lock::options::OptionValue;
+use crate::lock::quorum::CONNECT_BACKOFF;
 use crate::lock::testing::{RedisServer, q};
 use crate::lock::{Config, Locker};
 
@@ -71,9 +78,28 @@ enum Op {
     Revive {
         member: usize,
     },
+    /// A member stops (SIGSTOP): it accepts connections and commands but answers nothing.
+    Stop {
+        member: usize,
+    },
+    /// A stopped member resumes, runs what it had buffered, and is emptied.
+    Resume {
+        member: usize,
+    },
 }
 
-fn op() -> impl Strategy<Value = Op> {
+/// The operations and member faults; with `stops`, members are also stopped and resumed.
+fn op(stops: bool) -> impl Strategy<Value = Op> {
+    let m = 0..MEMBERS;
+    let stop_weight = if stops { 2 } else { 0 };
+    prop_oneof![
+        26 => plain_op(),
+        stop_weight => m.clone().prop_map(|member| Op::Stop { member }),
+        stop_weight => m.prop_map(|member| Op::Resume { member }),
+    ]
+}
+
+fn plain_op() -> impl Strategy<Value = Op> {
     let c = 0..3usize;
     let n = 0..NAMES.len();
     let m = 0..MEMBERS;
@@ -100,6 +126,11 @@ struct Run<'a> {
     /// What each member holds per name (`None`: nothing); meaningless for a dead member.
     state: Vec<HashMap<usize, String>>,
     alive: [bool; MEMBERS],
+    /// Stopped members (not `alive` either: they answer nothing).
+    stopped: [bool; MEMBERS],
+    /// When each member last stopped being stopped (resumed or killed): clients may leave it
+    /// out until [`CONNECT_BACKOFF`] after that, so it counts as alive again only then.
+    unstopped: [Option<Instant>; MEMBERS],
     /// The value each client last got `true` for, per name.
     values: HashMap<(usize, usize), String>,
     leases: Vec<(Lease, usize)>,
@@ -359,16 +390,38 @@ impl Run<'_> {
                 }
             }
             Op::Kill { member } => {
-                if self.alive[member] {
+                if self.alive[member] || self.stopped[member] {
+                    if self.stopped[member] {
+                        self.unstopped[member] = Some(Instant::now());
+                    }
                     self.servers[member].kill();
                     self.alive[member] = false;
+                    self.stopped[member] = false;
                     self.state[member].clear();
                 }
             }
             Op::Revive { member } => {
-                if !self.alive[member] {
+                if !self.alive[member] && !self.stopped[member] {
                     self.servers[member].restart();
+                    wait_out_backoff(self.unstopped[member].take());
                     self.alive[member] = true;
+                }
+            }
+            Op::Stop { member } => {
+                if self.alive[member] {
+                    self.servers[member].signal("STOP");
+                    self.alive[member] = false;
+                    self.stopped[member] = true;
+                }
+            }
+            Op::Resume { member } => {
+                if self.stopped[member] {
+                    resume(&self.servers[member]);
+                    self.unstopped[member] = Some(Instant::now());
+                    wait_out_backoff(self.unstopped[member].take());
+                    self.stopped[member] = false;
+                    self.alive[member] = true;
+                    self.state[member].clear();
                 }
             }
         }
@@ -393,12 +446,42 @@ impl Run<'_> {
     }
 }
 
+/// Resumes a stopped member: it runs the commands it had buffered (late writes of calls that
+/// gave up on it), then it is emptied.
+fn resume(server: &RedisServer) {
+    server.signal("CONT");
+    std::thread::sleep(Duration::from_millis(100));
+    let _: () = q(&mut server.client(), &["FLUSHALL"]);
+}
+
+/// Waits until no client leaves out a member that stopped being stopped at `since` (a member
+/// that missed a deadline while stopped is left out for [`CONNECT_BACKOFF`] after it).
+fn wait_out_backoff(since: Option<Instant>) {
+    if let Some(since) = since {
+        let until = since + CONNECT_BACKOFF + Duration::from_millis(50);
+        std::thread::sleep(until.saturating_duration_since(Instant::now()));
+    }
+}
+
 #[test]
 fn random_interleavings_with_member_faults_answer_as_the_majority_rules_say() {
     let cases = std::env::var("QUORUM_MODEL_CASES")
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(40);
+    run_cases(cases, false);
+}
+
+#[test]
+fn random_interleavings_with_stopped_members_answer_as_the_majority_rules_say() {
+    let cases = std::env::var("QUORUM_STOP_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(25);
+    run_cases(cases, true);
+}
+
+fn run_cases(cases: u32, stops: bool) {
     let servers: Vec<RedisServer> = (0..MEMBERS).map(|_| RedisServer::start()).collect();
     let dsns: Vec<String> = servers.iter().map(RedisServer::dsn).collect();
     let _ = &servers;
@@ -416,27 +499,40 @@ fn random_interleavings_with_member_faults_answer_as_the_majority_rules_say() {
         ..RunnerConfig::default()
     });
     let servers = std::cell::RefCell::new(servers);
-    let result = runner.run(&prop::collection::vec(op(), 1..30), |ops| {
+    // Members a case left stopped (it failed, or ended before resuming them), and when members
+    // it left stopped being stopped.
+    let left_stopped = std::cell::Cell::new([false; MEMBERS]);
+    let left_unstopped = std::cell::Cell::new([None; MEMBERS]);
+    let result = runner.run(&prop::collection::vec(op(stops), 1..30), |ops| {
         let mut servers = servers.borrow_mut();
-        for s in servers.iter_mut() {
+        for (m, s) in servers.iter_mut().enumerate() {
             if s.pid_if_running().is_none() {
                 s.restart();
+            } else if left_stopped.get()[m] {
+                resume(s);
+                wait_out_backoff(Some(Instant::now()));
             }
+            wait_out_backoff(left_unstopped.get()[m]);
             let _: () = q(&mut s.client(), &["FLUSHALL"]);
         }
+        left_stopped.set([false; MEMBERS]);
+        left_unstopped.set([None; MEMBERS]);
         let mut run = Run {
             servers: &mut servers,
             lockers: &lockers,
             state: vec![HashMap::new(); MEMBERS],
             alive: [true; MEMBERS],
+            stopped: [false; MEMBERS],
+            unstopped: [None; MEMBERS],
             values: HashMap::new(),
             leases: Vec::new(),
             counter: 0,
         };
         for (n, op) in ops.iter().enumerate() {
-            run.step(op)
-                .and_then(|()| run.check())
-                .map_err(|e| fail(format!("step {n} {op:?}: {e}")))?;
+            let step = run.step(op).and_then(|()| run.check());
+            left_stopped.set(run.stopped);
+            left_unstopped.set(run.unstopped);
+            step.map_err(|e| fail(format!("step {n} {op:?}: {e}")))?;
         }
         // Leases are released when dropped; quietly, whatever the members' state.
         for (lease, _) in run.leases.drain(..) {
