@@ -807,3 +807,40 @@ fn a_sentinel_member_naming_another_members_server_never_counts_twice() {
         );
     }
 }
+
+/// A member with an open connection that does not answer must not take the whole deadline from
+/// a member that must connect first (its connection was dropped: here after it missed a
+/// deadline while stopped): the connect and the command go out at once, and the two members up
+/// are a majority.
+#[test]
+fn a_hung_connected_member_leaves_time_for_a_member_that_must_reconnect() {
+    let servers = servers(3);
+    let options = [
+        ("connectTimeout", OptionValue::Float(0.5)),
+        ("readTimeout", OptionValue::Float(0.5)),
+    ];
+    let l = quorum_with(&servers, &options);
+    assert!(
+        l.acquire(b"warm", b"v", 10.0).unwrap(),
+        "all three connected"
+    );
+    // Member 0 misses a deadline: its connection is dropped and it is left out for a while.
+    servers[0].signal("STOP");
+    assert!(
+        l.acquire(b"k0", b"v", 10.0).unwrap(),
+        "members 1 and 2 grant it"
+    );
+    servers[0].signal("CONT");
+    std::thread::sleep(crate::lock::quorum::CONNECT_BACKOFF + Duration::from_millis(100));
+    // Now member 1 hangs on its open connection while member 0 must be connected again.
+    servers[1].signal("STOP");
+    let start = Instant::now();
+    let held = l.acquire(b"k1", b"v", 10.0);
+    let took = start.elapsed();
+    servers[1].signal("CONT");
+    assert!(
+        held.as_ref().is_ok_and(|h| *h),
+        "members 0 and 2 are up and should grant it: {held:?}"
+    );
+    assert!(took < Duration::from_millis(900), "{took:?}");
+}
