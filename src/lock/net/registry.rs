@@ -310,6 +310,14 @@ impl Shared {
         conn.raise_epoch(self.epoch.load(Ordering::Relaxed));
         Ok(Checkout { slot })
     }
+
+    /// Opens this process's connection when it has none it may use (by the rules of
+    /// [`Shared::checkout`], with `timeouts`), and sends no command: a quorum's fan-out connects
+    /// the members that need it at the same time ([`crate::lock::quorum::fanout`]), each on
+    /// its own thread, then checks each one out.
+    pub fn connect(&self, timeouts: Timeouts) -> Result<()> {
+        self.checkout(timeouts).map(drop)
+    }
 }
 
 /// The error of a command sent twice whose second reply does not prove what the first did.

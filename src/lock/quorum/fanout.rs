@@ -1,8 +1,15 @@
-//! The fan-out: one command to every member of a quorum, in parallel, without threads.
+//! The fan-out: one command to every member of a quorum, in parallel, without threads (but
+//! for connecting several members at once, on threads that end within the call).
 //!
 //! 1. The command is encoded once. For each member whose serving node is known without I/O
 //!    ([`crate::lock::topology::Topology::known_node`]), its connection is checked out (locked, opened if needed,
 //!    within what is left of the deadline) and the command written to it. Nothing is read yet.
+//!    Members with a connection open go first (their replies wait in the kernel); then the
+//!    members that must connect (the first call of a process, or after a connection was
+//!    dropped) are connected at the same time, two or more on scoped threads (one each, the
+//!    calling thread taking one) all joined before their commands go out, each with an equal
+//!    share of the time left ([`Quorum::connect_together`]): connects and their setup round
+//!    trips (TLS, AUTH, SELECT) overlap as replies do. No thread outlives the call.
 //! 2. Replies are collected as they arrive: whatever a connection already holds (its buffer,
 //!    the TLS layer's plaintext) is parsed first, then `poll(2)` waits on the sockets still
 //!    pending until the deadline. A NOSCRIPT answer is followed at once by the script's body
@@ -26,7 +33,7 @@ use crate::lock::error::{Error, ErrorKind, Result};
 use crate::lock::net::connection::Timeouts;
 use crate::lock::net::registry::{Checkout, Resend, Shared};
 use crate::lock::protocol::resp::Reply;
-use crate::lock::quorum::{CONNECT_BACKOFF, MAX_MEMBERS, Quorum};
+use crate::lock::quorum::{CONNECT_BACKOFF, MAX_MEMBERS, Member, Quorum};
 use crate::lock::topology::Route;
 
 /// What one member did with a command.
@@ -151,11 +158,35 @@ impl Quorum {
             }
         }
         if sent_later {
-            // Connects are made one after the other: each gets an equal share of the time left
-            // (at most the connect timeout), so that one unreachable member cannot use it all.
+            // The members that must connect are connected at the same time, each on a thread
+            // of its own joined here, with an equal share of the time left (at most the connect
+            // timeout): all of them together cost the slowest one's connect, and one that
+            // cannot be reached (a host that drops packets) costs its share, not the deadline
+            // (the others' commands wait for it). Below, `start` finds their connections open.
+            let together = self.to_connect_together(&nodes, connected, send, deadline);
+            if together.len() >= 2 {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let share = Timeouts {
+                    connect: timeouts.connect.min(left / together.len() as u32),
+                    read: timeouts.read,
+                };
+                for (i, result) in self.connect_together(&together, &nodes, share, deadline) {
+                    if let Some(Err(e)) = result {
+                        outcomes[i] = Some(Outcome::Failed(e));
+                    }
+                }
+            }
+            // Then the commands go out, and members not connected above (one alone, a thread
+            // that could not be started) connect now, one after the other: each gets an equal
+            // share of the time left (at most the connect timeout), so that one unreachable
+            // member cannot use it all.
             let mut to_connect = n as u32 - connected.count_ones();
             for i in 0..n {
                 if connected & (1 << i) == 0 {
+                    if outcomes[i].is_some() {
+                        to_connect -= 1;
+                        continue;
+                    }
                     let left = deadline.saturating_duration_since(Instant::now());
                     let share = Timeouts {
                         connect: timeouts.connect.min(left / to_connect.max(1)),
@@ -248,43 +279,23 @@ impl Quorum {
         // the call past its deadline (or past its share of it). Once checked out, the
         // connection keeps the call's read timeout (a write blocks at most that long, and an
         // unchanged timeout costs no system call); the deadline is poll's.
-        let connect = timeouts.connect.min(left);
-        let bounded = Timeouts {
-            connect,
-            read: timeouts.read.min(connect),
-        };
+        let bounded = bounded(timeouts, left);
         let member = &self.members[i];
         let connecting = !node.has_connection();
         // Members the caller names one by one (`send`: an acquire's undo, sent also where the
         // outcome was unknown) are tried even while left out.
-        if connecting && send.is_none() {
-            let backoff = member
-                .backoff
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if let Some((until, e)) = backoff.as_ref()
-                && Instant::now() < *until
-            {
-                outcomes[i] = Some(Outcome::Failed(Error::new(
-                    e.kind(),
-                    format!(
-                        "{} (left out for {} s after it did not connect or answer in time)",
-                        e.message(),
-                        CONNECT_BACKOFF.as_secs_f64()
-                    ),
-                )));
-                return;
-            }
+        if connecting
+            && send.is_none()
+            && let Some(e) = left_out(member)
+        {
+            outcomes[i] = Some(Outcome::Failed(e));
+            return;
         }
         let t0 = Instant::now();
         match node.checkout(bounded) {
             Err(e) => {
-                if connecting && t0.elapsed() + Duration::from_millis(1) >= bounded.connect {
-                    *member
-                        .backoff
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner) =
-                        Some((Instant::now() + CONNECT_BACKOFF, e.clone()));
+                if connecting {
+                    note_connect_failure(member, t0, bounded, &e);
                 }
                 outcomes[i] = Some(Outcome::Failed(e));
             }
@@ -306,6 +317,88 @@ impl Quorum {
                 }
             }
         }
+    }
+
+    /// The members to connect together before the commands go out (see [`Quorum::fan_out`]):
+    /// those sent to whose server is known without I/O and has no connection open, and which are
+    /// not left out after a failure (when `send` does not name them). A member that reaches
+    /// the same server as another member is left to [`Quorum::start`], which refuses it as
+    /// today without connecting it. No I/O.
+    fn to_connect_together(
+        &self,
+        nodes: &[Option<Arc<Shared>>],
+        connected: u64,
+        send: Option<&[bool]>,
+        deadline: Instant,
+    ) -> Vec<usize> {
+        if deadline.saturating_duration_since(Instant::now()) < Duration::from_millis(1) {
+            return Vec::new();
+        }
+        (0..nodes.len())
+            .filter(|&i| {
+                let Some(node) = &nodes[i] else { return false };
+                connected & (1 << i) == 0
+                    && send.is_none_or(|s| s[i])
+                    && !node.has_connection()
+                    && (send.is_some() || left_out(&self.members[i]).is_none())
+                    && !nodes.iter().enumerate().any(|(j, other)| {
+                        j != i && other.as_ref().is_some_and(|o| same_server(o, node))
+                    })
+            })
+            .collect()
+    }
+
+    /// Connects the members `together` (at least two) at the same time: one scoped thread each
+    /// but the first, which this thread connects; every thread is joined before this returns,
+    /// so none outlives the call (nor reaches a `pcntl_fork()`). Each connect is bounded by
+    /// `share.connect` and the deadline, and a failure is recorded as [`Quorum::start`] does
+    /// (left out after a connect that used up its time). For each member: its result, or
+    /// `None` when its thread could not be started (it connects in turn later). A thread that
+    /// panicked is an error, never a panic of the caller.
+    fn connect_together(
+        &self,
+        together: &[usize],
+        nodes: &[Option<Arc<Shared>>],
+        share: Timeouts,
+        deadline: Instant,
+    ) -> Vec<(usize, Option<Result<()>>)> {
+        let job = |i: usize| {
+            let member = &self.members[i];
+            let node = nodes[i].as_deref();
+            move || match node {
+                Some(node) => connect_member(member, node, share, deadline),
+                None => Ok(()),
+            }
+        };
+        std::thread::scope(|scope| {
+            let threads: Vec<_> = together[1..]
+                .iter()
+                .map(|&i| {
+                    let thread = std::thread::Builder::new()
+                        .name("redis-lock-connect".into())
+                        .spawn_scoped(scope, job(i));
+                    (i, thread.ok())
+                })
+                .collect();
+            let panicked = |i: usize| {
+                Err(Error::new(
+                    ErrorKind::Connection,
+                    format!(
+                        "cannot connect to quorum member {}: the connect failed (panicked)",
+                        self.members[i].name
+                    ),
+                ))
+            };
+            let mut results = Vec::with_capacity(together.len());
+            let first = together[0];
+            let own = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job(first)));
+            results.push((first, Some(own.unwrap_or_else(|_| panicked(first)))));
+            for (i, thread) in threads {
+                let result = thread.map(|t| t.join().unwrap_or_else(|_| panicked(i)));
+                results.push((i, result));
+            }
+            results
+        })
     }
 
     /// A member served on the cold path (a Sentinel master or a cluster node it discovered)
@@ -537,6 +630,69 @@ fn same_server(a: &Arc<Shared>, b: &Arc<Shared>) -> bool {
         (Address::Unix(x), Address::Unix(y)) => x == y,
         _ => false,
     }
+}
+
+/// The timeouts of a connect made with `timeouts` when `left` remains before the deadline:
+/// its setup round trip (AUTH, SELECT, a TLS PING) is bounded as the connect is, so that a
+/// stopped member that accepts the TCP connect but never answers cannot hold the call past
+/// its deadline.
+fn bounded(timeouts: Timeouts, left: Duration) -> Timeouts {
+    let connect = timeouts.connect.min(left);
+    Timeouts {
+        connect,
+        read: timeouts.read.min(connect),
+    }
+}
+
+/// The error to report for `member` while it is left out after a failed connect or a missed
+/// deadline (see [`CONNECT_BACKOFF`]), if it is.
+fn left_out(member: &Member) -> Option<Error> {
+    let backoff = member
+        .backoff
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    match backoff.as_ref() {
+        Some((until, e)) if Instant::now() < *until => Some(Error::new(
+            e.kind(),
+            format!(
+                "{} (left out for {} s after it did not connect or answer in time)",
+                e.message(),
+                CONNECT_BACKOFF.as_secs_f64()
+            ),
+        )),
+        _ => None,
+    }
+}
+
+/// A connect of `member` begun at `t0` with `bounded` failed with `e`: when it used up its
+/// time (a host that drops packets), the member is left out for [`CONNECT_BACKOFF`].
+fn note_connect_failure(member: &Member, t0: Instant, bounded: Timeouts, e: &Error) {
+    if t0.elapsed() + Duration::from_millis(1) >= bounded.connect {
+        *member
+            .backoff
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) =
+            Some((Instant::now() + CONNECT_BACKOFF, e.clone()));
+    }
+}
+
+/// Opens `member`'s connection on `node` (no command sent) with `share` of the time, within
+/// the deadline: what [`Quorum::start`] does before it writes, for a member connected together
+/// with others ([`Quorum::connect_together`]).
+fn connect_member(
+    member: &Member,
+    node: &Shared,
+    share: Timeouts,
+    deadline: Instant,
+) -> Result<()> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left < Duration::from_millis(1) {
+        return Err(no_time(&member.name));
+    }
+    let bounded = bounded(share, left);
+    let t0 = Instant::now();
+    node.connect(bounded)
+        .inspect_err(|e| note_connect_failure(member, t0, bounded, e))
 }
 
 fn no_time(member: &str) -> Error {

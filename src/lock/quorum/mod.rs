@@ -6,7 +6,8 @@
 //! - Every operation fans out ([`fanout`]): the command is written to every member's
 //!   connection first, then the replies are collected as they arrive (`poll(2)` over the
 //!   sockets, after what is already buffered in a connection or its TLS layer) under one
-//!   deadline. No thread is spawned. A member that has not answered by the deadline has its
+//!   deadline. No thread is spawned, but to connect two or more members at once (see below),
+//!   on threads joined within the call. A member that has not answered by the deadline has its
 //!   connection dropped, so that its late reply is never read as the answer to a later command;
 //!   its outcome is *unknown* (it may have run the command).
 //! - Acquire ([`ops`]): granted by a majority within the *validity time*: TTL − elapsed −
@@ -26,8 +27,10 @@
 //!   authority that orders all holders, which independent servers are not (Kleppmann's
 //!   critique of Redlock): `fence()` on a quorum lease is an error, as are shared leases and
 //!   the `replicas` option.
-//! - A member without an open connection is connected after the others' replies are in, each
-//!   such connect with an equal share of the time left (at most the connect timeout); one that
+//! - Members without an open connection are connected after the others' commands went out
+//!   (their replies wait in the kernel, and are collected with the rest), at the same time
+//!   (one scoped thread each, joined before their commands go out), each connect
+//!   with an equal share of the time left (at most the connect timeout); one that
 //!   used up its share (a host that drops packets), or that did not answer by a deadline (a
 //!   stopped or overloaded server), is left out for [`CONNECT_BACKOFF`]: meanwhile it counts as
 //!   failed at once, so one unreachable or stalled server does not cost every call a deadline

@@ -661,36 +661,49 @@ fn black_hole() -> (u16, libc::c_int, Vec<std::net::TcpStream>) {
 fn a_member_that_cannot_be_connected_does_not_hold_back_the_others() {
     let servers = servers(4);
     let (port, fd, _held) = black_hole();
-    // The unreachable member first: members with a connection open are written to first, so
-    // its connect (up to the deadline) does not keep the command from the others.
-    let mut dsns = vec![format!("redis://127.0.0.1:{port}")];
-    dsns.extend(servers.iter().map(RedisServer::dsn));
-    let dsns: Vec<&str> = dsns.iter().map(String::as_str).collect();
     let options = vec![
         ("connectTimeout", OptionValue::Float(0.3)),
         ("readTimeout", OptionValue::Float(0.3)),
     ];
-    let l = Locker::unshared(Config::parse_quorum(&dsns, &options).unwrap()).unwrap();
-    // Connects are made in turn, each with an equal share of the time left: the unreachable
-    // one, first, costs a fifth of it (60 ms), not all of it.
-    let start = Instant::now();
-    assert!(l.acquire(b"k", b"v", 5.0).unwrap(), "4 of 5");
-    let first = start.elapsed();
-    assert!(first < Duration::from_millis(200), "{first:?}");
-    // It timed out: not tried again for a second, so the next calls cost no connect at all.
-    for i in 0..5 {
+    // The unreachable member first, then last: members that must connect are connected
+    // together, each with an equal share of the time left, so wherever it stands it costs a
+    // fifth of it (60 ms), not all of it (in turn, last, it would have had all that was left).
+    for last in [false, true] {
+        let mut dsns: Vec<String> = servers.iter().map(RedisServer::dsn).collect();
+        let unreachable = format!("redis://127.0.0.1:{port}");
+        if last {
+            dsns.push(unreachable);
+        } else {
+            dsns.insert(0, unreachable);
+        }
+        let dsns: Vec<&str> = dsns.iter().map(String::as_str).collect();
+        let l = Locker::unshared(Config::parse_quorum(&dsns, &options).unwrap()).unwrap();
         let start = Instant::now();
-        assert!(l.release(b"k", b"v").unwrap() || i > 0);
         assert!(l.acquire(b"k", b"v", 5.0).unwrap(), "4 of 5");
-        assert!(
-            start.elapsed() < Duration::from_millis(50),
-            "{:?}",
-            start.elapsed()
+        let first = start.elapsed();
+        eprintln!(
+            "unreachable member {}: first call {first:?}",
+            if last { "last" } else { "first" }
         );
+        assert!(
+            first < Duration::from_millis(200),
+            "last: {last}, {first:?}"
+        );
+        // It timed out: not tried again for a second, so the next calls cost no connect at all.
+        for i in 0..5 {
+            let start = Instant::now();
+            assert!(l.release(b"k", b"v").unwrap() || i > 0);
+            assert!(l.acquire(b"k", b"v", 5.0).unwrap(), "4 of 5");
+            assert!(
+                start.elapsed() < Duration::from_millis(50),
+                "{:?}",
+                start.elapsed()
+            );
+        }
+        let err = l.is_locked(b"nothing").map(|_| ()).err();
+        assert!(err.is_none(), "4 members answer: {err:?}");
+        assert!(l.release(b"k", b"v").unwrap());
     }
-    let err = l.is_locked(b"nothing").map(|_| ()).err();
-    assert!(err.is_none(), "4 members answer: {err:?}");
-    assert!(l.release(b"k", b"v").unwrap());
     // SAFETY: the listener's descriptor, owned here.
     unsafe { libc::close(fd) };
 }
@@ -843,4 +856,63 @@ fn a_hung_connected_member_leaves_time_for_a_member_that_must_reconnect() {
         "members 0 and 2 are up and should grant it: {held:?}"
     );
     assert!(took < Duration::from_millis(900), "{took:?}");
+}
+
+/// The first call of a process (no connection open) connects its members concurrently: with
+/// every server 20 ms away and a setup round trip on each connect (database 1: a `SELECT`
+/// through the delaying proxy), a quorum of 5's first acquire costs about what one server's
+/// does (connect, `SELECT`, the command), not five `SELECT`s one after the other. Each
+/// measurement uses fresh lockers with connections of their own, so nothing is open.
+#[test]
+fn a_quorum_of_five_distant_servers_connects_its_members_together_on_the_first_call() {
+    use crate::lock::testing::Proxy;
+    let servers = servers(5);
+    let rtt = Duration::from_millis(20);
+    let proxies: Vec<Proxy> = servers
+        .iter()
+        .map(|s| Proxy::start_delayed(s.port, rtt))
+        .collect();
+    let dsns: Vec<String> = proxies.iter().map(|p| format!("{}/1", p.dsn())).collect();
+    let dsns: Vec<&str> = dsns.iter().map(String::as_str).collect();
+    let options = [
+        ("connectTimeout", OptionValue::Float(1.0)),
+        ("readTimeout", OptionValue::Float(1.0)),
+    ];
+    let quorum = || Locker::unshared(Config::parse_quorum(&dsns, &options).unwrap()).unwrap();
+    let single = || {
+        Locker::unshared(crate::lock::Config::parse(dsns[0], options.iter().cloned()).unwrap())
+            .unwrap()
+    };
+    // The first acquire of a fresh locker, then its release (not timed).
+    let first = |l: Locker| {
+        let t = Instant::now();
+        assert!(l.acquire(b"cold", b"v", 10.0).unwrap());
+        let took = t.elapsed();
+        assert!(l.release(b"cold", b"v").unwrap());
+        took
+    };
+    // Scripts loaded on every server: each measurement then costs the same round trips.
+    first(quorum());
+    let mut ones = Vec::new();
+    let mut fives = Vec::new();
+    for _ in 0..5 {
+        ones.push(first(single()));
+        fives.push(first(quorum()));
+    }
+    ones.sort();
+    fives.sort();
+    let (one, five) = (ones[2], fives[2]);
+    eprintln!(
+        "first call with a 20 ms round trip and a SELECT: one server {one:?}, quorum(5) \
+         {five:?} ({:.2}x)",
+        five.as_secs_f64() / one.as_secs_f64()
+    );
+    assert!(
+        one >= rtt * 2,
+        "one server: SELECT, then the command: {one:?}"
+    );
+    assert!(
+        five.as_secs_f64() <= one.as_secs_f64() * 1.5,
+        "quorum(5) {five:?} against one server {one:?}"
+    );
 }
