@@ -10,7 +10,7 @@ use super::sleep_ms;
 use crate::lock::lease::Status;
 use crate::lock::options::OptionValue;
 use crate::lock::quorum::drift;
-use crate::lock::testing::{RedisServer, q};
+use crate::lock::testing::{Proxy, RedisServer, q};
 use crate::lock::{Config, ErrorKind, Locker};
 
 fn servers(n: usize) -> Vec<RedisServer> {
@@ -708,19 +708,24 @@ fn a_member_that_cannot_be_connected_does_not_hold_back_the_others() {
     unsafe { libc::close(fd) };
 }
 
+/// `n` servers, each `rtt` away behind a proxy that holds every reply that long (keep both).
+fn distant_servers(n: usize, rtt: Duration) -> (Vec<RedisServer>, Vec<Proxy>) {
+    let servers = servers(n);
+    let proxies = servers
+        .iter()
+        .map(|s| Proxy::start_delayed(s.port, rtt))
+        .collect();
+    (servers, proxies)
+}
+
 /// The fan-out overlaps the members' round trips: with every server 20 ms away (a proxy holds
 /// each reply), an acquire+release cycle on a quorum of 5 costs about what it costs on one
 /// server (two round trips), not five times that as when the members are asked one after the
 /// other. The target: at most 1.3x one server's cycle.
 #[test]
 fn a_quorum_of_five_distant_servers_costs_the_round_trips_of_one() {
-    use crate::lock::testing::Proxy;
-    let servers = servers(5);
     let rtt = Duration::from_millis(20);
-    let proxies: Vec<Proxy> = servers
-        .iter()
-        .map(|s| Proxy::start_delayed(s.port, rtt))
-        .collect();
+    let (_servers, proxies) = distant_servers(5, rtt);
     let dsns: Vec<String> = proxies.iter().map(Proxy::dsn).collect();
     let dsns: Vec<&str> = dsns.iter().map(String::as_str).collect();
     let options = [
@@ -865,13 +870,8 @@ fn a_hung_connected_member_leaves_time_for_a_member_that_must_reconnect() {
 /// measurement uses fresh lockers with connections of their own, so nothing is open.
 #[test]
 fn a_quorum_of_five_distant_servers_connects_its_members_together_on_the_first_call() {
-    use crate::lock::testing::Proxy;
-    let servers = servers(5);
     let rtt = Duration::from_millis(20);
-    let proxies: Vec<Proxy> = servers
-        .iter()
-        .map(|s| Proxy::start_delayed(s.port, rtt))
-        .collect();
+    let (_servers, proxies) = distant_servers(5, rtt);
     let dsns: Vec<String> = proxies.iter().map(|p| format!("{}/1", p.dsn())).collect();
     let dsns: Vec<&str> = dsns.iter().map(String::as_str).collect();
     let options = [
