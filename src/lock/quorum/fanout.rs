@@ -7,9 +7,10 @@
 //!    Members with a connection open go first (their replies wait in the kernel); then the
 //!    members that must connect (the first call of a process, or after a connection was
 //!    dropped) are connected at the same time, two or more on scoped threads (one each, the
-//!    calling thread taking one) all joined before their commands go out, each with an equal
-//!    share of the time left ([`Quorum::connect_together`]): connects and their setup round
-//!    trips (TLS, AUTH, SELECT) overlap as replies do. No thread outlives the call.
+//!    calling thread taking one) all joined before their commands go out, each with half the
+//!    time left ([`Quorum::connect_together`]): connects and their setup round trips (TLS,
+//!    AUTH, SELECT) overlap as replies do. No connect thread outlives the call (a host name's
+//!    lookup runs on a resolver thread of its own, which may: see `connection::resolve`).
 //! 2. Replies are collected as they arrive: whatever a connection already holds (its buffer,
 //!    the TLS layer's plaintext) is parsed first, then `poll(2)` waits on the sockets still
 //!    pending until the deadline. A NOSCRIPT answer is followed at once by the script's body
@@ -159,15 +160,18 @@ impl Quorum {
         }
         if sent_later {
             // The members that must connect are connected at the same time, each on a thread
-            // of its own joined here, with an equal share of the time left (at most the connect
-            // timeout): all of them together cost the slowest one's connect, and one that
-            // cannot be reached (a host that drops packets) costs its share, not the deadline
-            // (the others' commands wait for it). Below, `start` finds their connections open.
+            // of its own joined here, each with half the time left (at most the connect
+            // timeout): they run side by side, so all of them together cost the slowest one's
+            // connect, and one that cannot be reached (a host that drops packets) costs half
+            // the deadline once (then it is left out), leaving the other half for the replies.
+            // (Not the time left divided by their number: that would only starve distant
+            // members, whose connect and setup take several round trips.) Below, `start`
+            // finds their connections open.
             let together = self.to_connect_together(&nodes, connected, send, deadline);
             if together.len() >= 2 {
                 let left = deadline.saturating_duration_since(Instant::now());
                 let share = Timeouts {
-                    connect: timeouts.connect.min(left / together.len() as u32),
+                    connect: timeouts.connect.min(left / 2),
                     read: timeouts.read,
                 };
                 for (i, result) in self.connect_together(&together, &nodes, share, deadline) {
@@ -320,7 +324,9 @@ impl Quorum {
     }
 
     /// The members to connect together before the commands go out (see [`Quorum::fan_out`]):
-    /// those sent to whose server is known without I/O and has no connection open, and which are
+    /// those sent to whose server is known without I/O and has no connection open (`connected`,
+    /// worked out before any checkout: asking a node now could wait on a connection this call
+    /// holds), and which are
     /// not left out after a failure (when `send` does not name them). A member that reaches
     /// the same server as another member is left to [`Quorum::start`], which refuses it as
     /// today without connecting it. No I/O.
@@ -339,7 +345,6 @@ impl Quorum {
                 let Some(node) = &nodes[i] else { return false };
                 connected & (1 << i) == 0
                     && send.is_none_or(|s| s[i])
-                    && !node.has_connection()
                     && (send.is_some() || left_out(&self.members[i]).is_none())
                     && !nodes.iter().enumerate().any(|(j, other)| {
                         j != i && other.as_ref().is_some_and(|o| same_server(o, node))

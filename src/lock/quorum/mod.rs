@@ -30,7 +30,7 @@
 //! - Members without an open connection are connected after the others' commands went out
 //!   (their replies wait in the kernel, and are collected with the rest), at the same time
 //!   (one scoped thread each, joined before their commands go out), each connect
-//!   with an equal share of the time left (at most the connect timeout); one that
+//!   with half the time left (at most the connect timeout); one that
 //!   used up its share (a host that drops packets), or that did not answer by a deadline (a
 //!   stopped or overloaded server), is left out for [`CONNECT_BACKOFF`]: meanwhile it counts as
 //!   failed at once, so one unreachable or stalled server does not cost every call a deadline

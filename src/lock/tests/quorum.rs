@@ -666,8 +666,8 @@ fn a_member_that_cannot_be_connected_does_not_hold_back_the_others() {
         ("readTimeout", OptionValue::Float(0.3)),
     ];
     // The unreachable member first, then last: members that must connect are connected
-    // together, each with an equal share of the time left, so wherever it stands it costs a
-    // fifth of it (60 ms), not all of it (in turn, last, it would have had all that was left).
+    // together, each with half the time left, so wherever it stands it costs half of it
+    // (150 ms), not all of it (in turn, last, it would have had all that was left).
     for last in [false, true] {
         let mut dsns: Vec<String> = servers.iter().map(RedisServer::dsn).collect();
         let unreachable = format!("redis://127.0.0.1:{port}");
@@ -914,5 +914,44 @@ fn a_quorum_of_five_distant_servers_connects_its_members_together_on_the_first_c
     assert!(
         five.as_secs_f64() <= one.as_secs_f64() * 1.5,
         "quorum(5) {five:?} against one server {one:?}"
+    );
+}
+
+/// Members connecting at the same time each get time for their own round trips: 2 members
+/// nearby and 3 that are 210 ms away, whose setup needs a round trip (`SELECT`), with a 1 s
+/// deadline. Connect, `SELECT` and the command take about 420 ms on a distant member: the first
+/// call must succeed on all 5 (with the time left divided among the 3 connecting members, each
+/// had 0.33 s and the distant ones failed, then were left out).
+#[test]
+fn distant_members_connecting_together_each_get_time_for_their_round_trips() {
+    let near = servers(2);
+    let (far, proxies) = distant_servers(3, Duration::from_millis(210));
+    let mut dsns: Vec<String> = near.iter().map(|s| format!("{}/1", s.dsn())).collect();
+    dsns.extend(proxies.iter().map(|p| format!("{}/1", p.dsn())));
+    let dsns: Vec<&str> = dsns.iter().map(String::as_str).collect();
+    let options = [
+        ("connectTimeout", OptionValue::Float(1.0)),
+        ("readTimeout", OptionValue::Float(1.0)),
+    ];
+    let l = Locker::unshared(Config::parse_quorum(&dsns, &options).unwrap()).unwrap();
+    let start = Instant::now();
+    let held = l.acquire(b"far", b"v", 10.0);
+    let took = start.elapsed();
+    assert!(
+        held.as_ref().is_ok_and(|h| *h),
+        "first call ({took:?}): {held:?}"
+    );
+    let granted = near
+        .iter()
+        .chain(&far)
+        .filter(|s| {
+            let mut c = s.client();
+            let _: () = q(&mut c, &["SELECT", "1"]);
+            q::<Option<String>>(&mut c, &["GET", "far"]).as_deref() == Some("v")
+        })
+        .count();
+    assert_eq!(
+        granted, 5,
+        "every member granted it on the first call ({took:?})"
     );
 }
