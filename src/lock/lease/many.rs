@@ -22,7 +22,6 @@
 //!   watchdog, exactly like `lock()`'s; [`MultiLease::release`] releases them in one pipeline
 //!   per connection.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,7 +29,7 @@ use crate::lock::error::{Error, ErrorKind, Result, quote_key};
 use crate::lock::keys::{LockKeys, check_lock_name};
 use crate::lock::lease::Lease;
 use crate::lock::lease::state::{
-    Grant, Kind, LeaseState, Status, abandon, claim_window_arg, extend, unexpected,
+    Grant, Kind, LeaseState, Status, abandon, by_connection, claim_window_arg, extend, unexpected,
 };
 use crate::lock::lease::waiting::is_transient;
 use crate::lock::locker::{Locker, ttl_ms, wait_duration};
@@ -40,7 +39,7 @@ use crate::lock::replicas::Acked;
 use crate::lock::scripts::lease::LEASE_RELEASE_SCRIPT;
 use crate::lock::scripts::many::LOCK_MANY_SCRIPT;
 use crate::lock::scripts::{Keys, int_reply, ints_reply};
-use crate::lock::topology::{Client, Route};
+use crate::lock::topology::Route;
 
 /// The most keys one `lock_many` call takes.
 pub const MAX_KEYS: usize = 64;
@@ -347,7 +346,7 @@ fn give_up(held: &[Lease]) {
 /// stay held, to be released on drop, at request end, or by their TTL).
 fn release_leases(leases: &[Lease]) -> Result<bool> {
     let mut all = true;
-    let mut groups: HashMap<*const (), (Client, Vec<&Arc<LeaseState>>)> = HashMap::new();
+    let mut sure: Vec<&Arc<LeaseState>> = Vec::with_capacity(leases.len());
     for lease in leases {
         let state = lease.state();
         if !state.is_owner_process() || state.status() != Status::Held {
@@ -358,20 +357,11 @@ fn release_leases(leases: &[Lease]) -> Result<bool> {
             all &= state.release()?;
             continue;
         }
-        groups
-            .entry(
-                state
-                    .grant
-                    .client
-                    .connection_id(Route::Slot(state.grant.keys.slot)),
-            )
-            .or_insert_with(|| (state.grant.client.clone(), Vec::new()))
-            .1
-            .push(state);
+        sure.push(state);
     }
     let claim = claim_window_arg();
     let mut failure = None;
-    for (client, states) in groups.into_values() {
+    for (client, states) in by_connection(sure) {
         let calls: Vec<_> = states
             .iter()
             .map(|s| s.release_call(claim.as_bytes(), b""))

@@ -16,13 +16,12 @@
 //! - Leases inherited from a parent process (`pcntl_fork()`) are left alone.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use crate::lock::error::Result;
 use crate::lock::lease::state::{
-    LeaseState, Status, breaker_is_open, claim_window_arg, open_breaker, unexpected,
+    LeaseState, Status, breaker_is_open, by_connection, claim_window_arg, open_breaker, unexpected,
 };
 use crate::lock::net::connection::Timeouts;
 use crate::lock::net::registry::Resend;
@@ -89,22 +88,9 @@ pub fn release_request_leases() -> usize {
         return unsure_released;
     };
     let deadline = Instant::now() + budget;
-    let mut groups: HashMap<*const (), (Client, Vec<Arc<LeaseState>>)> = HashMap::new();
-    for state in held {
-        groups
-            .entry(
-                state
-                    .grant
-                    .client
-                    .connection_id(Route::Slot(state.grant.keys.slot)),
-            )
-            .or_insert_with(|| (state.grant.client.clone(), Vec::new()))
-            .1
-            .push(state);
-    }
     let mut released = 0;
     let mut failed = false;
-    for (client, leases) in groups.into_values() {
+    for (client, leases) in by_connection(held) {
         let route = Route::Slot(leases[0].grant.keys.slot);
         let outcome = if failed || breaker_is_open(&client, route) {
             None

@@ -9,6 +9,7 @@
 //! renewed by the [`crate::lock::lease::watchdog`] thread until then. This module depends on
 //! neither of those two.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -644,6 +645,23 @@ pub(super) fn release(state: &LeaseState) -> Result<bool> {
             },
         )
         .map_err(|e| e.context("release"))
+}
+
+/// `states` grouped by the connection that serves each one's slot, each group with its client:
+/// what one pipeline can release together.
+pub(super) fn by_connection<S: AsRef<LeaseState>>(
+    states: impl IntoIterator<Item = S>,
+) -> Vec<(Client, Vec<S>)> {
+    let mut groups: HashMap<*const (), (Client, Vec<S>)> = HashMap::new();
+    for state in states {
+        let grant = &state.as_ref().grant;
+        groups
+            .entry(grant.client.connection_id(Route::Slot(grant.keys.slot)))
+            .or_insert_with(|| (grant.client.clone(), Vec::new()))
+            .1
+            .push(state);
+    }
+    groups.into_values().collect()
 }
 
 /// The claim window argument of the release script, as text.
